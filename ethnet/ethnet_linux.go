@@ -1,0 +1,509 @@
+package ethnet
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/mdlayher/packet"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/p2plink/p2plink/framing"
+	"github.com/p2plink/p2plink/link"
+)
+
+// network is the name Link's errors give the medium.
+const network = "ethnet"
+
+// maxAddrCache bounds the number of peer addresses ReadFrom keeps so that it
+// need not allocate one per frame. A flood of frames from ever new source
+// addresses makes ReadFrom allocate instead of growing the cache.
+const maxAddrCache = 1024
+
+// Link is a p2plink Link over raw Ethernet frames on one interface. It
+// satisfies link.Link, link.Broadcaster and link.StatsReporter, and follows
+// the contract written in package link:
+//
+//   - WriteTo sends p as one frame to addr, a *packet.Addr holding a peer's
+//     6-byte MAC address or BroadcastAddr. len(p) may be up to MTU.
+//   - ReadFrom returns the payload of the next frame of our EtherType
+//     addressed to us or to broadcast, and the sender as a *packet.Addr. The
+//     address returned may be shared between calls: do not modify it.
+//   - One reader and one writer may run at once; concurrent readers and
+//     concurrent writers are serialised.
+//   - Deadlines work through the Go netpoller; Close unblocks every call.
+//   - A Link starts no goroutines.
+type Link struct {
+	conn   *packet.Conn
+	rc     syscall.RawConn
+	ifname string
+	mac    net.HardwareAddr
+	local  *packet.Addr
+	mtu    int
+	closed atomic.Bool
+
+	// The reader's state, guarded by rmu. readFn is built once so that
+	// passing it to rc.Read allocates nothing.
+	rmu    sync.Mutex
+	rbuf   []byte
+	rn     int
+	rerrno unix.Errno
+	readFn func(fd uintptr) bool
+	addrs  map[[6]byte]*packet.Addr
+
+	// The writer's state, guarded by wmu.
+	wmu     sync.Mutex
+	wbuf    []byte
+	wn      int
+	werrno  unix.Errno
+	writeFn func(fd uintptr) bool
+
+	framesIn, framesOut, bytesIn, bytesOut atomic.Uint64
+	own, foreign, malformed, oversize      atomic.Uint64
+	otherHost                              atomic.Uint64
+
+	// Kernel statistics: reading them resets the kernel's counters, so they
+	// are accumulated here, under kmu.
+	kmu                       sync.Mutex
+	kernelDrops, kernelFrames uint64
+	readBuffer                int
+}
+
+var (
+	_ link.Link          = (*Link)(nil)
+	_ link.Broadcaster   = (*Link)(nil)
+	_ link.StatsReporter = (*Link)(nil)
+)
+
+var broadcast = &packet.Addr{HardwareAddr: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
+
+// Open opens a Link on the Ethernet interface named ifname ("eth0", "usb0").
+// It needs CAP_NET_RAW. The errors it returns wrap ErrNoInterface,
+// ErrNotEthernet, ErrInterfaceDown or ErrPermission, and say what to do.
+func Open(ifname string, cfg Config) (*Link, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, noInterface(ifname)
+	}
+	if ifi.Flags&net.FlagLoopback != 0 {
+		return nil, fmt.Errorf("ethnet: %s: %w: it is a loopback interface; name a wired interface such as eth0", ifname, ErrNotEthernet)
+	}
+	if len(ifi.HardwareAddr) != 6 {
+		return nil, fmt.Errorf("ethnet: %s: %w (no 6-byte MAC address: a TUN, point-to-point or tunnel interface?); name a wired interface such as eth0", ifname, ErrNotEthernet)
+	}
+	if ifi.Flags&net.FlagUp == 0 {
+		return nil, fmt.Errorf("ethnet: %s: %w; bring it up with: ip link set %s up", ifname, ErrInterfaceDown, ifname)
+	}
+	mtu := min(ifi.MTU-framing.EtherOwnLen, 0xFFFF)
+	if mtu <= 0 {
+		return nil, fmt.Errorf("ethnet: %s: interface MTU %d too small for frames", ifname, ifi.MTU)
+	}
+
+	filter, err := otherHostFilter()
+	if err != nil {
+		return nil, fmt.Errorf("ethnet: building socket filter: %w", err)
+	}
+	conn, err := packet.Listen(ifi, packet.Raw, framing.EtherType, &packet.Config{Filter: filter})
+	if err != nil {
+		return nil, classifyOpen(ifname, err)
+	}
+	l, err := newLink(conn, ifi, mtu, cfg)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func newLink(conn *packet.Conn, ifi *net.Interface, mtu int, cfg Config) (*Link, error) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("ethnet: %s: %w", ifi.Name, err)
+	}
+	// The socket's address tells the hardware type: only Ethernet will do.
+	var hatype uint16
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		sa, err := unix.Getsockname(int(fd))
+		if err != nil {
+			serr = err
+			return
+		}
+		if ll, ok := sa.(*unix.SockaddrLinklayer); ok {
+			hatype = ll.Hatype
+		}
+	}); err != nil {
+		return nil, fmt.Errorf("ethnet: %s: %w", ifi.Name, err)
+	}
+	if serr != nil {
+		return nil, fmt.Errorf("ethnet: %s: getsockname: %w", ifi.Name, serr)
+	}
+	if hatype != unix.ARPHRD_ETHER {
+		return nil, fmt.Errorf("ethnet: %s: %w (hardware type %d); name a wired interface such as eth0", ifi.Name, ErrNotEthernet, hatype)
+	}
+
+	l := &Link{
+		conn:   conn,
+		rc:     rc,
+		ifname: ifi.Name,
+		mac:    slices.Clone(ifi.HardwareAddr),
+		mtu:    mtu,
+		// Room for the largest frame the interface passes, a VLAN tag the
+		// kernel may leave in place, and slack to tell oversize frames.
+		rbuf:  make([]byte, framing.EtherHeaderLen+ifi.MTU+64),
+		wbuf:  make([]byte, max(framing.EtherOverhead+mtu, framing.EtherMinFrame)),
+		addrs: make(map[[6]byte]*packet.Addr),
+	}
+	l.local = &packet.Addr{HardwareAddr: l.mac}
+	l.readFn = l.recv
+	l.writeFn = l.send
+	if err := l.setReadBuffer(cfg.ReadBuffer); err != nil {
+		return nil, fmt.Errorf("ethnet: %s: setting the receive buffer: %w", ifi.Name, err)
+	}
+	// The kernel does not hand a socket bound to one protocol its own
+	// transmissions; asking for it explicitly costs nothing where supported.
+	_ = rc.Control(func(fd uintptr) {
+		_ = unix.SetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
+	})
+	return l, nil
+}
+
+// otherHostFilter is a BPF program that drops frames the kernel marked as
+// addressed to another host, which a bridge floods to every port until it
+// learns where a MAC address lives.
+func otherHostFilter() ([]bpf.RawInstruction, error) {
+	return bpf.Assemble([]bpf.Instruction{
+		bpf.LoadExtension{Num: bpf.ExtType},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.PACKET_OTHERHOST, SkipTrue: 1},
+		bpf.RetConstant{Val: 0x40000},
+		bpf.RetConstant{Val: 0},
+	})
+}
+
+// setReadBuffer sizes the socket receive buffer: forced as root, asked for
+// otherwise (the kernel then caps it at net.core.rmem_max).
+func (l *Link) setReadBuffer(size int) error {
+	if size == 0 {
+		size = DefaultReadBuffer
+	}
+	var serr error
+	err := l.rc.Control(func(fd uintptr) {
+		if size > 0 {
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size) != nil {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, size)
+			}
+		}
+		if serr == nil {
+			l.readBuffer, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// noInterface builds the error for an interface that does not exist, listing
+// those that do.
+func noInterface(ifname string) error {
+	var names []string
+	if ifs, err := net.Interfaces(); err == nil {
+		for _, ifi := range ifs {
+			if ifi.Flags&net.FlagLoopback == 0 && len(ifi.HardwareAddr) == 6 {
+				names = append(names, ifi.Name)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return fmt.Errorf("ethnet: %q: %w; this system has no Ethernet interface", ifname, ErrNoInterface)
+	}
+	return fmt.Errorf("ethnet: %q: %w; Ethernet interfaces here: %s", ifname, ErrNoInterface, strings.Join(names, ", "))
+}
+
+// classifyOpen translates the errors of opening and binding a packet socket
+// into ours, once, at the driver's edge.
+func classifyOpen(ifname string, err error) error {
+	switch {
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		return fmt.Errorf("ethnet: %s: %w: %w; run as root or: sudo setcap cap_net_raw+ep $(which p2plink)", ifname, ErrPermission, err)
+	case errors.Is(err, unix.ENODEV), errors.Is(err, unix.ENXIO):
+		return fmt.Errorf("ethnet: %s: %w (it went away while opening): %w", ifname, ErrNoInterface, err)
+	case errors.Is(err, unix.ENETDOWN):
+		return fmt.Errorf("ethnet: %s: %w: %w; bring it up with: ip link set %s up", ifname, ErrInterfaceDown, err, ifname)
+	case errors.Is(err, unix.EAFNOSUPPORT):
+		return fmt.Errorf("ethnet: %s: %w: the kernel has no AF_PACKET support (CONFIG_PACKET): %w", ifname, ErrUnsupported, err)
+	}
+	return fmt.Errorf("ethnet: %s: opening a raw socket: %w", ifname, err)
+}
+
+// recv is the read callback given to the netpoller: one recvfrom(2) into
+// rbuf. MSG_TRUNC makes it return a frame's full length even when the
+// frame did not fit, so oversize frames are recognised.
+func (l *Link) recv(fd uintptr) bool {
+	for {
+		n, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd,
+			uintptr(unsafe.Pointer(unsafe.SliceData(l.rbuf))), uintptr(len(l.rbuf)),
+			unix.MSG_TRUNC, 0, 0)
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		l.rn, l.rerrno = int(n), e
+		return true
+	}
+}
+
+// send is the write callback given to the netpoller: one write(2) of wbuf.
+// The socket is bound to the interface and the EtherType, so no address is
+// needed; the frame's header names the destination.
+func (l *Link) send(fd uintptr) bool {
+	for {
+		_, _, e := unix.Syscall(unix.SYS_WRITE, fd,
+			uintptr(unsafe.Pointer(unsafe.SliceData(l.wbuf))), uintptr(l.wn))
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		l.werrno = e
+		return true
+	}
+}
+
+// ReadFrom reads the next frame for us into p and returns the payload's
+// length and the sender's address, a *packet.Addr that may be shared
+// between calls. Frames not for us are dropped and counted. A frame longer
+// than p is dropped and ReadFrom returns an error wrapping io.ErrShortBuffer.
+func (l *Link) ReadFrom(p []byte) (int, net.Addr, error) {
+	l.rmu.Lock()
+	defer l.rmu.Unlock()
+	for {
+		if l.closed.Load() {
+			return 0, nil, l.opError("read", net.ErrClosed)
+		}
+		if err := l.rc.Read(l.readFn); err != nil {
+			return 0, nil, l.ioError("read", err)
+		}
+		if l.rerrno != 0 {
+			return 0, nil, l.ioError("read", l.rerrno)
+		}
+		if l.rn > len(l.rbuf) {
+			l.oversize.Add(1)
+			continue
+		}
+		frame := l.rbuf[:l.rn]
+		dst, src, payload, err := framing.DecodeEther(frame)
+		switch {
+		case err != nil && len(frame) >= framing.EtherHeaderLen &&
+			(frame[12] != framing.EtherType>>8 || frame[13] != framing.EtherType&0xFF):
+			l.foreign.Add(1)
+			continue
+		case err != nil:
+			l.malformed.Add(1)
+			continue
+		case bytes.Equal(src, l.mac):
+			l.own.Add(1)
+			continue
+		case !bytes.Equal(dst, l.mac) && !bytes.Equal(dst, broadcast.HardwareAddr):
+			l.otherHost.Add(1)
+			continue
+		case len(payload) > l.mtu:
+			l.oversize.Add(1)
+			continue
+		case len(payload) > len(p):
+			l.oversize.Add(1)
+			return 0, nil, l.opError("read", io.ErrShortBuffer)
+		}
+		n := copy(p, payload)
+		l.framesIn.Add(1)
+		l.bytesIn.Add(uint64(n))
+		return n, l.addrOf(src), nil
+	}
+}
+
+// addrOf returns the address for a sender's MAC, from a bounded cache so
+// that ReadFrom allocates nothing for peers it has seen.
+func (l *Link) addrOf(src []byte) *packet.Addr {
+	key := [6]byte(src)
+	if a, ok := l.addrs[key]; ok {
+		return a
+	}
+	a := &packet.Addr{HardwareAddr: net.HardwareAddr(slices.Clone(src))}
+	if len(l.addrs) < maxAddrCache {
+		l.addrs[key] = a
+	}
+	return a
+}
+
+// WriteTo sends p as one frame to addr: a *packet.Addr holding a 6-byte MAC
+// address, such as one ReadFrom returned, or BroadcastAddr. p longer than
+// MTU is refused with an error wrapping link.ErrFrameTooLarge.
+func (l *Link) WriteTo(p []byte, addr net.Addr) (int, error) {
+	a, ok := addr.(*packet.Addr)
+	if !ok || len(a.HardwareAddr) != 6 {
+		return 0, l.opError("write", fmt.Errorf("destination %v is not a 6-byte MAC address (*packet.Addr)", addr))
+	}
+	if len(p) > l.mtu {
+		return 0, l.opError("write", fmt.Errorf("%w: %d bytes, MTU %d", link.ErrFrameTooLarge, len(p), l.mtu))
+	}
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.closed.Load() {
+		return 0, l.opError("write", net.ErrClosed)
+	}
+	n, err := framing.EncodeEther(l.wbuf, a.HardwareAddr, l.mac, p)
+	if err != nil {
+		return 0, l.opError("write", err)
+	}
+	l.wn = n
+	if err := l.rc.Write(l.writeFn); err != nil {
+		return 0, l.ioError("write", err)
+	}
+	if l.werrno != 0 {
+		return 0, l.ioError("write", l.werrno)
+	}
+	l.framesOut.Add(1)
+	l.bytesOut.Add(uint64(len(p)))
+	return len(p), nil
+}
+
+// ioError wraps an error of the socket: after Close it is net.ErrClosed;
+// an interface that went down or away is link.ErrDisconnected.
+func (l *Link) ioError(op string, err error) error {
+	if l.closed.Load() {
+		return l.opError(op, net.ErrClosed)
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		err = oe.Err
+	}
+	switch {
+	case errors.Is(err, unix.ENETDOWN), errors.Is(err, unix.ENXIO), errors.Is(err, unix.ENODEV):
+		err = fmt.Errorf("%w: interface %s is down or gone (%w); check the cable or run: ip link set %s up",
+			link.ErrDisconnected, l.ifname, err, l.ifname)
+	case errors.Is(err, os.ErrClosed):
+		err = net.ErrClosed
+	}
+	if errno, ok := err.(unix.Errno); ok {
+		err = os.NewSyscallError(op, errno)
+	}
+	return l.opError(op, err)
+}
+
+func (l *Link) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: network, Source: l.local, Err: err}
+}
+
+// MTU returns the largest payload WriteTo accepts: the interface MTU less
+// p2plink's 3-byte header (the 14-byte Ethernet header is not part of the
+// interface MTU).
+func (l *Link) MTU() int { return l.mtu }
+
+// BroadcastAddr returns ff:ff:ff:ff:ff:ff, which reaches every peer on the
+// segment. Do not modify it.
+func (l *Link) BroadcastAddr() net.Addr { return broadcast }
+
+// LocalAddr returns the interface's MAC address as a *packet.Addr. Do not
+// modify it.
+func (l *Link) LocalAddr() net.Addr { return l.local }
+
+// Interface returns the name of the interface the link is open on.
+func (l *Link) Interface() string { return l.ifname }
+
+// SetDeadline sets the read and write deadlines.
+func (l *Link) SetDeadline(t time.Time) error {
+	return l.deadline("set deadline", l.conn.SetDeadline, t)
+}
+
+// SetReadDeadline sets the deadline for ReadFrom.
+func (l *Link) SetReadDeadline(t time.Time) error {
+	return l.deadline("set read deadline", l.conn.SetReadDeadline, t)
+}
+
+// SetWriteDeadline sets the deadline for WriteTo.
+func (l *Link) SetWriteDeadline(t time.Time) error {
+	return l.deadline("set write deadline", l.conn.SetWriteDeadline, t)
+}
+
+func (l *Link) deadline(op string, set func(time.Time) error, t time.Time) error {
+	if l.closed.Load() {
+		return l.opError(op, net.ErrClosed)
+	}
+	if err := set(t); err != nil {
+		return l.ioError(op, err)
+	}
+	return nil
+}
+
+// Close closes the socket, unblocking pending calls, which return errors
+// wrapping net.ErrClosed. It returns once they have returned. Later calls
+// to Close do nothing and return nil.
+func (l *Link) Close() error {
+	if l.closed.Swap(true) {
+		return nil
+	}
+	// Collect the kernel's counters while the socket is still open.
+	l.kernelStats()
+	if err := l.conn.Close(); err != nil {
+		return l.opError("close", err)
+	}
+	return nil
+}
+
+// kernelStats adds the kernel's counters to ours; reading them resets them.
+func (l *Link) kernelStats() {
+	l.kmu.Lock()
+	defer l.kmu.Unlock()
+	st, err := l.conn.Stats()
+	if err != nil {
+		return
+	}
+	l.kernelDrops += uint64(st.Drops)
+	l.kernelFrames += uint64(st.Packets)
+}
+
+// Stats returns the link's traffic counters (link.StatsReporter). Dropped
+// includes the frames the kernel dropped for want of buffer space.
+func (l *Link) Stats() link.Stats { return l.Counters().Stats }
+
+// Counters returns every counter the link keeps, with the kernel's.
+func (l *Link) Counters() Counters {
+	if !l.closed.Load() {
+		l.kernelStats()
+	}
+	l.kmu.Lock()
+	kd, kf, rb := l.kernelDrops, l.kernelFrames, l.readBuffer
+	l.kmu.Unlock()
+	c := Counters{
+		Own:          l.own.Load(),
+		Foreign:      l.foreign.Load(),
+		Malformed:    l.malformed.Load(),
+		Oversize:     l.oversize.Load(),
+		OtherHost:    l.otherHost.Load(),
+		KernelDrops:  kd,
+		KernelFrames: kf,
+		ReadBuffer:   rb,
+	}
+	c.Stats = link.Stats{
+		FramesIn:  l.framesIn.Load(),
+		FramesOut: l.framesOut.Load(),
+		BytesIn:   l.bytesIn.Load(),
+		BytesOut:  l.bytesOut.Load(),
+		Dropped:   c.Own + c.Foreign + c.Malformed + c.Oversize + c.KernelDrops,
+	}
+	return c
+}
