@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 
 	"github.com/p2plink/p2plink/ethnet/internal/netns"
 	"github.com/p2plink/p2plink/framing"
+	"github.com/p2plink/p2plink/link"
 )
 
 // openOn opens a Link on the host's interface, inside its namespace, and
@@ -139,5 +142,334 @@ func TestUnicastAndBroadcast(t *testing.T) {
 	st := links[1].Stats()
 	if st.FramesOut != 3 || st.BytesOut == 0 || st.FramesIn != 2 {
 		t.Errorf("stats of host 1: %+v", st)
+	}
+}
+
+// pattern fills a payload of n bytes that differs in every position and
+// from one size to the next, so a truncated or shifted frame is noticed.
+func pattern(n int) []byte {
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = byte(i*7 + n)
+	}
+	return p
+}
+
+func TestSizes(t *testing.T) {
+	for _, mtu := range []int{1500, 9000} {
+		t.Run(fmt.Sprintf("mtu%d", mtu), func(t *testing.T) {
+			seg := netns.NewPair(t, mtu)
+			a, b := openOn(t, seg.Hosts[0], Config{}), openOn(t, seg.Hosts[1], Config{})
+			if got, want := a.MTU(), mtu-framing.EtherOwnLen; got != want {
+				t.Fatalf("MTU %d, want %d", got, want)
+			}
+			to := addrOf(seg.Hosts[1].MAC)
+			buf := make([]byte, b.MTU())
+			// Every size that the wire pads, the edges of the padding, and a
+			// spread up to the MTU itself.
+			var sizes []int
+			for n := 0; n <= framing.EtherMinFrame; n++ {
+				sizes = append(sizes, n)
+			}
+			for n := 61; n < a.MTU(); n += 97 {
+				sizes = append(sizes, n)
+			}
+			sizes = append(sizes, a.MTU()-1, a.MTU())
+			for _, n := range sizes {
+				p := pattern(n)
+				if _, err := a.WriteTo(p, to); err != nil {
+					t.Fatalf("WriteTo %d bytes: %v", n, err)
+				}
+				got, _ := readOne(t, b, buf)
+				if !bytes.Equal(got, p) {
+					t.Fatalf("size %d: got %d bytes, want %d (or contents differ)", n, len(got), n)
+				}
+			}
+			// One byte over the MTU is refused, and nothing is sent.
+			_, err := a.WriteTo(make([]byte, a.MTU()+1), to)
+			if !errors.Is(err, link.ErrFrameTooLarge) {
+				t.Fatalf("WriteTo MTU+1: %v, want ErrFrameTooLarge", err)
+			}
+			expectNothing(t, b)
+			// A reader's buffer too short for the frame: io.ErrShortBuffer,
+			// the frame is dropped and counted, and the next one is fine.
+			a.WriteTo(pattern(100), to)
+			a.WriteTo(pattern(10), to)
+			b.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, _, err := b.ReadFrom(make([]byte, 50)); !errors.Is(err, io.ErrShortBuffer) {
+				t.Fatalf("ReadFrom into a short buffer: %v, want io.ErrShortBuffer", err)
+			}
+			if got, _ := readOne(t, b, buf); !bytes.Equal(got, pattern(10)) {
+				t.Fatalf("after a short buffer: got %q", got)
+			}
+			c := b.Counters()
+			if c.Oversize != 1 || c.FramesIn != uint64(len(sizes)+1) || c.Dropped != 1 {
+				t.Fatalf("counters %+v: want 1 oversize, %d frames in, 1 dropped", c, len(sizes)+1)
+			}
+			if sent := a.Stats(); sent.FramesOut != uint64(len(sizes)+2) {
+				t.Fatalf("sender counted %d frames out, want %d", sent.FramesOut, len(sizes)+2)
+			}
+		})
+	}
+}
+
+// rawFrame builds a frame by hand: header fields as given, then body.
+func rawFrame(dst, src net.HardwareAddr, etherType uint16, body ...byte) []byte {
+	f := append(append(append([]byte{}, dst...), src...), byte(etherType>>8), byte(etherType))
+	return append(f, body...)
+}
+
+func TestStrangers(t *testing.T) {
+	seg := netns.NewBridged(t, 3, 1500)
+	victim := openOn(t, seg.Hosts[0], Config{})
+	friend := openOn(t, seg.Hosts[1], Config{})
+	evil := stranger(t, seg.Hosts[2])
+	buf := make([]byte, victim.MTU())
+	vmac, fmac, emac := seg.Hosts[0].MAC, seg.Hosts[1].MAC, seg.Hosts[2].MAC
+	to := addrOf(vmac)
+
+	send := func(frame []byte) {
+		t.Helper()
+		if _, err := evil.WriteTo(frame, to); err != nil {
+			t.Fatalf("stranger WriteTo: %v", err)
+		}
+	}
+	good := func(src net.HardwareAddr, payload string) []byte {
+		f := make([]byte, 64+len(payload))
+		n, err := framing.EncodeEther(f, vmac, src, []byte(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f[:n]
+	}
+	// Let the bridge learn every port, so unicast is not flooded.
+	for _, l := range []*Link{victim, friend} {
+		l.WriteTo([]byte("hello"), l.BroadcastAddr())
+	}
+	send(good(emac, "hello"))
+	readOne(t, victim, buf)
+	readOne(t, victim, buf)
+	readOne(t, friend, buf)
+	before := victim.Counters()
+
+	// Foreign EtherTypes: IPv4, ARP, and one next to ours.
+	send(rawFrame(vmac, emac, 0x0800, make([]byte, 46)...))
+	send(rawFrame(vmac, emac, 0x0806, make([]byte, 46)...))
+	send(rawFrame(vmac, emac, framing.EtherType+1, 1, 0, 4, 'a', 'b', 'c', 'd'))
+	// Our EtherType, but garbage: another version, a length longer than the
+	// frame, a header cut short.
+	send(rawFrame(vmac, emac, framing.EtherType, 9, 0, 4, 'a', 'b', 'c', 'd'))
+	send(rawFrame(vmac, emac, framing.EtherType, 1, 0x05, 0xdc, 'a', 'b', 'c', 'd'))
+	send(rawFrame(vmac, emac, framing.EtherType, 1))
+	// Well formed but spoofed: our own source address. This teaches the
+	// bridge that the victim lives behind the stranger's port, as on a real
+	// switch; the victim's next frame teaches it back.
+	spoof := good(vmac, "I am you")
+	copy(spoof, broadcast.HardwareAddr) // to vmac itself, the bridge would drop it
+	send(spoof)
+	victim.WriteTo([]byte("I am here"), victim.BroadcastAddr())
+	for _, want := range []string{"I am you", "I am here"} {
+		if got, _ := readOne(t, friend, buf); string(got) != want {
+			t.Fatalf("friend got %q, want %q", got, want)
+		}
+	}
+	// Addressed to another host: the bridge does not send it here.
+	evil.WriteTo(func() []byte { f := good(emac, "not yours"); copy(f, fmac); return f }(), addrOf(fmac))
+	// Finally a good frame: everything before it has been handled once it
+	// arrives, since frames on this path stay in order.
+	send(good(emac, "last"))
+
+	got, from := readOne(t, victim, buf)
+	if string(got) != "last" || from.String() != emac.String() {
+		t.Fatalf("got %q from %v, want the stranger's last frame", got, from)
+	}
+	expectNothing(t, victim)
+	after := victim.Counters()
+	if d := after.Malformed - before.Malformed; d != 3 {
+		t.Errorf("Malformed grew by %d, want 3", d)
+	}
+	if d := after.Own - before.Own; d != 1 {
+		t.Errorf("Own grew by %d, want 1", d)
+	}
+	if d := after.Dropped - before.Dropped; d != 4 {
+		t.Errorf("Dropped grew by %d, want 4", d)
+	}
+	// The kernel filters foreign EtherTypes for us: they never arrive.
+	if after.Foreign != 0 {
+		t.Errorf("Foreign %d: the kernel should have filtered them", after.Foreign)
+	}
+	if got, _ := readOne(t, friend, buf); string(got) != "not yours" {
+		t.Errorf("friend got %q", got)
+	}
+}
+
+func TestOwnTransmissionsIgnored(t *testing.T) {
+	seg := netns.NewBridged(t, 3, 1500)
+	a1 := openOn(t, seg.Hosts[0], Config{})
+	a2 := openOn(t, seg.Hosts[0], Config{}) // same host, same MAC
+	b := openOn(t, seg.Hosts[1], Config{})
+	buf := make([]byte, a1.MTU())
+	for _, p := range []string{"broadcast", "unicast"} {
+		to := a1.BroadcastAddr()
+		if p == "unicast" {
+			to = addrOf(seg.Hosts[1].MAC)
+		}
+		if _, err := a1.WriteTo([]byte(p), to); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := readOne(t, b, buf); string(got) != p {
+			t.Fatalf("peer got %q, want %q", got, p)
+		}
+		expectNothing(t, a1)
+		expectNothing(t, a2)
+	}
+}
+
+func TestDeadlinesAndClose(t *testing.T) {
+	seg := netns.NewPair(t, 1500)
+	a := openOn(t, seg.Hosts[0], Config{})
+	b := openOn(t, seg.Hosts[1], Config{})
+	buf := make([]byte, a.MTU())
+
+	// A deadline in the past fails at once, and clearing it lets frames in.
+	a.SetReadDeadline(time.Now().Add(-time.Second))
+	_, _, err := a.ReadFrom(buf)
+	var ne net.Error
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("ReadFrom past its deadline: %v", err)
+	}
+	a.SetReadDeadline(time.Time{})
+	b.WriteTo([]byte("x"), addrOf(seg.Hosts[0].MAC))
+	if got, _ := readOne(t, a, buf); string(got) != "x" {
+		t.Fatalf("got %q", got)
+	}
+	a.SetWriteDeadline(time.Now().Add(-time.Second))
+	if _, err := a.WriteTo([]byte("x"), a.BroadcastAddr()); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("WriteTo past its deadline: %v", err)
+	}
+	a.SetWriteDeadline(time.Time{})
+
+	// A deadline set while a reader is blocked wakes it.
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := a.ReadFrom(buf)
+		errc <- err
+	}()
+	time.Sleep(10 * time.Millisecond) // let it block; the test holds either way
+	a.SetReadDeadline(time.Now())
+	if err := <-errc; !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("blocked ReadFrom after SetReadDeadline: %v", err)
+	}
+	a.SetReadDeadline(time.Time{})
+
+	// Close unblocks a reader with net.ErrClosed.
+	go func() {
+		_, _, err := a.ReadFrom(buf)
+		errc <- err
+	}()
+	time.Sleep(10 * time.Millisecond)
+	if err := a.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := <-errc; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("ReadFrom blocked across Close: %v", err)
+	}
+	if _, _, err := a.ReadFrom(buf); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("ReadFrom after Close: %v", err)
+	}
+	if _, err := a.WriteTo([]byte("x"), a.BroadcastAddr()); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("WriteTo after Close: %v", err)
+	}
+	if err := a.SetDeadline(time.Now()); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("SetDeadline after Close: %v", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	_ = a.Counters() // still answers after Close
+}
+
+func TestBadAddress(t *testing.T) {
+	seg := netns.NewPair(t, 1500)
+	a := openOn(t, seg.Hosts[0], Config{})
+	for _, to := range []net.Addr{nil, link.PeerAddr, &packet.Addr{}, &net.UDPAddr{}} {
+		if _, err := a.WriteTo([]byte("x"), to); err == nil {
+			t.Errorf("WriteTo(%#v) succeeded", to)
+		}
+	}
+}
+
+func TestInterfaceDownAndUp(t *testing.T) {
+	seg := netns.NewPair(t, 1500)
+	a := openOn(t, seg.Hosts[0], Config{})
+	b := openOn(t, seg.Hosts[1], Config{})
+	buf := make([]byte, a.MTU())
+	seg.Hosts[0].IP(t, "link", "set", "eth0", "down")
+	_, err := a.WriteTo([]byte("x"), addrOf(seg.Hosts[1].MAC))
+	if !errors.Is(err, link.ErrDisconnected) {
+		t.Fatalf("WriteTo on a down interface: %v, want ErrDisconnected", err)
+	}
+	if !strings.Contains(err.Error(), "ip link set eth0 up") {
+		t.Errorf("error does not say what to do: %v", err)
+	}
+	seg.Hosts[0].IP(t, "link", "set", "eth0", "up")
+	// The kernel may report the down event once to a reader: it is
+	// ErrDisconnected, and the link carries on.
+	b.WriteTo([]byte("back"), addrOf(seg.Hosts[0].MAC))
+	a.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		n, _, err := a.ReadFrom(buf)
+		if errors.Is(err, link.ErrDisconnected) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(buf[:n]) != "back" {
+			t.Fatalf("got %q", buf[:n])
+		}
+		break
+	}
+	if _, err := a.WriteTo([]byte("x"), addrOf(seg.Hosts[1].MAC)); err != nil {
+		t.Fatalf("WriteTo after the interface came back: %v", err)
+	}
+}
+
+func TestReadBuffer(t *testing.T) {
+	seg := netns.NewPair(t, 1500)
+	def := openOn(t, seg.Hosts[0], Config{})
+	if got := def.Counters().ReadBuffer; got < DefaultReadBuffer {
+		t.Errorf("default receive buffer %d, want at least %d", got, DefaultReadBuffer)
+	}
+	big := openOn(t, seg.Hosts[0], Config{ReadBuffer: 16 << 20})
+	if got := big.Counters().ReadBuffer; got < 16<<20 {
+		t.Errorf("receive buffer %d, want at least %d", got, 16<<20)
+	}
+	kernel := openOn(t, seg.Hosts[0], Config{ReadBuffer: -1})
+	if got := kernel.Counters().ReadBuffer; got >= DefaultReadBuffer {
+		t.Errorf("kernel default receive buffer %d: was it raised anyway?", got)
+	}
+}
+
+func TestAllocs(t *testing.T) {
+	seg := netns.NewPair(t, 1500)
+	a := openOn(t, seg.Hosts[0], Config{})
+	b := openOn(t, seg.Hosts[1], Config{})
+	to := addrOf(seg.Hosts[1].MAC)
+	p := pattern(1000)
+	buf := make([]byte, b.MTU())
+	// Prime the address cache.
+	a.WriteTo(p, to)
+	readOne(t, b, buf)
+	allocs := testing.AllocsPerRun(1000, func() {
+		if _, err := a.WriteTo(p, to); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := b.ReadFrom(buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per frame sent and received, want 0", allocs)
 	}
 }
