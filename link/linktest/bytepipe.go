@@ -73,8 +73,8 @@ type byteDir struct {
 	paced    bool
 	rng      *rand.Rand // faults, drawn by the writer
 	split    *rand.Rand // read sizes, drawn by the reader
-	nextFlip int64 // data bits until the next bit error
-	nextDrop int64 // bytes until the next dropped byte
+	nextFlip int64      // data bits until the next bit error
+	nextDrop int64      // bytes until the next dropped byte
 
 	mu       sync.Mutex
 	buf      []byte
