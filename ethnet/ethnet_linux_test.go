@@ -473,3 +473,118 @@ func TestAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per frame sent and received, want 0", allocs)
 	}
 }
+
+func TestOpenErrors(t *testing.T) {
+	seg := netns.NewPair(t, 1500)
+	h := seg.Hosts[0]
+	open := func(name string) error {
+		return h.Do(func() error {
+			l, err := Open(name, Config{})
+			if err == nil {
+				l.Close()
+			}
+			return err
+		})
+	}
+	check := func(t *testing.T, err, sentinel error, hints ...string) {
+		t.Helper()
+		if !errors.Is(err, sentinel) {
+			t.Fatalf("got %v, want an error wrapping %v", err, sentinel)
+		}
+		for _, hint := range hints {
+			if !strings.Contains(err.Error(), hint) {
+				t.Errorf("error %q does not say %q", err, hint)
+			}
+		}
+	}
+
+	t.Run("no such interface", func(t *testing.T) {
+		check(t, open("nope0"), ErrNoInterface, `"nope0"`, "Ethernet interfaces here: eth0")
+	})
+	t.Run("no Ethernet interface at all", func(t *testing.T) {
+		empty := netns.NewEmpty(t)
+		err := empty.Do(func() error { _, err := Open("eth0", Config{}); return err })
+		check(t, err, ErrNoInterface, "no Ethernet interface")
+	})
+	t.Run("loopback", func(t *testing.T) {
+		check(t, open("lo"), ErrNotEthernet, "loopback")
+	})
+	t.Run("tun", func(t *testing.T) {
+		if _, err := os.Stat("/dev/net/tun"); err != nil {
+			t.Skipf("no TUN devices here: %v", err)
+		}
+		h.IP(t, "tuntap", "add", "mode", "tun", "name", "tun0")
+		h.IP(t, "link", "set", "tun0", "up")
+		check(t, open("tun0"), ErrNotEthernet, "TUN")
+	})
+	t.Run("down", func(t *testing.T) {
+		h.IP(t, "link", "set", "eth0", "down")
+		defer h.IP(t, "link", "set", "eth0", "up")
+		check(t, open("eth0"), ErrInterfaceDown, "ip link set eth0 up")
+	})
+	t.Run("permission", func(t *testing.T) {
+		// Capabilities belong to a thread: drop CAP_NET_RAW from the
+		// effective set of the one Do runs on, and raise it again after.
+		err := h.Do(func() error {
+			restore, err := dropCapability(unix.CAP_NET_RAW)
+			if err != nil {
+				return err
+			}
+			_, oerr := Open("eth0", Config{})
+			if err := restore(); err != nil {
+				panic(fmt.Sprintf("restoring CAP_NET_RAW: %v", err))
+			}
+			return oerr
+		})
+		check(t, err, ErrPermission, "run as root or: sudo setcap cap_net_raw+ep $(which p2plink)")
+		if !errors.Is(err, os.ErrPermission) {
+			t.Errorf("%v does not wrap os.ErrPermission", err)
+		}
+	})
+}
+
+// dropCapability removes capability c from the calling thread's effective
+// set and returns a function that puts it back. The caller must hold its
+// OS thread locked.
+func dropCapability(c uint) (restore func() error, err error) {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return nil, fmt.Errorf("capget: %w", err)
+	}
+	saved := data
+	data[c/32].Effective &^= 1 << (c % 32)
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return nil, fmt.Errorf("capset: %w", err)
+	}
+	return func() error { return unix.Capset(&hdr, &saved[0]) }, nil
+}
+
+func TestClassifyOpen(t *testing.T) {
+	for _, tc := range []struct {
+		err      error
+		sentinel error
+		hint     string
+	}{
+		{os.NewSyscallError("socket", unix.EPERM), ErrPermission, "setcap cap_net_raw+ep"},
+		{&net.OpError{Op: "listen", Err: os.NewSyscallError("socket", unix.EACCES)}, ErrPermission, "run as root"},
+		{os.NewSyscallError("bind", unix.ENODEV), ErrNoInterface, "went away"},
+		{os.NewSyscallError("bind", unix.ENETDOWN), ErrInterfaceDown, "ip link set eth7 up"},
+		{os.NewSyscallError("socket", unix.EAFNOSUPPORT), ErrUnsupported, "CONFIG_PACKET"},
+	} {
+		err := classifyOpen("eth7", tc.err)
+		if !errors.Is(err, tc.sentinel) || !errors.Is(err, tc.err) || !strings.Contains(err.Error(), tc.hint) {
+			t.Errorf("classifyOpen(%v) = %v, want %v with %q", tc.err, err, tc.sentinel, tc.hint)
+		}
+	}
+	other := os.NewSyscallError("socket", unix.EMFILE)
+	err := classifyOpen("eth7", other)
+	for _, s := range []error{ErrPermission, ErrNoInterface, ErrInterfaceDown, ErrNotEthernet, ErrUnsupported} {
+		if errors.Is(err, s) {
+			t.Errorf("classifyOpen(EMFILE) = %v, wraps %v", err, s)
+		}
+	}
+	if !errors.Is(err, unix.EMFILE) {
+		t.Errorf("classifyOpen(EMFILE) = %v, lost the cause", err)
+	}
+}
