@@ -1,0 +1,266 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/p2plink/p2plink/link"
+)
+
+// Config sets up an Endpoint. Zero fields take the documented defaults.
+type Config struct {
+	// Identity is this peer's long-term key. Required.
+	Identity *Identity
+	// Name is shown to other peers and pins their record of our key.
+	// Default: the host name.
+	Name string
+	// KnownPeers pins peers' keys on first contact; nil pins nothing.
+	KnownPeers *KnownPeers
+	// RequireFingerprint, when set, refuses every peer whose fingerprint
+	// differs (compared after NormalizeFingerprint).
+	RequireFingerprint string
+	// DeadPeerTimeout ends a session after this long without a word from the
+	// peer (cable pulled and not put back, peer gone). Default 30 s.
+	DeadPeerTimeout time.Duration
+	// KeepAlive is how often an idle session proves it is alive. Default 1 s.
+	KeepAlive time.Duration
+	// Window is the most packets in flight. Default 512.
+	Window int
+	// MaxSegment caps the payload of one packet, in bytes. Default: what the
+	// link's MTU allows.
+	MaxSegment int
+	// FixedSegment turns off adapting the segment size to the frame error
+	// rate.
+	FixedSegment bool
+	// Logger receives the endpoint's log lines. Default: discard.
+	Logger *slog.Logger
+}
+
+func (c *Config) withDefaults() Config {
+	d := *c
+	if d.Name == "" {
+		d.Name, _ = os.Hostname()
+	}
+	d.Name = cleanName(d.Name)
+	if d.DeadPeerTimeout <= 0 {
+		d.DeadPeerTimeout = 30 * time.Second
+	}
+	if d.KeepAlive <= 0 {
+		d.KeepAlive = time.Second
+	}
+	if d.Window <= 0 {
+		d.Window = 512
+	}
+	if d.Window > 4096 {
+		d.Window = 4096
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	return d
+}
+
+// cleanName keeps a peer name printable, short and free of spaces.
+func cleanName(s string) string {
+	out := make([]rune, 0, len(s))
+	for _, r := range s {
+		if len(out) == 64 {
+			break
+		}
+		if r <= ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			r = '_'
+		}
+		out = append(out, r)
+	}
+	if len(out) == 0 {
+		return "peer"
+	}
+	return string(out)
+}
+
+// Errors a session ends with. Test with errors.Is.
+var (
+	ErrPeerGone      = errors.New("peer: no word from the peer within the dead-peer timeout")
+	ErrPeerRestarted = errors.New("peer: the peer restarted; connect again")
+	ErrPeerClosed    = errors.New("peer: the peer closed the session")
+	ErrVersion       = errors.New("peer: the peer speaks another protocol version")
+	ErrRefused       = errors.New("peer: the peer refused the session")
+	ErrClosed        = net.ErrClosed
+)
+
+// Endpoint speaks the peer protocol on one link. It owns the link: Close
+// closes it. On a point-to-point link it has at most one session at a time;
+// on a multi-peer link, one per peer address.
+type Endpoint struct {
+	l    link.Link
+	cfg  Config
+	mtu  int
+	done chan struct{}
+	wg   sync.WaitGroup
+
+	mu       sync.Mutex
+	sessions map[string]*Session
+	accepted chan *Session
+	closed   bool
+}
+
+// NewEndpoint starts the peer protocol on l. Sessions start when the peer
+// says hello or Connect is called.
+func NewEndpoint(l link.Link, cfg Config) (*Endpoint, error) {
+	if cfg.Identity == nil {
+		return nil, errors.New("peer: Config.Identity is required")
+	}
+	if l.MTU() < 256 {
+		return nil, fmt.Errorf("peer: link MTU %d is below the 256 bytes the protocol needs", l.MTU())
+	}
+	e := &Endpoint{
+		l:        l,
+		cfg:      cfg.withDefaults(),
+		mtu:      l.MTU(),
+		done:     make(chan struct{}),
+		sessions: make(map[string]*Session),
+		accepted: make(chan *Session, 16),
+	}
+	e.wg.Add(1)
+	go e.readLoop()
+	return e, nil
+}
+
+// Connect starts (or joins) the session with the peer at addr — nil on a
+// point-to-point link — and returns it once the handshake is done.
+func (e *Endpoint) Connect(ctx context.Context, addr net.Addr) (*Session, error) {
+	if addr == nil {
+		addr = link.PeerAddr
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
+	s := e.sessions[addr.String()]
+	if s == nil {
+		s = newSession(e, addr)
+		e.sessions[addr.String()] = s
+	}
+	s.claimed = true
+	e.mu.Unlock()
+	select {
+	case <-s.ready:
+		return s, nil
+	case <-s.done:
+		return nil, s.err
+	case <-ctx.Done():
+		s.fail(ctx.Err())
+		return nil, fmt.Errorf("peer: no session with the peer: %w (is the other end running, and the cable in?)", ctx.Err())
+	}
+}
+
+// Accept returns the next session that a peer started and no Connect
+// claimed.
+func (e *Endpoint) Accept(ctx context.Context) (*Session, error) {
+	select {
+	case s := <-e.accepted:
+		return s, nil
+	case <-e.done:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Close ends every session at once, closes the link and waits for the
+// endpoint's goroutines.
+func (e *Endpoint) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	ss := make([]*Session, 0, len(e.sessions))
+	for _, s := range e.sessions {
+		ss = append(ss, s)
+	}
+	e.mu.Unlock()
+	for _, s := range ss {
+		s.fail(ErrClosed)
+	}
+	close(e.done)
+	err := e.l.Close()
+	e.wg.Wait()
+	return err
+}
+
+// Link returns the endpoint's link.
+func (e *Endpoint) Link() link.Link { return e.l }
+
+func (e *Endpoint) forget(s *Session) {
+	e.mu.Lock()
+	if e.sessions[s.key] == s {
+		delete(e.sessions, s.key)
+	}
+	e.mu.Unlock()
+}
+
+func (e *Endpoint) readLoop() {
+	defer e.wg.Done()
+	buf := make([]byte, e.mtu)
+	for {
+		n, addr, err := e.l.ReadFrom(buf)
+		if err != nil {
+			switch {
+			case errors.Is(err, net.ErrClosed):
+				return
+			case errors.Is(err, io.ErrShortBuffer), errors.Is(err, os.ErrDeadlineExceeded):
+				continue
+			}
+			// Disconnected or odd: wait a little and try again; the link
+			// comes back by itself or Close ends us.
+			select {
+			case <-e.done:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		if n == 0 || addr == nil {
+			continue
+		}
+		e.dispatch(buf[:n], addr)
+	}
+}
+
+func (e *Endpoint) dispatch(pkt []byte, addr net.Addr) {
+	key := addr.String()
+	e.mu.Lock()
+	s := e.sessions[key]
+	if s == nil && pkt[0] == kindHello && !e.closed {
+		s = newSession(e, addr)
+		e.sessions[key] = s
+	}
+	e.mu.Unlock()
+	if s == nil {
+		return
+	}
+	if restart := s.handle(pkt); restart {
+		// The peer restarted: the old session is over; start a new one
+		// from this hello.
+		e.mu.Lock()
+		ns := e.sessions[key]
+		if (ns == nil || ns == s) && !e.closed {
+			ns = newSession(e, addr)
+			e.sessions[key] = ns
+		}
+		e.mu.Unlock()
+		if ns != s {
+			ns.handle(pkt)
+		}
+	}
+}

@@ -1,0 +1,1070 @@
+package peer
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/flynn/noise"
+	"github.com/p2plink/p2plink/link"
+)
+
+var cipherSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s)
+
+type sessState int
+
+const (
+	stHello       sessState = iota // saying hello, waiting for the peer's
+	stInitiator                    // sent message 1, waiting for message 2
+	stResponder                    // waiting for message 1, or sent message 2 and waiting for 3
+	stEstablished                  // transport keys in place
+)
+
+// PeerInfo describes the peer at the other end of a session.
+type PeerInfo struct {
+	Name        string
+	Fingerprint string
+	PublicKey   []byte
+	Addr        net.Addr
+	// Pinned is true when this session pinned the peer's key for the first
+	// time.
+	Pinned bool
+}
+
+type helloPayload struct {
+	Name string `json:"name"`
+	Soft string `json:"soft,omitempty"`
+}
+
+// sendSlot is one reliable packet between sending and its acknowledgement.
+type sendSlot struct {
+	buf         []byte // the whole encrypted packet, resent verbatim
+	n           int
+	seq         uint64
+	sentAt      time.Time
+	order       uint64 // transmission count at the last send
+	delivered   uint64 // bytes delivered when it was sent
+	deliveredAt time.Time
+	retrans     int
+	inFlight    bool // sent and neither acked nor declared lost
+	lost        bool // waiting to be sent again
+	acked       bool
+}
+
+type recvSlot struct {
+	buf     []byte
+	n       int
+	present bool
+}
+
+// Session is an encrypted, reliable session with one peer, carrying any
+// number of streams. It is safe for concurrent use.
+type Session struct {
+	e       *Endpoint
+	addr    net.Addr
+	key     string
+	cfg     *Config
+	claimed bool // guarded by e.mu
+
+	ready chan struct{} // closed when established
+	done  chan struct{} // closed when the session ended
+	wake  chan struct{}
+	wg    sync.WaitGroup
+
+	mu    sync.Mutex
+	err   error
+	state sessState
+	info  PeerInfo
+
+	// handshake
+	nonce, peerNonce uint64
+	hs               *noise.HandshakeState
+	hsOut            []byte    // handshake message to (re)send
+	hsDue            bool      // send hsOut (or hello) now
+	hsNext           time.Time // next resend
+	hsBackoff        time.Duration
+	sendCipher       noise.Cipher
+	recvCipher       noise.Cipher
+	initiator        bool
+
+	// reliable sending
+	slots     []sendSlot
+	sndUna    uint64 // oldest unacked
+	sndNxt    uint64 // next sequence number
+	order     uint64 // transmissions so far
+	maxAcked  uint64 // highest order acked
+	inflight  int    // bytes in flight
+	delivered uint64
+	lostQ     []uint64
+	ctrlCtr   uint64
+	lastSent  time.Time
+
+	// path estimates
+	srtt, rttvar time.Duration
+	minRTT       time.Duration
+	minRTTAt     time.Time
+	rto          time.Duration
+	bw           [8]float64 // bytes/s, per round
+	bwRound      int
+	roundEnd     uint64 // round ends when this seq is acked
+	cwnd         int
+	seg          int     // current segment (payload) size
+	maxSeg       int     // largest segment the link allows
+	lossEWMA     float64 // share of packets lost to damage
+	lossEvents   int
+
+	// receiving
+	rslots   []recvSlot
+	rcvNext  uint64
+	rcvMax   uint64 // highest seq received + 1
+	ctrlSeen uint64
+	ackDue   bool
+	lastRecv time.Time
+
+	// streams
+	streams    map[uint64]*Stream
+	nextStream uint64
+	acceptQ    []*Stream
+	acceptWake chan struct{}
+	ctrlQ      [][]byte // reliable frames waiting to be sent (open, window, reset, close)
+	rr         int
+	closing    bool // Close sent
+	stats      Stats
+}
+
+// Stats counts what a session did.
+type Stats struct {
+	PacketsSent, PacketsRecv uint64
+	Retransmits              uint64
+	BytesSent, BytesRecv     uint64 // stream payload bytes
+	Rejected                 uint64 // packets that failed authentication or were malformed
+	SRTT, MinRTT             time.Duration
+	Segment                  int     // current segment size
+	LossRate                 float64 // estimated share of packets damaged
+	Cwnd                     int
+}
+
+func newSession(e *Endpoint, addr net.Addr) *Session {
+	var nb [8]byte
+	rand.Read(nb[:])
+	s := &Session{
+		e: e, addr: addr, key: addr.String(), cfg: &e.cfg,
+		ready:      make(chan struct{}),
+		done:       make(chan struct{}),
+		wake:       make(chan struct{}, 1),
+		acceptWake: make(chan struct{}, 1),
+		nonce:      binary.BigEndian.Uint64(nb[:]),
+		hsDue:      true,
+		hsBackoff:  200 * time.Millisecond,
+		streams:    make(map[uint64]*Stream),
+		rto:        time.Second,
+		lastRecv:   time.Now(),
+	}
+	s.maxSeg = e.mtu - pktOverhed
+	if e.cfg.MaxSegment > 0 && e.cfg.MaxSegment < s.maxSeg {
+		s.maxSeg = e.cfg.MaxSegment
+	}
+	s.seg = s.maxSeg
+	s.cwnd = 4 * s.seg
+	s.slots = make([]sendSlot, e.cfg.Window)
+	s.rslots = make([]recvSlot, e.cfg.Window)
+	s.wg.Add(1)
+	go s.writeLoop()
+	return s
+}
+
+// Peer describes the peer.
+func (s *Session) Peer() PeerInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.info
+}
+
+// Stats returns the session's counters and estimates.
+func (s *Session) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.SRTT, st.MinRTT, st.Segment, st.LossRate, st.Cwnd = s.srtt, s.minRTT, s.seg, s.lossEWMA, s.cwnd
+	return st
+}
+
+// Done is closed when the session has ended; Err then says why.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Err returns why the session ended, or nil while it runs.
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Close ends the session gracefully: data already written to streams is
+// delivered first (for at most the dead-peer timeout), then the peer is told.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	if s.err == nil && s.state == stEstablished && !s.closing {
+		s.closing = true
+		s.ctrlQ = append(s.ctrlQ, appendFrame(nil, frClose, []byte("closed")))
+		s.kick()
+	}
+	s.mu.Unlock()
+	t := time.NewTimer(s.cfg.DeadPeerTimeout)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		drained := s.sndUna == s.sndNxt && len(s.ctrlQ) == 0 && !s.pendingStreamData()
+		s.mu.Unlock()
+		if drained {
+			break
+		}
+		select {
+		case <-s.done:
+		case <-t.C:
+		case <-time.After(5 * time.Millisecond):
+			continue
+		}
+		break
+	}
+	s.fail(ErrClosed)
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Session) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// fail ends the session with err (the first error wins).
+func (s *Session) fail(err error) {
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.err = err
+	streams := make([]*Stream, 0, len(s.streams))
+	for _, st := range s.streams {
+		streams = append(streams, st)
+	}
+	s.mu.Unlock()
+	close(s.done)
+	for _, st := range streams {
+		st.notify()
+	}
+	s.e.forget(s)
+	if !errors.Is(err, ErrClosed) {
+		s.cfg.Logger.Info("session ended", "peer", s.key, "err", err)
+	}
+}
+
+// handle processes one packet from the peer. It reports whether the packet
+// shows that the peer restarted.
+func (s *Session) handle(pkt []byte) (restarted bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return pkt[0] == kindHello
+	}
+	switch pkt[0] {
+	case kindHello:
+		return s.onHello(pkt)
+	case kindReject:
+		if s.state != stEstablished {
+			s.onReject(pkt)
+		}
+	case kindHS1, kindHS2, kindHS3:
+		s.onHandshake(pkt)
+	case kindData, kindCtrl:
+		if s.state != stEstablished {
+			if s.state == stResponder && s.hs != nil && s.hs.MessageIndex() == 2 {
+				s.hsDue = true // the initiator is ahead of us: resend message 2
+				s.kick()
+			}
+			return false
+		}
+		s.onTransport(pkt)
+	default:
+		s.stats.Rejected++
+	}
+	return false
+}
+
+func (s *Session) failLocked(err error) {
+	s.mu.Unlock()
+	s.fail(err)
+	s.mu.Lock()
+}
+
+func (s *Session) onHello(pkt []byte) bool {
+	if len(pkt) < helloLen || !bytes.Equal(pkt[1:5], helloMagic[:]) {
+		s.stats.Rejected++
+		return false
+	}
+	ver := pkt[5]
+	nonce := binary.BigEndian.Uint64(pkt[6:14])
+	if s.state == stEstablished && time.Since(s.lastRecv) < 2*s.cfg.KeepAlive+time.Second {
+		// The peer we have a session with spoke a moment ago, so it has
+		// not restarted: this hello is stale or forged. A restarted peer
+		// falls silent on the old keys, and its next hello is heard.
+		if nonce != s.peerNonce {
+			s.stats.Rejected++
+		}
+		return false
+	}
+	if ver != ProtocolVersion {
+		s.sendReject(fmt.Sprintf("this peer speaks p2plink protocol version %d", ProtocolVersion))
+		s.failLocked(fmt.Errorf("%w: the peer speaks protocol version %d, this build speaks %d: run the same p2plink release on both ends", ErrVersion, ver, ProtocolVersion))
+		return false
+	}
+	switch {
+	case s.state == stEstablished || (s.peerNonce != 0 && s.hs != nil):
+		if nonce != s.peerNonce {
+			s.failLocked(ErrPeerRestarted)
+			return true
+		}
+		return false
+	case nonce == s.nonce:
+		return false // our own hello echoed back
+	}
+	s.peerNonce = nonce
+	if s.nonce < nonce {
+		s.initiator = true
+		s.state = stInitiator
+		hs, err := noise.NewHandshakeState(noise.Config{
+			CipherSuite: cipherSuite, Pattern: noise.HandshakeXX, Initiator: true,
+			Prologue: s.prologue(), StaticKeypair: s.cfg.Identity.key,
+		})
+		if err != nil {
+			s.failLocked(err)
+			return false
+		}
+		s.hs = hs
+		msg, _, _, err := hs.WriteMessage(nil, nil)
+		if err != nil {
+			s.failLocked(err)
+			return false
+		}
+		s.hsOut = s.hsPacket(kindHS1, msg)
+	} else {
+		s.state = stResponder
+	}
+	s.hsDue = true
+	s.hsBackoff = 200 * time.Millisecond
+	s.kick()
+	return false
+}
+
+func (s *Session) prologue() []byte {
+	i, r := s.nonce, s.peerNonce
+	if !s.initiator {
+		i, r = r, i
+	}
+	p := []byte("p2plink/1")
+	p = binary.BigEndian.AppendUint64(p, i)
+	return binary.BigEndian.AppendUint64(p, r)
+}
+
+func (s *Session) hsPacket(kind byte, msg []byte) []byte {
+	i, r := s.nonce, s.peerNonce
+	if !s.initiator {
+		i, r = r, i
+	}
+	p := []byte{kind, ProtocolVersion}
+	p = binary.BigEndian.AppendUint64(p, i)
+	p = binary.BigEndian.AppendUint64(p, r)
+	return append(p, msg...)
+}
+
+func (s *Session) sendReject(reason string) {
+	p := append([]byte{kindReject, ProtocolVersion}, reason...)
+	s.e.l.WriteTo(p, s.addr)
+}
+
+func (s *Session) onReject(pkt []byte) {
+	if len(pkt) < 2 {
+		return
+	}
+	if pkt[1] != ProtocolVersion {
+		s.failLocked(fmt.Errorf("%w: the peer speaks protocol version %d, this build speaks %d: run the same p2plink release on both ends", ErrVersion, pkt[1], ProtocolVersion))
+		return
+	}
+	s.failLocked(fmt.Errorf("%w: %q", ErrRefused, printable(pkt[2:])))
+}
+
+func printable(b []byte) string {
+	if len(b) > 200 {
+		b = b[:200]
+	}
+	return string(bytes.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, b))
+}
+
+func (s *Session) onHandshake(pkt []byte) {
+	if len(pkt) < hsHdrLen {
+		s.stats.Rejected++
+		return
+	}
+	if pkt[1] != ProtocolVersion {
+		s.stats.Rejected++ // versions are settled by the hellos
+		return
+	}
+	in, rn := binary.BigEndian.Uint64(pkt[2:10]), binary.BigEndian.Uint64(pkt[10:18])
+	msg := pkt[hsHdrLen:]
+	payload := s.myPayload()
+	switch pkt[0] {
+	case kindHS1:
+		if rn != s.nonce || s.initiator {
+			return // stale, or for an earlier incarnation
+		}
+		if s.hs != nil {
+			if in == s.peerNonce && s.hsOut != nil {
+				s.hsDue = true // our message 2 was lost: resend it
+				s.kick()
+			}
+			return
+		}
+		s.peerNonce = in
+		s.state = stResponder
+		hs, err := noise.NewHandshakeState(noise.Config{
+			CipherSuite: cipherSuite, Pattern: noise.HandshakeXX, Initiator: false,
+			Prologue: s.prologue(), StaticKeypair: s.cfg.Identity.key,
+		})
+		if err != nil {
+			s.failLocked(err)
+			return
+		}
+		if _, _, _, err := hs.ReadMessage(nil, msg); err != nil {
+			s.stats.Rejected++
+			return
+		}
+		out, _, _, err := hs.WriteMessage(nil, payload)
+		if err != nil {
+			s.failLocked(err)
+			return
+		}
+		s.hs = hs
+		s.hsOut = s.hsPacket(kindHS2, out)
+		s.hsDue = true
+		s.hsBackoff = 200 * time.Millisecond
+		s.kick()
+	case kindHS2:
+		if !s.initiator || in != s.nonce || rn != s.peerNonce {
+			return
+		}
+		if s.state == stEstablished {
+			s.hsDue = true // our message 3 was lost: resend it
+			s.kick()
+			return
+		}
+		if s.hs == nil || s.hs.MessageIndex() != 1 {
+			return
+		}
+		pl, _, _, err := s.hs.ReadMessage(nil, msg)
+		if err != nil {
+			s.stats.Rejected++
+			return
+		}
+		if err := s.verifyPeer(pl); err != nil {
+			s.sendReject("key refused")
+			s.failLocked(err)
+			return
+		}
+		out, cs1, cs2, err := s.hs.WriteMessage(nil, payload)
+		if err != nil {
+			s.failLocked(err)
+			return
+		}
+		s.hsOut = s.hsPacket(kindHS3, out)
+		s.hsDue = true
+		s.establish(cs1.Cipher(), cs2.Cipher())
+	case kindHS3:
+		if s.initiator || in != s.peerNonce || rn != s.nonce || s.hs == nil || s.state == stEstablished {
+			return
+		}
+		pl, cs1, cs2, err := s.hs.ReadMessage(nil, msg)
+		if err != nil {
+			s.stats.Rejected++
+			return
+		}
+		if err := s.verifyPeer(pl); err != nil {
+			s.sendReject("key refused")
+			s.failLocked(err)
+			return
+		}
+		s.hsOut = nil
+		s.establish(cs2.Cipher(), cs1.Cipher())
+	}
+}
+
+func (s *Session) myPayload() []byte {
+	b, _ := json.Marshal(helloPayload{Name: s.cfg.Name, Soft: "p2plink"})
+	return b
+}
+
+func (s *Session) verifyPeer(payload []byte) error {
+	var hp helloPayload
+	if err := json.Unmarshal(payload, &hp); err != nil {
+		return fmt.Errorf("%w: malformed peer description", ErrRefused)
+	}
+	pub := s.hs.PeerStatic()
+	s.info = PeerInfo{Name: cleanName(hp.Name), Fingerprint: Fingerprint(pub), PublicKey: append([]byte(nil), pub...), Addr: s.addr}
+	if want := s.cfg.RequireFingerprint; want != "" && NormalizeFingerprint(want) != NormalizeFingerprint(s.info.Fingerprint) {
+		return fmt.Errorf("%w: peer %q has fingerprint %s, required %s", ErrFingerprintMismatch, s.info.Name, s.info.Fingerprint, want)
+	}
+	pinned, err := s.cfg.KnownPeers.Check(s.info.Name, pub)
+	if err != nil {
+		return err
+	}
+	s.info.Pinned = pinned
+	return nil
+}
+
+func (s *Session) establish(send, recv noise.Cipher) {
+	s.sendCipher, s.recvCipher = send, recv
+	s.state = stEstablished
+	s.hs = nil
+	if s.initiator {
+		s.nextStream = 1
+	} else {
+		s.nextStream = 2
+	}
+	s.lastRecv = time.Now()
+	close(s.ready)
+	s.kick()
+	s.cfg.Logger.Info("session established", "peer", s.info.Name, "fingerprint", s.info.Fingerprint, "addr", s.key)
+	claimed := false
+	s.e.mu.Lock()
+	claimed = s.claimed
+	s.e.mu.Unlock()
+	if !claimed {
+		select {
+		case s.e.accepted <- s:
+		default:
+		}
+	}
+}
+
+// onTransport decrypts and processes a data or control packet.
+func (s *Session) onTransport(pkt []byte) {
+	if len(pkt) < pktOverhed {
+		s.stats.Rejected++
+		return
+	}
+	low := binary.BigEndian.Uint32(pkt[1:5])
+	now := time.Now()
+	if pkt[0] == kindCtrl {
+		ctr := expand(low, s.ctrlSeen)
+		if ctr < s.ctrlSeen || ctr >= ctrlNonce {
+			return
+		}
+		pt, err := s.recvCipher.Decrypt(pkt[pktHdrLen:pktHdrLen], ctrlNonce|ctr, pkt[:pktHdrLen], pkt[pktHdrLen:])
+		if err != nil {
+			s.stats.Rejected++
+			return
+		}
+		s.ctrlSeen = ctr + 1
+		s.lastRecv = now
+		s.stats.PacketsRecv++
+		s.onFrames(pt, now)
+		return
+	}
+	seq := expand(low, s.rcvNext)
+	w := uint64(len(s.rslots))
+	if seq < s.rcvNext || seq >= s.rcvNext+w {
+		s.ackDue = true // a duplicate: the peer missed our ack
+		s.kick()
+		return
+	}
+	slot := &s.rslots[seq%w]
+	if slot.present {
+		s.ackDue = true
+		s.kick()
+		return
+	}
+	pt, err := s.recvCipher.Decrypt(pkt[pktHdrLen:pktHdrLen], seq, pkt[:pktHdrLen], pkt[pktHdrLen:])
+	if err != nil {
+		s.stats.Rejected++
+		return
+	}
+	s.lastRecv = now
+	s.stats.PacketsRecv++
+	if slot.buf == nil {
+		slot.buf = make([]byte, s.e.mtu)
+	}
+	slot.n = copy(slot.buf, pt)
+	slot.present = true
+	if seq+1 > s.rcvMax {
+		s.rcvMax = seq + 1
+	}
+	for {
+		sl := &s.rslots[s.rcvNext%w]
+		if !sl.present {
+			break
+		}
+		sl.present = false
+		s.rcvNext++
+		s.onFrames(sl.buf[:sl.n], now)
+		if s.err != nil {
+			return
+		}
+	}
+	s.ackDue = true
+	s.kick()
+}
+
+func (s *Session) onFrames(b []byte, now time.Time) {
+	for len(b) > 0 {
+		typ, val, rest, err := nextFrame(b)
+		if err != nil {
+			s.stats.Rejected++
+			return
+		}
+		b = rest
+		switch typ {
+		case frAck:
+			s.onAck(val, now)
+		case frPing:
+			s.ackDue = true
+		case frStream, frFin:
+			s.onStreamData(val, typ == frFin)
+		case frOpen:
+			s.onOpen(val)
+		case frWindow:
+			s.onWindow(val)
+		case frReset:
+			s.onReset(val)
+		case frClose:
+			s.failLocked(ErrPeerClosed)
+			return
+		}
+	}
+}
+
+func (s *Session) onAck(v []byte, now time.Time) {
+	if len(v) < 4 {
+		return
+	}
+	cum := expand(binary.BigEndian.Uint32(v[:4]), s.sndUna)
+	if cum > s.sndNxt || cum < s.sndUna {
+		return
+	}
+	w := uint64(len(s.slots))
+	for q := s.sndUna; q < cum; q++ {
+		s.ackSlot(&s.slots[q%w], now)
+	}
+	for i, b := range v[4:] {
+		for bit := 0; bit < 8; bit++ {
+			if b&(1<<bit) == 0 {
+				continue
+			}
+			q := cum + 1 + uint64(i*8+bit)
+			if q >= s.sndNxt {
+				break
+			}
+			s.ackSlot(&s.slots[q%w], now)
+		}
+	}
+	for s.sndUna < s.sndNxt && s.slots[s.sndUna%w].acked {
+		s.sndUna++
+	}
+	// Loss: a packet sent 3 transmissions before one that was acked.
+	for q := s.sndUna; q < s.sndNxt; q++ {
+		sl := &s.slots[q%w]
+		if sl.inFlight && sl.order+3 <= s.maxAcked {
+			s.markLost(sl, true)
+		}
+	}
+	s.kick()
+	for _, st := range s.streams {
+		if st.sendWaiting {
+			st.notify()
+		}
+	}
+}
+
+func (s *Session) ackSlot(sl *sendSlot, now time.Time) {
+	if sl.acked || sl.buf == nil {
+		return
+	}
+	sl.acked = true
+	if sl.inFlight {
+		s.inflight -= sl.n
+		sl.inFlight = false
+	}
+	sl.lost = false
+	if sl.order > s.maxAcked {
+		s.maxAcked = sl.order
+	}
+	s.delivered += uint64(sl.n)
+	if sl.retrans == 0 {
+		s.rttSample(now.Sub(sl.sentAt), now)
+		s.lossSample(false)
+	}
+	if el := now.Sub(sl.deliveredAt); el > 0 {
+		rate := float64(s.delivered-sl.delivered) / el.Seconds()
+		if rate > s.bw[s.bwRound] {
+			s.bw[s.bwRound] = rate
+		}
+	}
+	if sl.seq >= s.roundEnd {
+		s.bwRound = (s.bwRound + 1) % len(s.bw)
+		s.bw[s.bwRound] = 0
+		s.roundEnd = s.sndNxt
+	}
+	s.updateCwnd()
+}
+
+func (s *Session) rttSample(r time.Duration, now time.Time) {
+	if r <= 0 {
+		r = time.Microsecond
+	}
+	if s.srtt == 0 {
+		s.srtt, s.rttvar = r, r/2
+	} else {
+		d := s.srtt - r
+		if d < 0 {
+			d = -d
+		}
+		s.rttvar = (3*s.rttvar + d) / 4
+		s.srtt = (7*s.srtt + r) / 8
+	}
+	if s.minRTT == 0 || r < s.minRTT || now.Sub(s.minRTTAt) > 10*time.Second {
+		s.minRTT, s.minRTTAt = r, now
+	}
+	s.rto = s.srtt + 4*s.rttvar
+	if s.rto < 2*time.Millisecond {
+		s.rto = 2 * time.Millisecond
+	}
+	if s.rto > 10*time.Second {
+		s.rto = 10 * time.Second
+	}
+}
+
+func (s *Session) updateCwnd() {
+	var bw float64
+	for _, b := range s.bw {
+		bw = math.Max(bw, b)
+	}
+	if bw == 0 || s.minRTT == 0 {
+		return
+	}
+	// Two bandwidth-delay products keep the line busy while acks travel;
+	// more would only queue in the driver and delay urgent streams.
+	c := int(2*bw*s.minRTT.Seconds()) + 2*s.seg
+	lo := 4 * s.seg
+	if c < lo {
+		c = lo
+	}
+	s.cwnd = c
+}
+
+// lossSample feeds the damage-rate estimate that sizes segments.
+func (s *Session) lossSample(lost bool) {
+	x := 0.0
+	if lost {
+		x = 1
+	}
+	s.lossEWMA += (x - s.lossEWMA) / 64
+	s.lossEvents++
+	if s.cfg.FixedSegment || s.lossEvents%16 != 0 {
+		return
+	}
+	// Packets of w wire bytes survive a per-byte damage rate e with
+	// probability (1-e)^w. Goodput per wire byte, seg/(seg+h)·(1-e)^(seg+h),
+	// peaks near seg+h = sqrt(h/e) for small e.
+	const h = 40.0
+	w := float64(s.seg) + h
+	p := math.Min(s.lossEWMA, 0.9)
+	if p < 1e-4 {
+		s.seg = min(s.maxSeg, s.seg*2)
+		return
+	}
+	e := -math.Log(1-p) / w
+	opt := int(math.Sqrt(h/e) - h)
+	opt = max(128, min(s.maxSeg, opt))
+	// Move half way, to damp the feedback between size and measured rate.
+	s.seg = (s.seg + opt) / 2
+}
+
+func (s *Session) markLost(sl *sendSlot, damage bool) {
+	if !sl.inFlight {
+		return
+	}
+	sl.inFlight = false
+	sl.lost = true
+	s.inflight -= sl.n
+	s.lostQ = append(s.lostQ, sl.seq)
+	if damage {
+		s.lossSample(true)
+	}
+}
+
+func (s *Session) pendingStreamData() bool {
+	for _, st := range s.streams {
+		if st.hasOutput() {
+			return true
+		}
+	}
+	return false
+}
+
+// writeLoop is the session's only sender.
+func (s *Session) writeLoop() {
+	defer s.wg.Done()
+	scratch := make([]byte, s.e.mtu)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		pkt, wait := s.nextPacketLocked(scratch, time.Now())
+		ended := s.err != nil
+		s.mu.Unlock()
+		if ended {
+			return
+		}
+		if pkt != nil {
+			if _, err := s.e.l.WriteTo(pkt, s.addr); err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					s.fail(ErrClosed)
+					return
+				}
+				// Disconnected or a deadline: the packet is lost; the
+				// protocol resends what matters. Do not spin.
+				select {
+				case <-s.done:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+			continue
+		}
+		timer.Reset(wait)
+		select {
+		case <-s.wake:
+		case <-timer.C:
+		case <-s.done:
+			return
+		}
+	}
+}
+
+// nextPacketLocked returns the next packet to send, or nil and how long to
+// wait before there may be one.
+func (s *Session) nextPacketLocked(scratch []byte, now time.Time) ([]byte, time.Duration) {
+	if s.err != nil {
+		return nil, 0
+	}
+	wait := time.Hour
+	if s.state != stEstablished {
+		if now.Sub(s.lastRecv) > s.cfg.DeadPeerTimeout && s.peerNonce != 0 {
+			s.failLocked(fmt.Errorf("%w: the handshake did not finish", ErrPeerGone))
+			return nil, 0
+		}
+		if !s.hsDue && now.Before(s.hsNext) {
+			return nil, s.hsNext.Sub(now)
+		}
+		s.hsDue = false
+		s.hsNext = now.Add(s.hsBackoff)
+		s.hsBackoff = min(s.hsBackoff*2, 2*time.Second)
+		if s.hsOut != nil {
+			return s.hsOut, 0
+		}
+		p := scratch[:helloLen]
+		p[0] = kindHello
+		copy(p[1:5], helloMagic[:])
+		p[5] = ProtocolVersion
+		binary.BigEndian.PutUint64(p[6:], s.nonce)
+		return p, 0
+	}
+	if s.hsDue {
+		s.hsDue = false
+		if s.hsOut != nil {
+			return s.hsOut, 0 // the initiator's message 3, again
+		}
+	}
+	if now.Sub(s.lastRecv) > s.cfg.DeadPeerTimeout {
+		s.failLocked(fmt.Errorf("%w (%v): check the cable and that the other end still runs", ErrPeerGone, s.cfg.DeadPeerTimeout))
+		return nil, 0
+	}
+	if s.ackDue {
+		s.ackDue = false
+		return s.ctrlPacket(scratch, s.ackFrame(scratch[pktHdrLen:pktHdrLen])), 0
+	}
+	w := uint64(len(s.slots))
+	// Retransmit what was lost, oldest first.
+	for len(s.lostQ) > 0 {
+		q := s.lostQ[0]
+		sl := &s.slots[q%w]
+		if q < s.sndUna || sl.seq != q || sl.acked || !sl.lost {
+			s.lostQ = s.lostQ[1:]
+			continue
+		}
+		if s.inflight+sl.n > s.cwnd+2*s.seg && s.inflight > 0 {
+			break
+		}
+		s.lostQ = s.lostQ[1:]
+		s.transmit(sl, now)
+		sl.retrans++
+		s.stats.Retransmits++
+		return sl.buf[:sl.n], 0
+	}
+	// New data.
+	if s.sndNxt-s.sndUna < w && s.hasWork() {
+		urgent := s.urgentWaiting()
+		room := s.cwnd - s.inflight
+		if urgent {
+			room += 2 * s.seg
+		}
+		if room > 0 {
+			if pkt := s.buildData(now, min(s.seg, max(room, 256))); pkt != nil {
+				return pkt, 0
+			}
+		}
+	}
+	// Retransmission timeout: the oldest packet in flight went unanswered.
+	if s.sndUna < s.sndNxt {
+		for q := s.sndUna; q < s.sndNxt; q++ {
+			sl := &s.slots[q%w]
+			if !sl.inFlight {
+				continue
+			}
+			due := sl.sentAt.Add(s.rto)
+			if !now.Before(due) {
+				s.markLost(sl, false)
+				s.rto = min(s.rto*2, 2*time.Second)
+				s.kick()
+				return nil, 0
+			}
+			wait = min(wait, due.Sub(now))
+			break
+		}
+	}
+	// Keepalive.
+	if ka := s.lastSent.Add(s.cfg.KeepAlive); !now.Before(ka) {
+		fr := appendFrame(scratch[pktHdrLen:pktHdrLen], frPing, nil)
+		return s.ctrlPacket(scratch, fr), 0
+	} else {
+		wait = min(wait, ka.Sub(now))
+	}
+	wait = min(wait, s.lastRecv.Add(s.cfg.DeadPeerTimeout).Sub(now)+time.Millisecond)
+	return nil, max(wait, 0)
+}
+
+func (s *Session) transmit(sl *sendSlot, now time.Time) {
+	s.order++
+	sl.order = s.order
+	sl.sentAt = now
+	sl.delivered = s.delivered
+	sl.deliveredAt = now
+	sl.inFlight = true
+	sl.lost = false
+	s.inflight += sl.n
+	s.lastSent = now
+	s.stats.PacketsSent++
+}
+
+// ctrlPacket seals frames (already written at scratch[pktHdrLen:]) as an
+// unreliable packet.
+func (s *Session) ctrlPacket(scratch, frames []byte) []byte {
+	ctr := s.ctrlCtr
+	s.ctrlCtr++
+	scratch[0] = kindCtrl
+	binary.BigEndian.PutUint32(scratch[1:5], uint32(ctr))
+	out := s.sendCipher.Encrypt(scratch[pktHdrLen:pktHdrLen], ctrlNonce|ctr, scratch[:pktHdrLen], frames)
+	s.lastSent = time.Now()
+	s.stats.PacketsSent++
+	return scratch[:pktHdrLen+len(out)]
+}
+
+// ackFrame appends an ack of everything received.
+func (s *Session) ackFrame(b []byte) []byte {
+	nbits := 0
+	if s.rcvMax > s.rcvNext+1 {
+		nbits = int(s.rcvMax - s.rcvNext - 1)
+	}
+	nbytes := (nbits + 7) / 8
+	maxBytes := (s.e.mtu - pktOverhed - 8) - 4
+	if nbytes > maxBytes {
+		nbytes = maxBytes
+	}
+	b = append(b, frAck)
+	b = binary.AppendUvarint(b, uint64(4+nbytes))
+	b = binary.BigEndian.AppendUint32(b, uint32(s.rcvNext))
+	w := uint64(len(s.rslots))
+	for i := 0; i < nbytes; i++ {
+		var x byte
+		for bit := 0; bit < 8; bit++ {
+			q := s.rcvNext + 1 + uint64(i*8+bit)
+			if q < s.rcvMax && s.rslots[q%w].present {
+				x |= 1 << bit
+			}
+		}
+		b = append(b, x)
+	}
+	return b
+}
+
+func appendFrame(b []byte, typ byte, val []byte) []byte {
+	b = append(b, typ)
+	b = binary.AppendUvarint(b, uint64(len(val)))
+	return append(b, val...)
+}
+
+// buildData fills a new reliable packet with queued frames and stream data,
+// seals it into its send slot and returns it. limit caps its payload.
+func (s *Session) buildData(now time.Time, limit int) []byte {
+	w := uint64(len(s.slots))
+	seq := s.sndNxt
+	sl := &s.slots[seq%w]
+	if sl.buf == nil {
+		sl.buf = make([]byte, s.e.mtu)
+	}
+	body := sl.buf[pktHdrLen:pktHdrLen]
+	limit = min(limit, s.maxSeg)
+	for len(s.ctrlQ) > 0 && len(body)+len(s.ctrlQ[0]) <= limit {
+		body = append(body, s.ctrlQ[0]...)
+		s.ctrlQ = s.ctrlQ[1:]
+	}
+	body = s.fillStreams(body, limit)
+	if len(body) == 0 {
+		return nil
+	}
+	sl.buf[0] = kindData
+	binary.BigEndian.PutUint32(sl.buf[1:5], uint32(seq))
+	out := s.sendCipher.Encrypt(sl.buf[pktHdrLen:pktHdrLen], seq, sl.buf[:pktHdrLen], body)
+	*sl = sendSlot{buf: sl.buf, n: pktHdrLen + len(out), seq: seq}
+	s.sndNxt++
+	if s.roundEnd == 0 {
+		s.roundEnd = s.sndNxt
+	}
+	s.transmit(sl, now)
+	return sl.buf[:sl.n]
+}
+
+// Context returns a context that is cancelled when the session ends.
+func (s *Session) Context() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-s.done
+		cancel()
+	}()
+	return ctx
+}
+
+var _ = link.PeerAddr

@@ -1,0 +1,480 @@
+package peer
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"time"
+)
+
+// Priority orders streams that have data to send: a packet is filled from
+// the highest priority first, so a chat line never waits behind a bulk
+// transfer for more than the packets already on the line.
+type Priority uint8
+
+// Priorities for streams.
+const (
+	PrioBulk        Priority = 0 // file transfers, pipes
+	PrioNormal      Priority = 1 // requests and listings
+	PrioInteractive Priority = 2 // chat, control: may exceed the congestion window a little
+)
+
+// streamWindow is the initial credit in each direction of a stream: how many
+// bytes one side may send before the other grants more.
+const streamWindow = 256 << 10
+
+// maxSendBuf caps the bytes a stream buffers on the sending side.
+const maxSendBuf = 256 << 10
+
+// ErrStreamReset reports that the peer abandoned the stream.
+var ErrStreamReset = errors.New("peer: stream reset by the peer")
+
+// Stream is a reliable, ordered, full-duplex byte stream to the peer, opened
+// for a named service. Read and Write may be called concurrently; Close and
+// CloseWrite from any goroutine.
+type Stream struct {
+	s       *Session
+	id      uint64
+	service string
+	prio    Priority
+	notifyC chan struct{}
+
+	// guarded by s.mu
+	sendBuf     []byte
+	sendOff     int
+	credit      int64
+	finQueued   bool
+	finSent     bool
+	sendWaiting bool
+	recvBuf     []byte
+	recvOff     int
+	recvFin     bool
+	recvWindow  int64 // bytes the peer may still send
+	consumed    int64 // read since the last grant
+	reset       error
+	closedRead  bool
+	closedWrite bool
+	rdl, wdl    time.Time
+}
+
+func (s *Session) newStream(id uint64, service string, prio Priority) *Stream {
+	st := &Stream{s: s, id: id, service: service, prio: prio, notifyC: make(chan struct{}, 1),
+		credit: streamWindow, recvWindow: streamWindow}
+	s.streams[id] = st
+	return st
+}
+
+// OpenStream opens a stream to the peer's service. It does not wait for the
+// peer: data written now travels right behind the request.
+func (s *Session) OpenStream(ctx context.Context, service string, prio Priority) (*Stream, error) {
+	if len(service) == 0 || len(service) > 255 {
+		return nil, fmt.Errorf("peer: service name must be 1 to 255 bytes")
+	}
+	select {
+	case <-s.ready:
+	case <-s.done:
+		return nil, s.Err()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return nil, s.err
+	}
+	id := s.nextStream
+	s.nextStream += 2
+	st := s.newStream(id, service, prio)
+	v := binary.AppendUvarint(nil, id)
+	v = append(v, byte(prio))
+	v = append(v, service...)
+	s.ctrlQ = append(s.ctrlQ, appendFrame(nil, frOpen, v))
+	s.kick()
+	return st, nil
+}
+
+// AcceptStream returns the next stream the peer opened.
+func (s *Session) AcceptStream(ctx context.Context) (*Stream, error) {
+	for {
+		s.mu.Lock()
+		if len(s.acceptQ) > 0 {
+			st := s.acceptQ[0]
+			s.acceptQ = s.acceptQ[1:]
+			s.mu.Unlock()
+			return st, nil
+		}
+		err := s.err
+		s.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case <-s.acceptWake:
+		case <-s.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Service returns the name of the service the stream was opened for.
+func (st *Stream) Service() string { return st.service }
+
+// Priority returns the stream's priority.
+func (st *Stream) Priority() Priority { return st.prio }
+
+// Session returns the session that carries the stream.
+func (st *Stream) Session() *Session { return st.s }
+
+func (st *Stream) notify() {
+	select {
+	case st.notifyC <- struct{}{}:
+	default:
+	}
+}
+
+// wait blocks until notified, the deadline passes, or the session ends.
+func (st *Stream) wait(dl time.Time) error {
+	var tc <-chan time.Time
+	if !dl.IsZero() {
+		d := time.Until(dl)
+		if d <= 0 {
+			return os.ErrDeadlineExceeded
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
+		tc = t.C
+	}
+	select {
+	case <-st.notifyC:
+	case <-st.s.done:
+	case <-tc:
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
+// Read reads data the peer wrote. It returns io.EOF after the peer's
+// CloseWrite and all its data.
+func (st *Stream) Read(p []byte) (int, error) {
+	s := st.s
+	for {
+		s.mu.Lock()
+		if n := len(st.recvBuf) - st.recvOff; n > 0 {
+			n = copy(p, st.recvBuf[st.recvOff:])
+			st.recvOff += n
+			if st.recvOff == len(st.recvBuf) {
+				st.recvBuf, st.recvOff = st.recvBuf[:0], 0
+			}
+			st.consumed += int64(n)
+			if st.consumed >= streamWindow/4 && !st.recvFin {
+				st.grantLocked()
+			}
+			s.mu.Unlock()
+			return n, nil
+		}
+		switch {
+		case st.recvFin:
+			s.mu.Unlock()
+			return 0, io.EOF
+		case st.reset != nil:
+			err := st.reset
+			s.mu.Unlock()
+			return 0, err
+		case st.closedRead:
+			s.mu.Unlock()
+			return 0, ErrClosed
+		case s.err != nil:
+			err := s.err
+			s.mu.Unlock()
+			return 0, err
+		}
+		dl := st.rdl
+		s.mu.Unlock()
+		if err := st.wait(dl); err != nil {
+			return 0, err
+		}
+	}
+}
+
+func (st *Stream) grantLocked() {
+	v := binary.AppendUvarint(nil, st.id)
+	v = binary.AppendUvarint(v, uint64(st.consumed))
+	st.recvWindow += st.consumed
+	st.consumed = 0
+	st.s.ctrlQ = append(st.s.ctrlQ, appendFrame(nil, frWindow, v))
+	st.s.kick()
+}
+
+// Write queues p for the peer. It blocks while the stream's send buffer is
+// full, and returns once all of p is queued.
+func (st *Stream) Write(p []byte) (int, error) {
+	s := st.s
+	done := 0
+	for {
+		s.mu.Lock()
+		switch {
+		case st.closedWrite:
+			s.mu.Unlock()
+			return done, ErrClosed
+		case st.reset != nil:
+			err := st.reset
+			s.mu.Unlock()
+			return done, err
+		case s.err != nil:
+			err := s.err
+			s.mu.Unlock()
+			return done, err
+		}
+		if st.sendOff > 0 && st.sendOff >= len(st.sendBuf)/2 {
+			n := copy(st.sendBuf, st.sendBuf[st.sendOff:])
+			st.sendBuf, st.sendOff = st.sendBuf[:n], 0
+		}
+		room := maxSendBuf - (len(st.sendBuf) - st.sendOff)
+		if room > 0 && done < len(p) {
+			n := min(room, len(p)-done)
+			st.sendBuf = append(st.sendBuf, p[done:done+n]...)
+			done += n
+			s.kick()
+		}
+		if done == len(p) {
+			s.mu.Unlock()
+			return done, nil
+		}
+		st.sendWaiting = true
+		dl := st.wdl
+		s.mu.Unlock()
+		if err := st.wait(dl); err != nil {
+			return done, err
+		}
+	}
+}
+
+// CloseWrite tells the peer that no more data follows: its Read returns
+// io.EOF after the data already written.
+func (st *Stream) CloseWrite() error {
+	s := st.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st.closedWrite {
+		return nil
+	}
+	st.closedWrite = true
+	st.finQueued = true
+	s.kick()
+	return nil
+}
+
+// Close closes both directions. Data already written is still delivered;
+// data from the peer not yet read is discarded, and if the peer has not
+// finished sending it is told to stop.
+func (st *Stream) Close() error {
+	st.CloseWrite()
+	s := st.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st.closedRead {
+		return nil
+	}
+	st.closedRead = true
+	st.recvBuf, st.recvOff = nil, 0
+	if !st.recvFin && st.reset == nil && s.err == nil {
+		v := binary.AppendUvarint(nil, st.id)
+		v = append(v, "closed by the reader"...)
+		s.ctrlQ = append(s.ctrlQ, appendFrame(nil, frReset, v))
+		s.kick()
+	}
+	st.notify()
+	return nil
+}
+
+// SetReadDeadline sets the deadline for Read.
+func (st *Stream) SetReadDeadline(t time.Time) error {
+	st.s.mu.Lock()
+	st.rdl = t
+	st.s.mu.Unlock()
+	st.notify()
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for Write.
+func (st *Stream) SetWriteDeadline(t time.Time) error {
+	st.s.mu.Lock()
+	st.wdl = t
+	st.s.mu.Unlock()
+	st.notify()
+	return nil
+}
+
+// SetDeadline sets both deadlines.
+func (st *Stream) SetDeadline(t time.Time) error {
+	st.SetReadDeadline(t)
+	return st.SetWriteDeadline(t)
+}
+
+func (st *Stream) hasOutput() bool {
+	pending := len(st.sendBuf) - st.sendOff
+	return (pending > 0 && st.credit > 0) || (st.finQueued && !st.finSent && pending == 0)
+}
+
+func (s *Session) hasWork() bool {
+	return len(s.ctrlQ) > 0 || s.pendingStreamData()
+}
+
+func (s *Session) urgentWaiting() bool {
+	if len(s.ctrlQ) > 0 {
+		return true
+	}
+	for _, st := range s.streams {
+		if st.prio >= PrioInteractive && st.hasOutput() {
+			return true
+		}
+	}
+	return false
+}
+
+// fillStreams appends stream frames to body, highest priority first and
+// round robin within a priority, until limit.
+func (s *Session) fillStreams(body []byte, limit int) []byte {
+	var ready []*Stream
+	for _, st := range s.streams {
+		if st.hasOutput() {
+			ready = append(ready, st)
+		}
+	}
+	if len(ready) == 0 {
+		return body
+	}
+	s.rr++
+	sort.Slice(ready, func(i, j int) bool {
+		if ready[i].prio != ready[j].prio {
+			return ready[i].prio > ready[j].prio
+		}
+		return (ready[i].id+uint64(s.rr))%97 < (ready[j].id+uint64(s.rr))%97
+	})
+	for _, st := range ready {
+		idLen := uvarintLen(st.id)
+		room := limit - len(body) - 1 - idLen
+		if room < 4 {
+			break
+		}
+		pending := len(st.sendBuf) - st.sendOff
+		n := min(pending, int(min(st.credit, int64(room))))
+		// The length prefix itself takes room.
+		for n > 0 && 1+uvarintLen(uint64(idLen+n))+idLen+n > limit-len(body) {
+			n--
+		}
+		fin := st.finQueued && n == pending
+		if n == 0 && !fin {
+			continue
+		}
+		typ := byte(frStream)
+		if fin {
+			typ = frFin
+			st.finSent = true
+		}
+		body = append(body, typ)
+		body = binary.AppendUvarint(body, uint64(idLen+n))
+		body = binary.AppendUvarint(body, st.id)
+		body = append(body, st.sendBuf[st.sendOff:st.sendOff+n]...)
+		st.sendOff += n
+		st.credit -= int64(n)
+		s.stats.BytesSent += uint64(n)
+		if st.sendOff == len(st.sendBuf) {
+			st.sendBuf, st.sendOff = st.sendBuf[:0], 0
+		}
+		if st.sendWaiting {
+			st.sendWaiting = false
+			st.notify()
+		}
+		if st.finSent && (st.recvFin || st.closedRead || st.reset != nil) {
+			delete(s.streams, st.id)
+		}
+	}
+	return body
+}
+
+func (s *Session) onStreamData(v []byte, fin bool) {
+	id, k := binary.Uvarint(v)
+	if k <= 0 {
+		s.stats.Rejected++
+		return
+	}
+	data := v[k:]
+	st := s.streams[id]
+	if st == nil {
+		return // a stream we already closed
+	}
+	s.stats.BytesRecv += uint64(len(data))
+	if !st.closedRead {
+		if int64(len(data)) > st.recvWindow {
+			st.reset = fmt.Errorf("%w: the peer overran the stream window", ErrStreamReset)
+		} else {
+			st.recvWindow -= int64(len(data))
+			if st.recvOff > 0 && st.recvOff >= len(st.recvBuf)/2 {
+				n := copy(st.recvBuf, st.recvBuf[st.recvOff:])
+				st.recvBuf, st.recvOff = st.recvBuf[:n], 0
+			}
+			st.recvBuf = append(st.recvBuf, data...)
+		}
+	}
+	if fin {
+		st.recvFin = true
+		if st.finSent || st.closedRead {
+			delete(s.streams, id)
+		}
+	}
+	st.notify()
+}
+
+func (s *Session) onOpen(v []byte) {
+	id, k := binary.Uvarint(v)
+	if k <= 0 || len(v) < k+2 {
+		s.stats.Rejected++
+		return
+	}
+	mine := (id%2 == 1) == s.initiator
+	if mine || s.streams[id] != nil {
+		s.stats.Rejected++
+		return
+	}
+	st := s.newStream(id, string(v[k+1:]), Priority(v[k]))
+	s.acceptQ = append(s.acceptQ, st)
+	select {
+	case s.acceptWake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Session) onWindow(v []byte) {
+	id, k := binary.Uvarint(v)
+	if k <= 0 {
+		return
+	}
+	inc, k2 := binary.Uvarint(v[k:])
+	if k2 <= 0 {
+		return
+	}
+	if st := s.streams[id]; st != nil {
+		st.credit += int64(inc)
+		s.kick()
+	}
+}
+
+func (s *Session) onReset(v []byte) {
+	id, k := binary.Uvarint(v)
+	if k <= 0 {
+		return
+	}
+	if st := s.streams[id]; st != nil {
+		st.reset = fmt.Errorf("%w: %s", ErrStreamReset, printable(v[k:]))
+		st.sendBuf, st.sendOff = nil, 0
+		st.finQueued = false
+		delete(s.streams, id)
+		st.notify()
+	}
+}

@@ -1,0 +1,727 @@
+package xfer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// partFile is the file partial data is written to (an *os.File; tests wrap
+// it to inject faults such as a full disk).
+type partFile interface {
+	io.Writer
+	io.ReaderAt
+	io.Seeker
+	Truncate(size int64) error
+	Sync() error
+	Chmod(mode fs.FileMode) error
+	Close() error
+}
+
+// partState is the small state file kept beside partial data.
+type partState struct {
+	Name  string `json:"name"`
+	Size  int64  `json:"size"`
+	Hash  string `json:"sha256"`
+	Chunk int    `json:"chunk"`
+}
+
+// rfile is one manifest entry on the receiving side.
+type rfile struct {
+	entry
+	res     *FileResult
+	action  byte
+	offset  int64     // offered offset
+	whole   hash.Hash // SHA-256 state over the offered prefix
+	started bool
+}
+
+// Receive receives files and folders from s into dir (created if needed) and
+// returns what became of each. Receive closes s before it returns; cancelling
+// ctx closes it at once.
+//
+// Nothing is ever written outside dir: unsafe names are refused (the result
+// says why) and symbolic links in dir that lead outside it are not followed.
+// Data is kept in dir/.p2plink-partial/ until the whole file is verified, then
+// moved into place; an existing file of the same name is kept and the new one
+// stored as "name (1).ext", unless opts.Overwrite is set. If the transfer is
+// cut, the data that arrived intact stays in dir/.p2plink-partial/ and the
+// next transfer of the same file resumes from it. A full disk ends the
+// transfer with a *DiskFullError.
+//
+// The error is nil only if every file was stored or was already present.
+func Receive(ctx context.Context, s Stream, dir string, opts ReceiveOptions) (Result, error) {
+	defer s.Close()
+	stop := context.AfterFunc(ctx, func() { s.Close() })
+	defer stop()
+	var res Result
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return res, fmt.Errorf("xfer: receive directory: %w", err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return res, fmt.Errorf("xfer: receive directory: %w", err)
+	}
+	defer root.Close()
+	rc := &receiver{
+		ctx: ctx, s: s, dir: dir, root: root, opts: opts, log: logger(opts.Logger), res: &res,
+		w: &writer{bw: bufio.NewWriterSize(s, 64<<10)},
+		r: &reader{br: bufio.NewReaderSize(s, ioBuffer)},
+	}
+	err = rc.run()
+	rc.closeCurrent()
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return res, err
+	}
+	return res, failures(res.Files)
+}
+
+type receiver struct {
+	ctx  context.Context
+	s    Stream
+	dir  string
+	root *os.Root
+	opts ReceiveOptions
+	log  interface {
+		Info(string, ...any)
+		Warn(string, ...any)
+	}
+	res   *Result
+	w     *writer
+	r     *reader
+	files []*rfile
+	total int64
+	done  int64
+
+	dec  *zstd.Decoder
+	dbuf []byte
+
+	// The file being received.
+	cur   *rfile
+	pos   int64
+	data  partFile
+	sums  *os.File
+	whole hash.Hash
+	id    string
+}
+
+// fatal tells the sender why the transfer stops, and returns err.
+func (rc *receiver) fatal(err error) error {
+	if rc.w.fatal(err.Error()) == nil {
+		rc.w.flush()
+	}
+	return err
+}
+
+func (rc *receiver) run() error {
+	if err := rc.w.hello(); err != nil {
+		return streamErr(rc.ctx, "sending hello", err)
+	}
+	if err := rc.w.flush(); err != nil {
+		return streamErr(rc.ctx, "sending hello", err)
+	}
+	typ, p, err := rc.r.next()
+	if err != nil {
+		return readErr("reading the sender's hello", err)
+	}
+	if typ != msgHello {
+		return rc.fatal(protoErrorf("expected hello, got message %q", typ))
+	}
+	v, chunk, err := parseHello(p)
+	if err != nil {
+		return rc.fatal(err)
+	}
+	if v != Version {
+		return rc.fatal(fmt.Errorf("%w: the sender speaks version %d, this is version %d; use the same p2plink release on both sides", ErrVersion, v, Version))
+	}
+	if chunk != ChunkSize {
+		return rc.fatal(protoErrorf("chunk size %d, expected %d", chunk, ChunkSize))
+	}
+	if err := rc.readManifest(); err != nil {
+		return rc.fatal(err)
+	}
+	if err := rc.reply(); err != nil {
+		return err
+	}
+	return rc.receive()
+}
+
+func (rc *receiver) readManifest() error {
+	maxEntries := rc.opts.MaxEntries
+	if maxEntries <= 0 {
+		maxEntries = 1_000_000
+	}
+	seen := map[string]bool{}
+	for {
+		typ, p, err := rc.r.next()
+		if err != nil {
+			return readErr("reading the manifest", err)
+		}
+		switch typ {
+		case msgEntry:
+		case msgManifest:
+			count, total, err := parseManifestEnd(p)
+			if err != nil {
+				return err
+			}
+			if int(count) != len(rc.files) || total != rc.total {
+				return protoErrorf("manifest says %d entries and %d bytes, but has %d and %d", count, total, len(rc.files), rc.total)
+			}
+			return nil
+		case msgError:
+			return fmt.Errorf("%w: %s", ErrPeer, p)
+		default:
+			return protoErrorf("unexpected message %q in the manifest", typ)
+		}
+		if len(rc.files) >= maxEntries {
+			return fmt.Errorf("xfer: more than %d entries in the manifest; refused (raise the limit to accept)", maxEntries)
+		}
+		e, err := parseEntry(p)
+		if err != nil {
+			return err
+		}
+		if seen[e.Name] {
+			return protoErrorf("%q twice in the manifest", e.Name)
+		}
+		seen[e.Name] = true
+		rc.total += e.Size
+		if rc.total < 0 || rc.total > 1<<62 {
+			return protoErrorf("manifest total overflows")
+		}
+		rc.res.Files = append(rc.res.Files, FileResult{Name: e.Name, Dir: e.Kind == kindDir, Size: e.Size})
+		rc.files = append(rc.files, &rfile{entry: e})
+	}
+}
+
+// reply decides, for every entry, what the receiver needs, and tells the sender.
+func (rc *receiver) reply() error {
+	for i, f := range rc.files {
+		f.res = &rc.res.Files[i]
+		r := reply{Index: uint32(i), Action: actSend}
+		if err := rc.plan(f, &r); err != nil {
+			r.Action, r.Reason = actRefuse, err.Error()
+			f.res.Status, f.res.Err = StatusFailed, err
+			rc.log.Warn("xfer: refused", "name", f.Name, "reason", err)
+		}
+		f.action = r.Action
+		if r.Action == actPresent {
+			rc.done += f.Size
+		}
+		if err := rc.w.reply(&r); err != nil {
+			return streamErr(rc.ctx, "sending replies", err)
+		}
+	}
+	if err := rc.w.flush(); err != nil {
+		return streamErr(rc.ctx, "sending replies", err)
+	}
+	return nil
+}
+
+func (rc *receiver) plan(f *rfile, r *reply) error {
+	if err := checkName(f.Name); err != nil {
+		return err
+	}
+	if f.Kind == kindDir {
+		if err := rc.root.MkdirAll(f.Name, 0o755); err != nil {
+			return fmt.Errorf("xfer: creating folder %q: %w", f.Name, err)
+		}
+		f.res.Status, f.res.Path = StatusDone, f.Name
+		return nil
+	}
+	// An identical file already there (under its name or a numbered one)?
+	for n := 0; n < 100; n++ {
+		name := f.Name
+		if n > 0 {
+			name = numbered(f.Name, n)
+		}
+		fi, err := rc.root.Lstat(name)
+		if err != nil {
+			break
+		}
+		if fi.Mode().IsRegular() && fi.Size() == f.Size && rc.sameHash(name, &f.Hash) {
+			r.Action = actPresent
+			f.res.Status, f.res.Path = StatusPresent, name
+			return nil
+		}
+		if rc.opts.Overwrite {
+			break
+		}
+	}
+	f.whole = sha256.New()
+	r.Offset = rc.verifyPartial(f, &r.Root)
+	f.offset = r.Offset
+	return nil
+}
+
+func (rc *receiver) sameHash(name string, want *[hashLen]byte) bool {
+	file, err := rc.root.Open(name)
+	if err != nil {
+		return false
+	}
+	defer file.Close()
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, file, make([]byte, ioBuffer)); err != nil {
+		return false
+	}
+	return bytes.Equal(h.Sum(nil), want[:])
+}
+
+func partialID(e *entry) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "p2plink-xfer partial v1\x00%s\x00%d\x00%x", e.Name, e.Size, e.Hash)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func partPath(id, ext string) string { return partialDir + "/" + id + ext }
+
+// verifyPartial returns how much of f is held intact in partial data: the
+// longest prefix of whole chunks whose data matches the chunk hashes recorded
+// when they arrived. It fills root with the hash over those chunk hashes and
+// leaves f.whole hashed over the prefix.
+func (rc *receiver) verifyPartial(f *rfile, root *[hashLen]byte) int64 {
+	id := partialID(&f.entry)
+	b, err := rc.root.ReadFile(partPath(id, ".json"))
+	if err != nil {
+		return 0
+	}
+	var st partState
+	if json.Unmarshal(b, &st) != nil || st.Name != f.Name || st.Size != f.Size ||
+		st.Hash != hex.EncodeToString(f.Hash[:]) || st.Chunk != ChunkSize {
+		return 0
+	}
+	data, err := rc.root.Open(partPath(id, ".part"))
+	if err != nil {
+		return 0
+	}
+	defer data.Close()
+	sums, err := rc.root.Open(partPath(id, ".sums"))
+	if err != nil {
+		return 0
+	}
+	defer sums.Close()
+	sr := bufio.NewReader(sums)
+	buf := make([]byte, ChunkSize)
+	rh := sha256.New()
+	var want [hashLen]byte
+	var pos int64
+	for pos < f.Size {
+		n := min(int64(ChunkSize), f.Size-pos)
+		if _, err := io.ReadFull(sr, want[:]); err != nil {
+			break
+		}
+		if _, err := data.ReadAt(buf[:n], pos); err != nil {
+			break
+		}
+		sum := sha256.Sum256(buf[:n])
+		if sum != want {
+			break
+		}
+		rh.Write(sum[:])
+		f.whole.Write(buf[:n])
+		pos += n
+	}
+	rh.Sum(root[:0])
+	return pos
+}
+
+func (rc *receiver) receive() error {
+	for {
+		if err := rc.ctx.Err(); err != nil {
+			return err
+		}
+		typ, p, err := rc.r.next()
+		if err != nil {
+			if errors.Is(err, ErrProtocol) {
+				return rc.fatal(err)
+			}
+			if rc.ctx.Err() != nil {
+				return rc.ctx.Err()
+			}
+			return rc.cut(err)
+		}
+		switch typ {
+		case msgFile:
+			err = rc.startFile(p)
+		case msgData:
+			err = rc.chunk(p)
+		case msgEnd, msgAbort:
+			err = rc.endFile(typ, p)
+		case msgDone:
+			if rc.cur != nil {
+				return rc.fatal(protoErrorf("end of transfer inside file %q", rc.cur.Name))
+			}
+			for _, f := range rc.files {
+				if f.action == actSend && f.Kind == kindFile && !f.started {
+					f.res.Status, f.res.Err = StatusFailed, fmt.Errorf("xfer: %q was announced but not sent", f.Name)
+				}
+			}
+			if err := rc.w.msg(msgDone); err != nil {
+				return streamErr(rc.ctx, "confirming the end", err)
+			}
+			if err := rc.w.flush(); err != nil {
+				return streamErr(rc.ctx, "confirming the end", err)
+			}
+			rc.s.CloseWrite()
+			rc.finishDirs()
+			return nil
+		case msgError:
+			return fmt.Errorf("%w: %s", ErrPeer, p)
+		default:
+			err = protoErrorf("unexpected message %q", typ)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// cut reports a stream that ended before the transfer did.
+func (rc *receiver) cut(err error) error {
+	if rc.cur != nil {
+		kept := rc.pos
+		rc.closeCurrent()
+		return fmt.Errorf("xfer: the stream ended while receiving %q (%d of %d bytes kept in %s); rerun the transfer to resume: %w",
+			rc.cur.Name, kept, rc.cur.Size, filepath.Join(rc.dir, partialDir), err)
+	}
+	return fmt.Errorf("xfer: the stream ended before the transfer was complete; rerun it to resume: %w", err)
+}
+
+func (rc *receiver) startFile(p []byte) error {
+	idx, off, err := parseFile(p)
+	if err != nil {
+		return rc.fatal(err)
+	}
+	if rc.cur != nil {
+		return rc.fatal(protoErrorf("file %d started inside file %q", idx, rc.cur.Name))
+	}
+	if int(idx) >= len(rc.files) {
+		return rc.fatal(protoErrorf("file %d of %d", idx, len(rc.files)))
+	}
+	f := rc.files[idx]
+	if f.Kind != kindFile || f.action != actSend || f.started {
+		return rc.fatal(protoErrorf("file %q sent though not asked for", f.Name))
+	}
+	if off != 0 && off != f.offset {
+		return rc.fatal(protoErrorf("file %q sent from offset %d; %d was asked for", f.Name, off, f.offset))
+	}
+	f.started = true
+	if off == 0 && f.offset != 0 {
+		f.whole.Reset() // the sender did not accept our prefix
+	}
+	f.res.Resumed = off
+	rc.res.Resumed += off
+	rc.cur, rc.pos, rc.whole, rc.id = f, off, f.whole, partialID(&f.entry)
+	if err := rc.openPartial(f, off); err != nil {
+		rc.closeCurrent()
+		return rc.fatal(err)
+	}
+	rc.done += off
+	return nil
+}
+
+func (rc *receiver) openPartial(f *rfile, off int64) error {
+	if err := rc.root.MkdirAll(partialDir, 0o700); err != nil {
+		return rc.diskErr(fmt.Errorf("xfer: creating %s: %w", filepath.Join(rc.dir, partialDir), err))
+	}
+	st, _ := json.Marshal(partState{Name: f.Name, Size: f.Size, Hash: hex.EncodeToString(f.Hash[:]), Chunk: ChunkSize})
+	if err := rc.root.WriteFile(partPath(rc.id, ".json"), st, 0o600); err != nil {
+		return rc.diskErr(fmt.Errorf("xfer: writing the state of %q: %w", f.Name, err))
+	}
+	data, err := rc.root.OpenFile(partPath(rc.id, ".part"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return rc.diskErr(fmt.Errorf("xfer: %w", err))
+	}
+	rc.data = data
+	if rc.opts.hookFile != nil {
+		rc.data = rc.opts.hookFile(data)
+	}
+	if err := rc.data.Truncate(off); err != nil {
+		return rc.diskErr(fmt.Errorf("xfer: %w", err))
+	}
+	if _, err := rc.data.Seek(off, io.SeekStart); err != nil {
+		return fmt.Errorf("xfer: %w", err)
+	}
+	rc.sums, err = rc.root.OpenFile(partPath(rc.id, ".sums"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return rc.diskErr(fmt.Errorf("xfer: %w", err))
+	}
+	nsums := (off + ChunkSize - 1) / ChunkSize * hashLen
+	if err := rc.sums.Truncate(nsums); err != nil {
+		return rc.diskErr(fmt.Errorf("xfer: %w", err))
+	}
+	if _, err := rc.sums.Seek(nsums, io.SeekStart); err != nil {
+		return fmt.Errorf("xfer: %w", err)
+	}
+	return nil
+}
+
+// diskErr turns a failure to write into a *DiskFullError when the disk is
+// full, keeping what arrived intact.
+func (rc *receiver) diskErr(err error) error {
+	if !errors.Is(err, syscall.ENOSPC) || rc.cur == nil {
+		return err
+	}
+	return &DiskFullError{Name: rc.cur.Name, Kept: rc.pos, Size: rc.cur.Size,
+		PartialPath: filepath.Join(rc.dir, filepath.FromSlash(partPath(rc.id, ".part"))), Err: err}
+}
+
+func (rc *receiver) chunk(p []byte) error {
+	f := rc.cur
+	if f == nil {
+		return rc.fatal(protoErrorf("data outside a file"))
+	}
+	flags, sum, data, err := parseData(p)
+	if err != nil {
+		return rc.fail(err)
+	}
+	if flags&flagZstd != 0 {
+		if rc.dec == nil {
+			rc.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1),
+				zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(ChunkSize), zstd.WithDecoderMaxWindow(1<<20))
+			if err != nil {
+				return rc.fatal(err)
+			}
+			rc.dbuf = make([]byte, 0, ChunkSize)
+		}
+		out, err := rc.dec.DecodeAll(data, rc.dbuf[:0])
+		if err != nil {
+			return rc.fail(protoErrorf("chunk of %q does not decompress: %v", f.Name, err))
+		}
+		if cap(out) <= cap(rc.dbuf) {
+			rc.dbuf = out[:0]
+		}
+		data = out
+	}
+	n := int64(len(data))
+	switch {
+	case n > ChunkSize || n == 0:
+		return rc.fail(protoErrorf("chunk of %d bytes in %q", n, f.Name))
+	case rc.pos+n > f.Size:
+		return rc.fail(protoErrorf("more data than the %d bytes announced for %q", f.Size, f.Name))
+	case rc.pos+n < f.Size && n != ChunkSize:
+		return rc.fail(protoErrorf("short chunk of %d bytes inside %q", n, f.Name))
+	}
+	got := sha256.Sum256(data)
+	if !bytes.Equal(got[:], sum) {
+		return rc.fail(fmt.Errorf("%w: chunk at offset %d of %q", ErrVerify, rc.pos, f.Name))
+	}
+	if _, err := rc.data.Write(data); err != nil {
+		return rc.fatal(rc.writeFailed(err))
+	}
+	if _, err := rc.sums.Write(got[:]); err != nil {
+		return rc.fatal(rc.writeFailed(err))
+	}
+	rc.whole.Write(data)
+	rc.pos += n
+	rc.done += n
+	f.res.Sent += n
+	rc.res.Bytes += n
+	rc.res.WireBytes += int64(len(p) - 1 - hashLen)
+	if rc.opts.Progress != nil {
+		rc.opts.Progress(Progress{Name: f.Name, FileDone: rc.pos, FileSize: f.Size, Done: rc.done, Total: rc.total})
+	}
+	return nil
+}
+
+// writeFailed keeps the intact prefix (whole chunks) after a failed write.
+func (rc *receiver) writeFailed(err error) error {
+	rc.data.Truncate(rc.pos)
+	rc.data.Sync()
+	rc.sums.Truncate((rc.pos + ChunkSize - 1) / ChunkSize * hashLen)
+	rc.sums.Sync()
+	err = fmt.Errorf("xfer: writing %q: %w", rc.cur.Name, err)
+	if de := rc.diskErr(err); de != err {
+		f := rc.cur
+		f.res.Status, f.res.Err = StatusFailed, de
+		return de
+	}
+	f := rc.cur
+	err = fmt.Errorf("%w; %d bytes kept in %s, rerun to resume", err, rc.pos, filepath.Join(rc.dir, partialDir))
+	f.res.Status, f.res.Err = StatusFailed, err
+	return err
+}
+
+// fail ends the transfer because the sender lied about the current file:
+// its partial data is discarded.
+func (rc *receiver) fail(err error) error {
+	f := rc.cur
+	f.res.Status, f.res.Err = StatusFailed, err
+	rc.discard()
+	return rc.fatal(err)
+}
+
+// closeCurrent closes the current file's partial data, keeping it.
+func (rc *receiver) closeCurrent() {
+	if rc.data != nil {
+		rc.data.Sync()
+		rc.data.Close()
+		rc.data = nil
+	}
+	if rc.sums != nil {
+		rc.sums.Close()
+		rc.sums = nil
+	}
+}
+
+// discard removes the current file's partial data.
+func (rc *receiver) discard() {
+	rc.closeCurrent()
+	for _, ext := range []string{".part", ".sums", ".json"} {
+		rc.root.Remove(partPath(rc.id, ext))
+	}
+	rc.root.Remove(partialDir) // only if empty
+	rc.cur = nil
+}
+
+func (rc *receiver) endFile(typ byte, p []byte) error {
+	idx, code, reason, err := parseIndexReason(p)
+	if err != nil {
+		return rc.fatal(err)
+	}
+	f := rc.cur
+	if f == nil || rc.files[idx] != f {
+		return rc.fatal(protoErrorf("end of file %d, which was not being sent", idx))
+	}
+	var ferr error
+	switch {
+	case typ == msgAbort:
+		ferr = fmt.Errorf("%w: sender: %s", ErrPeer, reason)
+		if code == resChanged {
+			ferr = fmt.Errorf("sender: %s (%w)", reason, ErrChanged)
+		}
+	case rc.pos != f.Size:
+		return rc.fail(protoErrorf("%q ended after %d of the %d bytes announced", f.Name, rc.pos, f.Size))
+	case !bytes.Equal(rc.whole.Sum(nil), f.Hash[:]):
+		ferr = fmt.Errorf("%w: %q (the sender's hash does not match its data); nothing stored", ErrVerify, f.Name)
+		code = resVerify
+	default:
+		ferr = rc.commit(f)
+		code = resOK
+		if ferr != nil {
+			code = resOther
+			var de *DiskFullError
+			if errors.As(ferr, &de) {
+				f.res.Status, f.res.Err = StatusFailed, ferr
+				return rc.fatal(ferr)
+			}
+		}
+	}
+	if ferr != nil {
+		if typ == msgAbort || code == resVerify {
+			rc.discard()
+		} else {
+			rc.closeCurrent()
+		}
+		f.res.Status, f.res.Err = StatusFailed, ferr
+		rc.log.Warn("xfer: not stored", "name", f.Name, "reason", ferr)
+		reason = ferr.Error()
+	} else {
+		f.res.Status = StatusDone
+		reason = f.res.Path
+	}
+	rc.cur = nil
+	if err := rc.w.indexReason(msgResult, idx, code, reason); err != nil {
+		return streamErr(rc.ctx, "sending a result", err)
+	}
+	if err := rc.w.flush(); err != nil {
+		return streamErr(rc.ctx, "sending a result", err)
+	}
+	return nil
+}
+
+// commit moves verified partial data into place without overwriting anything
+// (unless asked), with its mode and modification time.
+func (rc *receiver) commit(f *rfile) error {
+	part := partPath(rc.id, ".part")
+	if err := rc.data.Sync(); err != nil {
+		return rc.diskErr(fmt.Errorf("xfer: %w", err))
+	}
+	if err := rc.data.Chmod(fs.FileMode(f.Mode)); err != nil {
+		return fmt.Errorf("xfer: %w", err)
+	}
+	rc.closeCurrent()
+	mt := time.Unix(0, f.Mtime)
+	if err := rc.root.Chtimes(part, mt, mt); err != nil {
+		return fmt.Errorf("xfer: %w", err)
+	}
+	parent := path.Dir(f.Name)
+	if err := rc.root.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("xfer: creating folder for %q: %w", f.Name, err)
+	}
+	stored := f.Name
+	if rc.opts.Overwrite {
+		if fi, err := rc.root.Lstat(stored); err == nil && fi.IsDir() {
+			return fmt.Errorf("xfer: %q is a folder here; not replaced by a file", stored)
+		}
+		if err := rc.root.Rename(part, stored); err != nil {
+			return fmt.Errorf("xfer: storing %q: %w", stored, err)
+		}
+	} else {
+		for n := 0; ; n++ {
+			if n > 0 {
+				stored = numbered(f.Name, n)
+			}
+			err := rc.root.Link(part, stored)
+			if err == nil {
+				break
+			}
+			if errors.Is(err, fs.ErrExist) && n < 9999 {
+				continue
+			}
+			if !errors.Is(err, fs.ErrExist) {
+				// No hard links here (e.g. FAT): check, then rename.
+				if _, lerr := rc.root.Lstat(stored); errors.Is(lerr, fs.ErrNotExist) {
+					if err = rc.root.Rename(part, stored); err == nil {
+						break
+					}
+				}
+			}
+			return fmt.Errorf("xfer: storing %q: %w", f.Name, err)
+		}
+		if stored != f.Name {
+			rc.log.Info("xfer: a file of that name exists; stored beside it", "name", f.Name, "stored", stored)
+		}
+	}
+	if d, err := rc.root.Open(parent); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	f.res.Path = stored
+	for _, ext := range []string{".part", ".sums", ".json"} {
+		rc.root.Remove(partPath(rc.id, ext))
+	}
+	rc.root.Remove(partialDir) // only if empty
+	return nil
+}
+
+// finishDirs restores the mode and modification time of received folders,
+// deepest first, once their content is in place.
+func (rc *receiver) finishDirs() {
+	for i := len(rc.files) - 1; i >= 0; i-- {
+		f := rc.files[i]
+		if f.Kind != kindDir || f.res.Status != StatusDone {
+			continue
+		}
+		rc.root.Chmod(f.Name, fs.FileMode(f.Mode)|0o700)
+		mt := time.Unix(0, f.Mtime)
+		rc.root.Chtimes(f.Name, mt, mt)
+	}
+}

@@ -1,0 +1,521 @@
+package xfer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Result status codes carried by msgResult.
+const (
+	resOK      byte = 0
+	resVerify  byte = 1
+	resChanged byte = 2
+	resOther   byte = 3
+)
+
+const ioBuffer = 256 << 10
+
+// srcFile is one manifest entry with its local path.
+type srcFile struct {
+	entry
+	path string
+}
+
+// Send sends the files and folders named by paths over s, and returns what
+// became of each. A folder is sent with everything below it; its name on the
+// receiving side is its last path element. Symbolic links and special files
+// (devices, fifos, sockets) are not sent: they are listed in the result as
+// StatusSkipped and logged. Send closes s before it returns; cancelling ctx
+// closes it at once.
+//
+// The error is nil only if every file was stored or already present on the
+// receiving side. Files are hashed before anything is sent, and checked again
+// while they are sent: one that changes in between fails with ErrChanged.
+func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Result, error) {
+	defer s.Close()
+	stop := context.AfterFunc(ctx, func() { s.Close() })
+	defer stop()
+	log := logger(opts.Logger)
+
+	var res Result
+	files, skipped, err := buildManifest(ctx, paths)
+	if err != nil {
+		return res, err
+	}
+	for _, sk := range skipped {
+		log.Warn("xfer: not sent", "path", sk.Path, "reason", sk.Err)
+	}
+	res.Files = make([]FileResult, len(files), len(files)+len(skipped))
+	var total int64
+	for i, f := range files {
+		res.Files[i] = FileResult{Name: f.Name, Dir: f.Kind == kindDir, Path: f.path, Size: f.Size}
+		total += f.Size
+	}
+
+	// The receiver's messages are read by one goroutine, started first, so
+	// that neither side blocks writing while the other writes too.
+	rd := &sendReader{r: &reader{br: bufio.NewReaderSize(s, 64<<10)}, n: len(files),
+		replies: make(chan []reply, 1), results: make([]*fileOutcome, len(files))}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		rd.run()
+		if rd.err != nil {
+			s.Close() // unblock the writer
+		}
+	}()
+	w := &writer{bw: bufio.NewWriterSize(s, ioBuffer)}
+	err = func() error {
+		if err := w.hello(); err != nil {
+			return err
+		}
+		for i := range files {
+			if err := w.entry(&files[i].entry); err != nil {
+				return err
+			}
+		}
+		if err := w.manifestEnd(uint32(len(files)), total); err != nil {
+			return err
+		}
+		return w.flush()
+	}()
+	if err == nil {
+		err = sendFiles(ctx, w, rd, files, &res, total, opts)
+	}
+	if err == nil {
+		if err = w.msg(msgDone); err == nil {
+			err = w.flush()
+		}
+		if err == nil {
+			err = s.CloseWrite()
+		}
+	}
+	if err != nil {
+		s.Close()
+	}
+	wg.Wait()
+	for i, o := range rd.results {
+		if o == nil || res.Files[i].Status != StatusPending {
+			continue
+		}
+		if o.err != nil {
+			res.Files[i].Status, res.Files[i].Err = StatusFailed, o.err
+		} else {
+			res.Files[i].Status = StatusDone
+		}
+	}
+	if ctx.Err() != nil {
+		return withSkipped(res, skipped), ctx.Err()
+	}
+	if rd.err != nil && !rd.done {
+		return withSkipped(res, skipped), rd.err
+	}
+	if err != nil {
+		return withSkipped(res, skipped), streamErr(ctx, "sending", err)
+	}
+	if !rd.done {
+		return withSkipped(res, skipped), fmt.Errorf("xfer: the receiver ended the stream without confirming: %w", io.ErrUnexpectedEOF)
+	}
+	return withSkipped(res, skipped), failures(res.Files)
+}
+
+func withSkipped(res Result, skipped []FileResult) Result {
+	res.Files = append(res.Files, skipped...)
+	return res
+}
+
+func streamErr(ctx context.Context, doing string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("xfer: %s: %w", doing, err)
+}
+
+// fileOutcome is the receiver's verdict on one file.
+type fileOutcome struct{ err error }
+
+// sendReader reads the receiver's side of the conversation.
+type sendReader struct {
+	r       *reader
+	n       int
+	replies chan []reply
+
+	mu      sync.Mutex
+	results []*fileOutcome
+	err     error // set before run returns; read after the goroutine is joined
+	done    bool  // the receiver confirmed the end
+}
+
+func (sr *sendReader) run() {
+	defer close(sr.replies)
+	sr.err = sr.loop()
+}
+
+func (sr *sendReader) loop() error {
+	typ, p, err := sr.r.next()
+	if err != nil {
+		return readErr("reading the receiver's hello", err)
+	}
+	if typ == msgError {
+		return fmt.Errorf("%w: %s", ErrPeer, p)
+	}
+	if typ != msgHello {
+		return protoErrorf("expected hello, got message %q", typ)
+	}
+	v, _, err := parseHello(p)
+	if err != nil {
+		return err
+	}
+	if v != Version {
+		return fmt.Errorf("%w: the receiver speaks version %d, this is version %d; use the same p2plink release on both sides", ErrVersion, v, Version)
+	}
+	replies := make([]reply, 0, sr.n)
+	for len(replies) < sr.n {
+		typ, p, err := sr.r.next()
+		if err != nil {
+			return readErr("reading the receiver's replies", err)
+		}
+		switch typ {
+		case msgError:
+			return fmt.Errorf("%w: %s", ErrPeer, p)
+		case msgReply:
+		default:
+			return protoErrorf("expected a reply, got message %q", typ)
+		}
+		r, err := parseReply(p)
+		if err != nil {
+			return err
+		}
+		if int(r.Index) != len(replies) {
+			return protoErrorf("reply for entry %d, expected %d", r.Index, len(replies))
+		}
+		replies = append(replies, r)
+	}
+	sr.replies <- replies
+	for {
+		typ, p, err := sr.r.next()
+		if err != nil {
+			return readErr("reading the receiver's results", err)
+		}
+		switch typ {
+		case msgError:
+			return fmt.Errorf("%w: %s", ErrPeer, p)
+		case msgDone:
+			sr.done = true
+			return nil
+		case msgResult:
+		default:
+			return protoErrorf("unexpected message %q from the receiver", typ)
+		}
+		idx, status, reason, err := parseIndexReason(p)
+		if err != nil {
+			return err
+		}
+		if int(idx) >= sr.n {
+			return protoErrorf("result for entry %d of %d", idx, sr.n)
+		}
+		o := &fileOutcome{}
+		switch status {
+		case resOK:
+		case resVerify:
+			o.err = fmt.Errorf("%w: receiver: %s", ErrVerify, reason)
+		case resChanged:
+			o.err = fmt.Errorf("%w: receiver: %s", ErrChanged, reason)
+		default:
+			o.err = fmt.Errorf("%w: %s", ErrPeer, reason)
+		}
+		sr.mu.Lock()
+		sr.results[idx] = o
+		sr.mu.Unlock()
+	}
+}
+
+func readErr(doing string, err error) error {
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("xfer: %s: %w", doing, err)
+}
+
+func sendFiles(ctx context.Context, w *writer, rd *sendReader, files []srcFile, res *Result, total int64, opts SendOptions) error {
+	var replies []reply
+	select {
+	case replies = <-rd.replies:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if replies == nil {
+		return errors.New("xfer: no replies from the receiver")
+	}
+	snd := &fileSender{w: w, opts: opts, total: total, buf: make([]byte, ChunkSize), res: res}
+	if opts.Compress {
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
+			zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true), zstd.WithWindowSize(ChunkSize))
+		if err != nil {
+			return err
+		}
+		defer enc.Close()
+		snd.enc = enc
+		snd.cbuf = make([]byte, 0, ChunkSize+ChunkSize/8)
+	}
+	// Account first for what needs no sending.
+	for i, r := range replies {
+		f := &res.Files[i]
+		switch r.Action {
+		case actPresent:
+			f.Status = StatusPresent
+			snd.done += f.Size
+		case actRefuse:
+			f.Status, f.Err = StatusFailed, fmt.Errorf("%w: %s", ErrRefused, r.Reason)
+		case actSend:
+			if files[i].Kind == kindDir {
+				f.Status = StatusDone
+			}
+		}
+	}
+	for i, r := range replies {
+		if r.Action != actSend || files[i].Kind != kindFile {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := snd.send(uint32(i), &files[i], r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type fileSender struct {
+	w     *writer
+	opts  SendOptions
+	res   *Result
+	enc   *zstd.Encoder
+	buf   []byte
+	cbuf  []byte
+	sum   [hashLen]byte
+	total int64
+	done  int64
+}
+
+// send sends one file from the offset the receiver asked for. Errors on the
+// local file fail the file (msgAbort); only stream errors are returned.
+func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
+	fr := &fs.res.Files[index]
+	local := func(err error) error {
+		fr.Status, fr.Err = StatusFailed, err
+		fs.done += f.Size - fr.Sent - fr.Resumed
+		code := resOther
+		if errors.Is(err, ErrChanged) {
+			code = resChanged
+		}
+		if err := fs.w.indexReason(msgAbort, index, code, err.Error()); err != nil {
+			return err
+		}
+		return fs.w.flush()
+	}
+	changed := func(what string) error {
+		return local(fmt.Errorf("%w: %s: %s; not stored, send it again once it is stable", ErrChanged, f.path, what))
+	}
+	file, err := os.Open(f.path)
+	if err != nil {
+		return local(fmt.Errorf("xfer: %w", err))
+	}
+	defer file.Close()
+	if fi, err := file.Stat(); err != nil {
+		return local(fmt.Errorf("xfer: %w", err))
+	} else if fi.Size() != f.Size || fi.ModTime().UnixNano() != f.Mtime {
+		return changed("size or modification time differ from the manifest")
+	}
+	whole := sha256.New()
+	off := r.Offset
+	if off > f.Size || (off%ChunkSize != 0 && off != f.Size) {
+		return protoErrorf("receiver asked for %q from offset %d of %d", f.Name, off, f.Size)
+	}
+	if off > 0 {
+		// Check the receiver's prefix against ours, chunk by chunk.
+		root := sha256.New()
+		for pos := int64(0); pos < off; {
+			n := min(int64(ChunkSize), off-pos)
+			if _, err := io.ReadFull(file, fs.buf[:n]); err != nil {
+				return changed("shorter than announced")
+			}
+			fs.sum = sha256.Sum256(fs.buf[:n])
+			root.Write(fs.sum[:])
+			whole.Write(fs.buf[:n])
+			pos += n
+		}
+		if !bytes.Equal(root.Sum(nil), r.Root[:]) {
+			logger(fs.opts.Logger).Warn("xfer: the receiver's partial data differs; sending the whole file", "file", f.Name)
+			off = 0
+			whole.Reset()
+			if _, err := file.Seek(0, io.SeekStart); err != nil {
+				return local(fmt.Errorf("xfer: %w", err))
+			}
+		}
+	}
+	fr.Resumed = off
+	fs.res.Resumed += off
+	fs.done += off
+	if err := fs.w.file(index, off); err != nil {
+		return err
+	}
+	misses := 0
+	for pos, chunk := off, 0; pos < f.Size; chunk++ {
+		n := min(int64(ChunkSize), f.Size-pos)
+		p := fs.buf[:n]
+		if _, err := io.ReadFull(file, p); err != nil {
+			return changed("shorter than announced")
+		}
+		fs.sum = sha256.Sum256(p)
+		whole.Write(p)
+		flags, payload := byte(0), p
+		if fs.enc != nil && (misses < 4 || chunk%16 == 0) {
+			c := fs.enc.EncodeAll(p, fs.cbuf[:0])
+			if len(c)*100 < len(p)*95 {
+				flags, payload = flagZstd, c
+				misses = 0
+			} else {
+				misses++
+			}
+			fs.cbuf = c[:0]
+		}
+		if err := fs.w.data(flags, &fs.sum, payload); err != nil {
+			return err
+		}
+		pos += n
+		fr.Sent += n
+		fs.done += n
+		fs.res.Bytes += n
+		fs.res.WireBytes += int64(len(payload))
+		if fs.opts.Progress != nil {
+			fs.opts.Progress(Progress{Name: f.Name, FileDone: pos, FileSize: f.Size, Done: fs.done, Total: fs.total})
+		}
+	}
+	if n, _ := file.Read(fs.buf[:1]); n > 0 {
+		return changed("longer than announced")
+	}
+	if fi, err := file.Stat(); err != nil || fi.Size() != f.Size || fi.ModTime().UnixNano() != f.Mtime {
+		return changed("modified while it was being sent")
+	}
+	if !bytes.Equal(whole.Sum(nil), f.Hash[:]) {
+		return changed("content differs from the hash taken before sending")
+	}
+	if err := fs.w.indexReason(msgEnd, index, 0, ""); err != nil {
+		return err
+	}
+	return fs.w.flush()
+}
+
+// buildManifest walks paths and hashes every regular file.
+func buildManifest(ctx context.Context, paths []string) (files []srcFile, skipped []FileResult, err error) {
+	seen := map[string]string{}
+	add := func(f srcFile) error {
+		if prev, ok := seen[f.Name]; ok {
+			return fmt.Errorf("xfer: %s and %s would both be received as %q; send them separately", prev, f.path, f.Name)
+		}
+		seen[f.Name] = f.path
+		files = append(files, f)
+		return nil
+	}
+	skip := func(path, name string, why error) {
+		skipped = append(skipped, FileResult{Name: name, Path: path, Status: StatusSkipped, Err: why})
+	}
+	for _, p := range paths {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("xfer: %w", err)
+		}
+		base := filepath.Base(abs)
+		if base == string(filepath.Separator) || base == "." {
+			return nil, nil, fmt.Errorf("xfer: cannot send %q: name a folder below the file-system root", p)
+		}
+		err = filepath.WalkDir(abs, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return fmt.Errorf("xfer: %w", err)
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			rel, err := filepath.Rel(filepath.Dir(abs), path)
+			if err != nil {
+				return fmt.Errorf("xfer: %w", err)
+			}
+			name := filepath.ToSlash(rel)
+			t := d.Type()
+			switch {
+			case t&fs.ModeSymlink != 0:
+				skip(path, name, fmt.Errorf("xfer: %s is a symbolic link; not sent (send its target instead)", path))
+				return nil
+			case !t.IsDir() && !t.IsRegular():
+				skip(path, name, fmt.Errorf("xfer: %s is a special file (%v); not sent", path, t))
+				return nil
+			}
+			if err := checkName(name); err != nil {
+				skip(path, name, fmt.Errorf("xfer: %s: the receiver would refuse the name: %w", path, err))
+				if t.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			info, err := d.Info()
+			if err != nil {
+				return fmt.Errorf("xfer: %w", err)
+			}
+			f := srcFile{path: path, entry: entry{Name: name, Mode: uint32(info.Mode().Perm()), Mtime: info.ModTime().UnixNano()}}
+			if t.IsDir() {
+				f.Kind = kindDir
+				return add(f)
+			}
+			f.Kind = kindFile
+			if err := hashFile(path, &f.entry); err != nil {
+				return err
+			}
+			return add(f)
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(files) > 1<<31 {
+		return nil, nil, fmt.Errorf("xfer: too many files (%d)", len(files))
+	}
+	return files, skipped, nil
+}
+
+// hashFile fills in e's size, modification time and SHA-256 from the file.
+func hashFile(path string, e *entry) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("xfer: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("xfer: %w", err)
+	}
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, f, make([]byte, ioBuffer))
+	if err != nil {
+		return fmt.Errorf("xfer: hashing %s: %w", path, err)
+	}
+	if n != fi.Size() {
+		return fmt.Errorf("xfer: %s changed while it was being hashed; send it again once it is stable: %w", path, ErrChanged)
+	}
+	e.Size, e.Mtime = fi.Size(), fi.ModTime().UnixNano()
+	h.Sum(e.Hash[:0])
+	return nil
+}

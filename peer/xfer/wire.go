@@ -1,0 +1,310 @@
+package xfer
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+)
+
+// Message types on the wire; see SPEC.md.
+const (
+	msgHello    byte = 'H' // both ways: version, chunk size
+	msgEntry    byte = 'E' // sender: one manifest entry
+	msgManifest byte = 'M' // sender: end of manifest (count, total bytes)
+	msgReply    byte = 'R' // receiver: what it holds of one entry
+	msgFile     byte = 'F' // sender: data of one file follows, from an offset
+	msgData     byte = 'D' // sender: one chunk
+	msgEnd      byte = 'Z' // sender: the file is complete
+	msgAbort    byte = 'X' // sender: the file could not be sent (reason)
+	msgResult   byte = 'K' // receiver: the file was stored, or why not
+	msgDone     byte = 'Q' // both ways: nothing more
+	msgError    byte = '!' // both ways: fatal error (reason), then the stream ends
+)
+
+// Version is the protocol version spoken by this package.
+const Version = 1
+
+// ChunkSize is the size of a data chunk: every chunk of a file but the last is
+// exactly this long, and each is checked by its own SHA-256.
+const ChunkSize = 64 << 10
+
+const (
+	headerLen  = 5 // type byte + 4-byte big-endian payload length
+	maxPayload = ChunkSize + 1024
+	maxName    = 4096 // bytes of a relative name on the wire
+	maxReason  = 1024 // bytes of a reason string on the wire
+	hashLen    = 32   // SHA-256
+	helloMagic = "p2plink-xfer"
+)
+
+// Entry kinds.
+const (
+	kindFile byte = 0
+	kindDir  byte = 1
+)
+
+// Reply actions.
+const (
+	actSend    byte = 0 // send from Offset (Root covers the held prefix)
+	actPresent byte = 1 // an identical file is already there: nothing to send
+	actRefuse  byte = 2 // the receiver will not take it (Reason)
+)
+
+// Data flags.
+const flagZstd byte = 1
+
+// errProto marks a peer that broke the protocol.
+var errProto = ErrProtocol
+
+func protoErrorf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errProto}, args...)...)
+}
+
+// entry is one manifest entry.
+type entry struct {
+	Kind  byte
+	Mode  uint32 // permission bits (0o777)
+	Size  int64
+	Mtime int64 // Unix nanoseconds
+	Hash  [hashLen]byte
+	Name  string // slash-separated relative name
+}
+
+// reply is the receiver's answer for one entry.
+type reply struct {
+	Index  uint32
+	Action byte
+	Offset int64
+	Root   [hashLen]byte
+	Reason string
+}
+
+// writer frames messages onto a buffered writer.
+type writer struct {
+	bw  *bufio.Writer
+	hdr [headerLen]byte
+	n   int64 // bytes framed so far
+}
+
+func (w *writer) msg(typ byte, parts ...[]byte) error {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n > maxPayload {
+		return fmt.Errorf("xfer: internal error: message of %d bytes", n)
+	}
+	w.hdr[0] = typ
+	binary.BigEndian.PutUint32(w.hdr[1:], uint32(n))
+	if _, err := w.bw.Write(w.hdr[:]); err != nil {
+		return err
+	}
+	for _, p := range parts {
+		if _, err := w.bw.Write(p); err != nil {
+			return err
+		}
+	}
+	w.n += int64(headerLen + n)
+	return nil
+}
+
+func (w *writer) flush() error { return w.bw.Flush() }
+
+func (w *writer) hello() error {
+	b := make([]byte, 0, len(helloMagic)+5)
+	b = append(b, helloMagic...)
+	b = append(b, Version)
+	b = binary.BigEndian.AppendUint32(b, ChunkSize)
+	return w.msg(msgHello, b)
+}
+
+func (w *writer) entry(e *entry) error {
+	b := make([]byte, 0, 1+4+8+8+hashLen+len(e.Name))
+	b = append(b, e.Kind)
+	b = binary.BigEndian.AppendUint32(b, e.Mode)
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Size))
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Mtime))
+	b = append(b, e.Hash[:]...)
+	b = append(b, e.Name...)
+	return w.msg(msgEntry, b)
+}
+
+func (w *writer) manifestEnd(count uint32, total int64) error {
+	var b [12]byte
+	binary.BigEndian.PutUint32(b[:], count)
+	binary.BigEndian.PutUint64(b[4:], uint64(total))
+	return w.msg(msgManifest, b[:])
+}
+
+func (w *writer) reply(r *reply) error {
+	b := make([]byte, 0, 4+1+8+hashLen+len(r.Reason))
+	b = binary.BigEndian.AppendUint32(b, r.Index)
+	b = append(b, r.Action)
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Offset))
+	b = append(b, r.Root[:]...)
+	b = append(b, truncReason(r.Reason)...)
+	return w.msg(msgReply, b)
+}
+
+func (w *writer) file(index uint32, offset int64) error {
+	var b [12]byte
+	binary.BigEndian.PutUint32(b[:], index)
+	binary.BigEndian.PutUint64(b[4:], uint64(offset))
+	return w.msg(msgFile, b[:])
+}
+
+func (w *writer) data(flags byte, sum *[hashLen]byte, p []byte) error {
+	return w.msg(msgData, []byte{flags}, sum[:], p)
+}
+
+func (w *writer) indexReason(typ byte, index uint32, status byte, reason string) error {
+	b := make([]byte, 0, 5+len(reason))
+	b = binary.BigEndian.AppendUint32(b, index)
+	b = append(b, status)
+	b = append(b, truncReason(reason)...)
+	return w.msg(typ, b)
+}
+
+func (w *writer) fatal(reason string) error {
+	return w.msg(msgError, []byte(truncReason(reason)))
+}
+
+func truncReason(s string) string {
+	if len(s) <= maxReason {
+		return s
+	}
+	s = s[:maxReason]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// reader reads framed messages; the payload is valid until the next call.
+type reader struct {
+	br  *bufio.Reader
+	buf []byte
+	hdr [headerLen]byte
+	n   int64 // bytes read so far
+}
+
+// next returns the next message. A clean end of stream before a header is
+// io.EOF; an end inside a message is io.ErrUnexpectedEOF.
+func (r *reader) next() (byte, []byte, error) {
+	if _, err := io.ReadFull(r.br, r.hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(r.hdr[1:])
+	if n > maxPayload {
+		return 0, nil, protoErrorf("message of %d bytes (limit %d)", n, maxPayload)
+	}
+	if cap(r.buf) < int(n) {
+		r.buf = make([]byte, n, max(int(n), 4096))
+	}
+	p := r.buf[:n]
+	if _, err := io.ReadFull(r.br, p); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, nil, err
+	}
+	r.n += int64(headerLen) + int64(n)
+	return r.hdr[0], p, nil
+}
+
+func parseHello(p []byte) (version byte, chunk uint32, err error) {
+	if len(p) != len(helloMagic)+5 || string(p[:len(helloMagic)]) != helloMagic {
+		return 0, 0, protoErrorf("not a p2plink file transfer (bad hello)")
+	}
+	p = p[len(helloMagic):]
+	return p[0], binary.BigEndian.Uint32(p[1:]), nil
+}
+
+func parseEntry(p []byte) (entry, error) {
+	var e entry
+	const fixed = 1 + 4 + 8 + 8 + hashLen
+	if len(p) < fixed+1 || len(p) > fixed+maxName {
+		return e, protoErrorf("manifest entry of %d bytes", len(p))
+	}
+	e.Kind = p[0]
+	e.Mode = binary.BigEndian.Uint32(p[1:])
+	size := binary.BigEndian.Uint64(p[5:])
+	e.Mtime = int64(binary.BigEndian.Uint64(p[13:]))
+	copy(e.Hash[:], p[21:fixed])
+	e.Name = string(p[fixed:])
+	if e.Kind != kindFile && e.Kind != kindDir {
+		return e, protoErrorf("manifest entry of unknown kind %d", e.Kind)
+	}
+	if size > 1<<62 {
+		return e, protoErrorf("manifest entry with size %d", size)
+	}
+	e.Size = int64(size)
+	if e.Kind == kindDir && e.Size != 0 {
+		return e, protoErrorf("directory entry with size %d", e.Size)
+	}
+	if e.Mode&^0o777 != 0 {
+		return e, protoErrorf("manifest entry with mode %#o", e.Mode)
+	}
+	return e, nil
+}
+
+func parseManifestEnd(p []byte) (count uint32, total int64, err error) {
+	if len(p) != 12 {
+		return 0, 0, protoErrorf("manifest end of %d bytes", len(p))
+	}
+	return binary.BigEndian.Uint32(p), int64(binary.BigEndian.Uint64(p[4:])), nil
+}
+
+func parseReply(p []byte) (reply, error) {
+	var r reply
+	const fixed = 4 + 1 + 8 + hashLen
+	if len(p) < fixed || len(p) > fixed+maxReason {
+		return r, protoErrorf("reply of %d bytes", len(p))
+	}
+	r.Index = binary.BigEndian.Uint32(p)
+	r.Action = p[4]
+	off := binary.BigEndian.Uint64(p[5:])
+	if off > 1<<62 {
+		return r, protoErrorf("reply with offset %d", off)
+	}
+	r.Offset = int64(off)
+	copy(r.Root[:], p[13:fixed])
+	r.Reason = string(p[fixed:])
+	if r.Action > actRefuse {
+		return r, protoErrorf("reply with unknown action %d", r.Action)
+	}
+	return r, nil
+}
+
+func parseFile(p []byte) (index uint32, offset int64, err error) {
+	if len(p) != 12 {
+		return 0, 0, protoErrorf("file start of %d bytes", len(p))
+	}
+	off := binary.BigEndian.Uint64(p[4:])
+	if off > 1<<62 {
+		return 0, 0, protoErrorf("file start at offset %d", off)
+	}
+	return binary.BigEndian.Uint32(p), int64(off), nil
+}
+
+// parseData splits a data message; the returned slices alias p.
+func parseData(p []byte) (flags byte, sum []byte, data []byte, err error) {
+	if len(p) < 1+hashLen {
+		return 0, nil, nil, protoErrorf("data message of %d bytes", len(p))
+	}
+	flags = p[0]
+	if flags&^flagZstd != 0 {
+		return 0, nil, nil, protoErrorf("data message with flags %#x", flags)
+	}
+	return flags, p[1 : 1+hashLen], p[1+hashLen:], nil
+}
+
+func parseIndexReason(p []byte) (index uint32, status byte, reason string, err error) {
+	if len(p) < 5 || len(p) > 5+maxReason {
+		return 0, 0, "", protoErrorf("message of %d bytes", len(p))
+	}
+	return binary.BigEndian.Uint32(p), p[4], string(p[5:]), nil
+}

@@ -1,0 +1,199 @@
+// Package xfer sends files and folders over one reliable byte stream and
+// receives them into a directory, verified and resumable.
+//
+// The sender announces a manifest (relative names, sizes, permission bits,
+// modification times and a SHA-256 of each whole file); the receiver answers,
+// per file, how much it already holds intact from an earlier, interrupted run;
+// the sender then sends only the rest, in chunks of ChunkSize bytes that are
+// each checked by their own SHA-256 and optionally compressed with zstd where
+// that pays. The receiver keeps data in <dir>/.p2plink-partial/ until the whole
+// file is verified, then fsyncs it and moves it into place atomically, with
+// its modification time and executable bit restored. SPEC.md beside this file
+// is the wire format.
+//
+// The receiver trusts nothing it is told: names are checked (no "..", no
+// absolute paths, no drive letters, no control characters, nothing outside
+// the receive directory even through symbolic links), sizes and hashes are
+// enforced, an existing file is never overwritten unless asked (the new one is
+// stored as "name (1).ext"), and a full disk keeps what arrived so that a rerun
+// resumes.
+//
+// Send and Receive work on any Stream: in p2plink that is a stream of the peer
+// protocol opened for the "xfer" service, in tests an in-memory pipe. Pipe
+// joins a stream to a reader and a writer, like netcat.
+package xfer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+)
+
+// Stream is a reliable, ordered, full-duplex byte stream, as the peer protocol
+// provides for each service. CloseWrite half-closes it: the peer's Read returns
+// io.EOF after all data written before. Close releases it and unblocks pending
+// Read and Write calls.
+type Stream interface {
+	io.Reader
+	io.Writer
+	io.Closer
+	CloseWrite() error
+}
+
+// Sentinel errors; the errors returned wrap them where they apply.
+var (
+	// ErrProtocol means the peer broke the protocol (a malformed or
+	// unexpected message, a size or hash that does not add up).
+	ErrProtocol = errors.New("xfer: protocol violation by peer")
+	// ErrVersion means the peer speaks another protocol version.
+	ErrVersion = errors.New("xfer: peer speaks another protocol version")
+	// ErrChanged means a file changed on the sender's side while it was
+	// being sent; it was not stored. Send it again once it is stable.
+	ErrChanged = errors.New("xfer: file changed during transfer")
+	// ErrVerify means a file's data did not match the hash the sender
+	// announced; nothing was stored and the partial data was discarded.
+	ErrVerify = errors.New("xfer: data does not match the announced hash")
+	// ErrUnsafeName means a received name would leave the receive directory
+	// or is otherwise unusable; the file was refused.
+	ErrUnsafeName = errors.New("xfer: unsafe file name")
+	// ErrRefused means the receiver would not take a file (the reason is in
+	// the error text).
+	ErrRefused = errors.New("xfer: refused by receiver")
+	// ErrPeer means the peer stopped the transfer with an error of its own
+	// (the reason is in the error text).
+	ErrPeer = errors.New("xfer: peer reported an error")
+)
+
+// DiskFullError reports that the receiver ran out of space. The data that
+// arrived intact is kept in PartialPath; free space and rerun to resume.
+type DiskFullError struct {
+	Name        string // the file's relative name
+	Kept, Size  int64  // bytes kept, bytes in the file
+	PartialPath string // where the kept data is
+	Err         error  // the underlying error (wraps syscall.ENOSPC)
+}
+
+func (e *DiskFullError) Error() string {
+	return fmt.Sprintf("disk full: %d bytes of %d of %q kept in %s; free space and rerun to resume",
+		e.Kept, e.Size, e.Name, e.PartialPath)
+}
+
+// Unwrap returns the underlying error.
+func (e *DiskFullError) Unwrap() error { return e.Err }
+
+// Status is what became of one file.
+type Status int
+
+// Statuses of a FileResult.
+const (
+	StatusPending Status = iota // not reached (the transfer stopped before)
+	StatusDone                  // sent and stored, verified
+	StatusPresent               // the receiver already had an identical file; nothing sent
+	StatusSkipped               // not sent: a symbolic link or special file (Err says which)
+	StatusFailed                // failed or refused (Err says why)
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusPending:
+		return "pending"
+	case StatusDone:
+		return "done"
+	case StatusPresent:
+		return "already present"
+	case StatusSkipped:
+		return "skipped"
+	case StatusFailed:
+		return "failed"
+	}
+	return fmt.Sprintf("Status(%d)", int(s))
+}
+
+// FileResult describes one file or directory of a transfer.
+type FileResult struct {
+	Name    string // relative, slash-separated name as on the wire
+	Dir     bool   // a directory entry
+	Path    string // sender: local path; receiver: where it was stored, relative to the receive directory
+	Size    int64  // bytes in the file
+	Resumed int64  // bytes the receiver already held and that were not sent again
+	Sent    int64  // bytes of file data moved in this run (before compression)
+	Status  Status
+	Err     error // why it failed or was skipped; nil otherwise
+}
+
+// Result sums up a transfer.
+type Result struct {
+	Files     []FileResult
+	Bytes     int64 // file data moved in this run, before compression
+	WireBytes int64 // bytes of file data on the wire, after compression
+	Resumed   int64 // bytes not sent because the receiver held them intact
+}
+
+// Progress is passed to a progress callback after each chunk.
+type Progress struct {
+	Name     string // relative name of the current file
+	FileDone int64  // bytes of the current file held by the receiver
+	FileSize int64
+	Done     int64 // bytes of all files held by the receiver, including resumed and present ones
+	Total    int64 // bytes of all files in the manifest
+}
+
+// SendOptions configure Send. The zero value is valid.
+type SendOptions struct {
+	// Compress compresses each chunk with zstd when that makes it more
+	// than 5 % smaller; incompressible data is sent as it is.
+	Compress bool
+	// Progress, if set, is called after each chunk and once per file
+	// when it is finished or skipped. It must not block for long.
+	Progress func(Progress)
+	// Logger receives warnings (skipped files). Nil means no logging.
+	Logger *slog.Logger
+}
+
+// ReceiveOptions configure Receive. The zero value is valid.
+type ReceiveOptions struct {
+	// Overwrite replaces an existing file of the same name. By default an
+	// existing file is never replaced: a different file is stored beside it
+	// as "name (1).ext" (or (2), …), and an identical one is not sent again.
+	Overwrite bool
+	// MaxEntries limits the number of manifest entries accepted;
+	// 0 means 1,000,000.
+	MaxEntries int
+	// Progress, if set, is called after each chunk written.
+	Progress func(Progress)
+	// Logger receives notes on refused names and renamed files. Nil means
+	// no logging.
+	Logger *slog.Logger
+
+	// hookFile, set by tests, wraps the file partial data is written to.
+	hookFile func(partFile) partFile
+}
+
+func logger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}
+
+// failures turns the failed files of a result into one error, nil if none.
+func failures(files []FileResult) error {
+	var first error
+	n := 0
+	for _, f := range files {
+		if f.Status == StatusFailed {
+			if first == nil {
+				first = f.Err
+			}
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return nil
+	case 1:
+		return first
+	}
+	return fmt.Errorf("%d files failed, the first: %w", n, first)
+}

@@ -1,0 +1,789 @@
+package xfer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func randBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+var testMtime = time.Date(2024, 2, 29, 12, 34, 56, 789000000, time.UTC)
+
+func writeFile(t testing.TB, path string, data []byte, mode fs.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, testMtime, testMtime); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type outcome struct {
+	sres, rres Result
+	serr, rerr error
+}
+
+// transfer runs Send and Receive against each other over a pair of streams.
+func transfer(t testing.TB, a, b Stream, paths []string, dst string, so SendOptions, ro ReceiveOptions) outcome {
+	t.Helper()
+	var o outcome
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		o.rres, o.rerr = Receive(context.Background(), b, dst, ro)
+	}()
+	o.sres, o.serr = Send(context.Background(), a, paths, so)
+	<-done
+	return o
+}
+
+func run(t testing.TB, paths []string, dst string, so SendOptions, ro ReceiveOptions) outcome {
+	a, b := streamPair()
+	return transfer(t, a, b, paths, dst, so, ro)
+}
+
+func mustOK(t *testing.T, o outcome) {
+	t.Helper()
+	if o.serr != nil || o.rerr != nil {
+		t.Fatalf("send: %v\nreceive: %v", o.serr, o.rerr)
+	}
+}
+
+func checkFile(t *testing.T, path string, want []byte, mode fs.FileMode) {
+	t.Helper()
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s: %d bytes differ from the %d sent", path, len(got), len(want))
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != mode {
+		t.Errorf("%s: mode %v, want %v", path, fi.Mode().Perm(), mode)
+	}
+	if !fi.ModTime().Equal(testMtime) {
+		t.Errorf("%s: mtime %v, want %v", path, fi.ModTime(), testMtime)
+	}
+}
+
+func statusOf(t *testing.T, r Result, name string) FileResult {
+	t.Helper()
+	for _, f := range r.Files {
+		if f.Name == name {
+			return f
+		}
+	}
+	t.Fatalf("%q not in result %+v", name, r.Files)
+	return FileResult{}
+}
+
+func noPartial(t *testing.T, dst string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(dst, partialDir)); !errors.Is(err, fs.ErrNotExist) {
+		ents, _ := os.ReadDir(filepath.Join(dst, partialDir))
+		t.Errorf("partial data left behind: %v %v", err, ents)
+	}
+}
+
+func TestSendReceiveTree(t *testing.T) {
+	for _, compress := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "zstd"}[compress], func(t *testing.T) {
+			src, dst := t.TempDir(), t.TempDir()
+			files := map[string][]byte{
+				"tree/empty":          {},
+				"tree/one":            {'x'},
+				"tree/sub/almost":     randBytes(1, ChunkSize-1),
+				"tree/sub/exact":      randBytes(2, ChunkSize),
+				"tree/sub/more":       randBytes(3, ChunkSize+1),
+				"tree/sub/deep/big":   randBytes(4, 3*ChunkSize+5),
+				"tree/text.txt":       bytes.Repeat([]byte("all work and no play makes jack a dull boy\n"), 10000),
+				"tree/sp ace ünï.txt": []byte("names with spaces and accents"),
+			}
+			for name, data := range files {
+				writeFile(t, filepath.Join(src, name), data, 0o644)
+			}
+			writeFile(t, filepath.Join(src, "tree/run.sh"), []byte("#!/bin/sh\necho hi\n"), 0o755)
+			files["tree/run.sh"] = []byte("#!/bin/sh\necho hi\n")
+			if err := os.MkdirAll(filepath.Join(src, "tree/emptydir"), 0o750); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(src, "single.bin"), randBytes(5, 1000), 0o600)
+			var last Progress
+			o := run(t, []string{filepath.Join(src, "tree"), filepath.Join(src, "single.bin")}, dst,
+				SendOptions{Compress: compress, Progress: func(p Progress) { last = p }}, ReceiveOptions{})
+			mustOK(t, o)
+			for name, data := range files {
+				mode := fs.FileMode(0o644)
+				if name == "tree/run.sh" {
+					mode = 0o755
+				}
+				checkFile(t, filepath.Join(dst, name), data, mode)
+			}
+			checkFile(t, filepath.Join(dst, "single.bin"), randBytes(5, 1000), 0o600)
+			if fi, err := os.Stat(filepath.Join(dst, "tree/emptydir")); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o750 {
+				t.Errorf("empty folder: %v %v", fi, err)
+			}
+			noPartial(t, dst)
+			var total int64
+			for _, d := range files {
+				total += int64(len(d))
+			}
+			total += 1000
+			if o.sres.Bytes != total || o.rres.Bytes != total {
+				t.Errorf("bytes sent %d, received %d, want %d", o.sres.Bytes, o.rres.Bytes, total)
+			}
+			if last.Done != total || last.Total != total {
+				t.Errorf("last progress %+v, want done = total = %d", last, total)
+			}
+			if compress && o.sres.WireBytes >= o.sres.Bytes*9/10 {
+				t.Errorf("compressed %d bytes to %d", o.sres.Bytes, o.sres.WireBytes)
+			}
+			if !compress && o.sres.WireBytes != o.sres.Bytes {
+				t.Errorf("uncompressed: %d bytes on the wire for %d", o.sres.WireBytes, o.sres.Bytes)
+			}
+			for _, r := range []Result{o.sres, o.rres} {
+				for _, f := range r.Files {
+					if f.Status != StatusDone {
+						t.Errorf("%s: %v %v", f.Name, f.Status, f.Err)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestIncompressibleNotInflated(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	data := randBytes(9, 40*ChunkSize)
+	writeFile(t, filepath.Join(src, "random"), data, 0o644)
+	o := run(t, []string{filepath.Join(src, "random")}, dst, SendOptions{Compress: true}, ReceiveOptions{})
+	mustOK(t, o)
+	if o.sres.WireBytes != o.sres.Bytes {
+		t.Errorf("random data: %d bytes on the wire for %d", o.sres.WireBytes, o.sres.Bytes)
+	}
+	checkFile(t, filepath.Join(dst, "random"), data, 0o644)
+}
+
+func TestSymlinksAndSpecialFilesSkipped(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(src, "d/real"), []byte("real"), 0o644)
+	if err := os.Symlink("/etc/passwd", filepath.Join(src, "d/link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(src, "d/fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := run(t, []string{filepath.Join(src, "d")}, dst, SendOptions{}, ReceiveOptions{})
+	mustOK(t, o)
+	checkFile(t, filepath.Join(dst, "d/real"), []byte("real"), 0o644)
+	for _, name := range []string{"d/link", "d/fifo"} {
+		if _, err := os.Lstat(filepath.Join(dst, name)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s was received: %v", name, err)
+		}
+		if f := statusOf(t, o.sres, name); f.Status != StatusSkipped || f.Err == nil {
+			t.Errorf("%s: status %v, err %v; want skipped with a reason", name, f.Status, f.Err)
+		}
+	}
+}
+
+func TestExistingFileNeverOverwritten(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(src, "report.tar.gz"), []byte("new content"), 0o644)
+	writeFile(t, filepath.Join(dst, "report.tar.gz"), []byte("old content"), 0o644)
+	writeFile(t, filepath.Join(dst, "report (1).tar.gz"), []byte("older content"), 0o644)
+	o := run(t, []string{filepath.Join(src, "report.tar.gz")}, dst, SendOptions{}, ReceiveOptions{})
+	mustOK(t, o)
+	for name, want := range map[string]string{
+		"report.tar.gz": "old content", "report (1).tar.gz": "older content", "report (2).tar.gz": "new content",
+	} {
+		if got, err := os.ReadFile(filepath.Join(dst, name)); err != nil || string(got) != want {
+			t.Errorf("%s: %q %v, want %q", name, got, err, want)
+		}
+	}
+	if f := statusOf(t, o.rres, "report.tar.gz"); f.Path != "report (2).tar.gz" {
+		t.Errorf("stored as %q, want %q", f.Path, "report (2).tar.gz")
+	}
+
+	// Sending again: the identical copy is found and nothing is sent.
+	o = run(t, []string{filepath.Join(src, "report.tar.gz")}, dst, SendOptions{}, ReceiveOptions{})
+	mustOK(t, o)
+	if f := statusOf(t, o.sres, "report.tar.gz"); f.Status != StatusPresent || o.sres.Bytes != 0 {
+		t.Errorf("second send: %v, %d bytes; want already present, 0 bytes", f.Status, o.sres.Bytes)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "report (3).tar.gz")); err == nil {
+		t.Error("identical file stored again")
+	}
+
+	// Overwrite replaces.
+	writeFile(t, filepath.Join(src, "report.tar.gz"), []byte("newest"), 0o644)
+	o = run(t, []string{filepath.Join(src, "report.tar.gz")}, dst, SendOptions{}, ReceiveOptions{Overwrite: true})
+	mustOK(t, o)
+	checkFile(t, filepath.Join(dst, "report.tar.gz"), []byte("newest"), 0o644)
+}
+
+func TestNumbered(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"a.txt", 1, "a (1).txt"},
+		{"dir/b.tar.gz", 2, "dir/b (2).tar.gz"},
+		{"noext", 3, "noext (3)"},
+		{"d.x/.profile", 1, "d.x/.profile (1)"},
+		{".a.b", 1, ".a (1).b"},
+	} {
+		if got := numbered(c.in, c.n); got != c.want {
+			t.Errorf("numbered(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
+	}
+}
+
+func TestCheckName(t *testing.T) {
+	good := []string{"a", "a/b", "a b/c.d", ".hidden", "a..b", "ünï/ç", "x/.p2plink-partial", "C", "a/b:c"}
+	bad := []string{"", "/etc/passwd", "../x", "a/../../x", "a/..", "./a", "a//b", "a/", "a\\..\\b",
+		"C:", "c:evil", "a/D:x", "x\x00y", "x\ny", "x\x7fy", "x\u0085y", ".p2plink-partial/id.part",
+		".P2PLINK-PARTIAL/x", "\xff", strings.Repeat("a", maxName+1)}
+	for _, n := range good {
+		if err := checkName(n); err != nil {
+			t.Errorf("checkName(%q) = %v, want nil", n, err)
+		}
+	}
+	for _, n := range bad {
+		if err := checkName(n); !errors.Is(err, ErrUnsafeName) {
+			t.Errorf("checkName(%q) = %v, want ErrUnsafeName", n, err)
+		}
+	}
+}
+
+// fakeSender speaks the sender's side by hand, to lie.
+type fakeSender struct {
+	t *testing.T
+	w *writer
+	r *reader
+	s Stream
+}
+
+func newFakeSender(t *testing.T, s Stream) *fakeSender {
+	return &fakeSender{t: t, s: s, w: &writer{bw: bufio.NewWriter(s)}, r: &reader{br: bufio.NewReader(s)}}
+}
+
+// manifest sends hello and entries, and returns the receiver's replies.
+func (f *fakeSender) manifest(es ...entry) []reply {
+	f.t.Helper()
+	go func() {}()
+	f.w.hello()
+	var total int64
+	for i := range es {
+		f.w.entry(&es[i])
+		total += es[i].Size
+	}
+	f.w.manifestEnd(uint32(len(es)), total)
+	errc := make(chan error, 1)
+	go func() { errc <- f.w.flush() }()
+	typ, p, err := f.r.next()
+	if err != nil || typ != msgHello {
+		f.t.Fatalf("hello: %q %v", typ, err)
+	}
+	if _, _, err := parseHello(p); err != nil {
+		f.t.Fatal(err)
+	}
+	var rs []reply
+	for range es {
+		typ, p, err := f.r.next()
+		if err != nil || typ != msgReply {
+			f.t.Fatalf("reply: %q %v", typ, err)
+		}
+		r, err := parseReply(p)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		rs = append(rs, r)
+	}
+	if err := <-errc; err != nil {
+		f.t.Fatal(err)
+	}
+	return rs
+}
+
+// send writes messages while draining the receiver's answers.
+func (f *fakeSender) send(msgs func(w *writer)) {
+	go io.Copy(io.Discard, f.r.br)
+	msgs(f.w)
+	f.w.flush()
+	f.s.CloseWrite()
+}
+
+func fileEntry(name string, data []byte) entry {
+	return entry{Kind: kindFile, Name: name, Size: int64(len(data)), Mode: 0o644, Mtime: testMtime.UnixNano(), Hash: sha256.Sum256(data)}
+}
+
+func sendChunks(w *writer, data []byte) {
+	for len(data) > 0 {
+		n := min(len(data), ChunkSize)
+		sum := sha256.Sum256(data[:n])
+		w.data(0, &sum, data[:n])
+		data = data[n:]
+	}
+}
+
+// receiveFrom runs Receive against a fake sender.
+func receiveFrom(t *testing.T, dst string, ro ReceiveOptions, fake func(f *fakeSender)) (Result, error) {
+	a, b := streamPair()
+	var res Result
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		res, err = Receive(context.Background(), b, dst, ro)
+	}()
+	fake(newFakeSender(t, a))
+	<-done
+	a.Close()
+	return res, err
+}
+
+func listAll(t *testing.T, dir string) []string {
+	var out []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if p != dir {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	return out
+}
+
+func TestUnsafeNamesRefused(t *testing.T) {
+	top := t.TempDir()
+	dst := filepath.Join(top, "recv")
+	outside := filepath.Join(top, "outside")
+	os.MkdirAll(outside, 0o755)
+	os.MkdirAll(dst, 0o755)
+	// A symbolic link in the receive directory that leads outside it.
+	if err := os.Symlink(outside, filepath.Join(dst, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"../evil", "/tmp/abs", "a/../../evil", "C:evil", "x\x01y", `..\..\evil`,
+		".p2plink-partial/evil", "escape/evil", "ok.txt"}
+	data := []byte("payload")
+	var es []entry
+	for _, n := range names {
+		es = append(es, fileEntry(n, data))
+	}
+	res, err := receiveFrom(t, dst, ReceiveOptions{}, func(f *fakeSender) {
+		rs := f.manifest(es...)
+		for i, r := range rs {
+			want := actRefuse
+			if names[i] == "ok.txt" {
+				want = actSend
+			}
+			if r.Action != want {
+				t.Errorf("%q: action %d, want %d (%s)", names[i], r.Action, want, r.Reason)
+			}
+		}
+		f.send(func(w *writer) {
+			// A lying sender sends the refused ones anyway; the receiver
+			// must stop at the first.
+			w.file(uint32(len(names)-1), 0)
+			sendChunks(w, data)
+			w.indexReason(msgEnd, uint32(len(names)-1), 0, "")
+			w.file(0, 0)
+			sendChunks(w, data)
+			w.indexReason(msgEnd, 0, 0, "")
+			w.msg(msgDone)
+		})
+	})
+	if !errors.Is(err, ErrProtocol) {
+		t.Errorf("Receive: %v, want ErrProtocol (a refused file was sent)", err)
+	}
+	for i, n := range names[:len(names)-1] {
+		f := res.Files[i]
+		if f.Status != StatusFailed || f.Err == nil {
+			t.Errorf("%q: %v %v, want failed", n, f.Status, f.Err)
+		}
+	}
+	if got := listAll(t, outside); len(got) != 0 {
+		t.Errorf("written outside the receive directory: %v", got)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dst, "ok.txt")); string(got) != "payload" {
+		t.Errorf("ok.txt = %q", got)
+	}
+	if got := listAll(t, top); len(got) != 3 { // recv, recv/escape, recv/ok.txt
+		t.Errorf("files: %v", got)
+	}
+}
+
+func TestLyingSender(t *testing.T) {
+	data := randBytes(7, 2*ChunkSize+100)
+	other := randBytes(8, len(data))
+	cases := []struct {
+		name string
+		e    entry
+		body func(w *writer)
+		want error
+	}{
+		{"wrong whole hash", fileEntry("f", data), func(w *writer) { sendChunks(w, other) }, ErrVerify},
+		{"bad chunk hash", fileEntry("f", data), func(w *writer) {
+			sum := sha256.Sum256(data[:ChunkSize])
+			w.data(0, &sum, other[:ChunkSize])
+		}, ErrVerify},
+		{"more than announced", fileEntry("f", data[:10]), func(w *writer) { sendChunks(w, data[:20]) }, ErrProtocol},
+		{"less than announced", fileEntry("f", data), func(w *writer) { sendChunks(w, data[:ChunkSize]) }, ErrProtocol},
+		{"short chunk inside", fileEntry("f", data), func(w *writer) { sendChunks(w, data[:100]) }, ErrProtocol},
+		{"bad zstd", fileEntry("f", data), func(w *writer) {
+			sum := sha256.Sum256(data[:ChunkSize])
+			w.data(flagZstd, &sum, []byte("not zstd at all"))
+		}, ErrProtocol},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dst := t.TempDir()
+			res, err := receiveFrom(t, dst, ReceiveOptions{}, func(f *fakeSender) {
+				f.manifest(c.e)
+				f.send(func(w *writer) {
+					w.file(0, 0)
+					c.body(w)
+					w.indexReason(msgEnd, 0, 0, "")
+					w.msg(msgDone)
+				})
+			})
+			if !errors.Is(err, c.want) {
+				t.Errorf("Receive: %v, want %v", err, c.want)
+			}
+			if f := res.Files[0]; f.Status != StatusFailed {
+				t.Errorf("status %v", f.Status)
+			}
+			if got := listAll(t, dst); len(got) != 0 {
+				t.Errorf("kept: %v", got)
+			}
+		})
+	}
+}
+
+func TestVersionMismatch(t *testing.T) {
+	_, err := receiveFrom(t, t.TempDir(), ReceiveOptions{}, func(f *fakeSender) {
+		b := []byte(helloMagic + "\x02\x00\x01\x00\x00")
+		f.w.msg(msgHello, b)
+		f.w.flush()
+		f.r.next() // hello
+		typ, p, _ := f.r.next()
+		if typ != msgError || !strings.Contains(string(p), "version") {
+			t.Errorf("receiver said %q %q, want an error naming the version", typ, p)
+		}
+	})
+	if !errors.Is(err, ErrVersion) {
+		t.Errorf("Receive: %v, want ErrVersion", err)
+	}
+}
+
+func TestResumeAfterCut(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	data := randBytes(11, 40*ChunkSize+123)
+	writeFile(t, filepath.Join(src, "big"), data, 0o640)
+	const cutAt = 20*ChunkSize + 1000
+	a, b := cutPair(cutAt)
+	o := transfer(t, a, b, []string{filepath.Join(src, "big")}, dst, SendOptions{}, ReceiveOptions{})
+	if o.serr == nil || o.rerr == nil {
+		t.Fatalf("cut transfer succeeded: %v %v", o.serr, o.rerr)
+	}
+	if !strings.Contains(o.rerr.Error(), "rerun") {
+		t.Errorf("receive error does not say what to do: %v", o.rerr)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "big")); err == nil {
+		t.Fatal("a partial file was put in place")
+	}
+	o = run(t, []string{filepath.Join(src, "big")}, dst, SendOptions{}, ReceiveOptions{})
+	mustOK(t, o)
+	checkFile(t, filepath.Join(dst, "big"), data, 0o640)
+	noPartial(t, dst)
+	// Everything that arrived intact before the cut, less the chunk in
+	// flight, is not sent again.
+	if o.sres.Resumed < cutAt-2*ChunkSize || o.sres.Bytes != int64(len(data))-o.sres.Resumed {
+		t.Errorf("resumed from %d, sent %d of %d; cut at %d", o.sres.Resumed, o.sres.Bytes, len(data), cutAt)
+	}
+	if o.rres.Resumed != o.sres.Resumed {
+		t.Errorf("receiver resumed %d, sender %d", o.rres.Resumed, o.sres.Resumed)
+	}
+}
+
+// cutOnce cuts a transfer of data after the given number of bytes and
+// returns the partial data's path.
+func cutOnce(t *testing.T, src, dst string, cutAt int64) string {
+	a, b := cutPair(cutAt)
+	o := transfer(t, a, b, []string{src}, dst, SendOptions{}, ReceiveOptions{})
+	if o.rerr == nil {
+		t.Fatal("cut transfer succeeded")
+	}
+	m, _ := filepath.Glob(filepath.Join(dst, partialDir, "*.part"))
+	if len(m) != 1 {
+		t.Fatalf("partial files: %v", m)
+	}
+	return m[0]
+}
+
+func TestResumeChecksKeptChunks(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	data := randBytes(12, 20*ChunkSize)
+	writeFile(t, filepath.Join(src, "f"), data, 0o644)
+	part := cutOnce(t, filepath.Join(src, "f"), dst, 10*ChunkSize+500)
+	// Damage chunk 3 of the kept data: resume must start there.
+	pf, err := os.OpenFile(part, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf.WriteAt([]byte{^data[3*ChunkSize+7]}, 3*ChunkSize+7)
+	pf.Close()
+	o := run(t, []string{filepath.Join(src, "f")}, dst, SendOptions{}, ReceiveOptions{})
+	mustOK(t, o)
+	checkFile(t, filepath.Join(dst, "f"), data, 0o644)
+	if o.sres.Resumed != 3*ChunkSize {
+		t.Errorf("resumed from %d, want %d (the first damaged chunk)", o.sres.Resumed, 3*ChunkSize)
+	}
+}
+
+func TestResumeSenderChecksPrefix(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	data := randBytes(13, 20*ChunkSize)
+	writeFile(t, filepath.Join(src, "f"), data, 0o644)
+	part := cutOnce(t, filepath.Join(src, "f"), dst, 10*ChunkSize+500)
+	// Damage chunk 2 and its recorded hash consistently: the receiver
+	// believes its data, the sender's check must not.
+	pf, _ := os.OpenFile(part, os.O_RDWR, 0)
+	bad := bytes.Repeat([]byte{0x55}, ChunkSize)
+	pf.WriteAt(bad, 2*ChunkSize)
+	pf.Close()
+	sf, _ := os.OpenFile(strings.TrimSuffix(part, ".part")+".sums", os.O_RDWR, 0)
+	sum := sha256.Sum256(bad)
+	sf.WriteAt(sum[:], 2*hashLen)
+	sf.Close()
+	o := run(t, []string{filepath.Join(src, "f")}, dst, SendOptions{}, ReceiveOptions{})
+	mustOK(t, o)
+	checkFile(t, filepath.Join(dst, "f"), data, 0o644)
+	if o.sres.Resumed != 0 || o.sres.Bytes != int64(len(data)) {
+		t.Errorf("resumed from %d, sent %d; want the whole file again", o.sres.Resumed, o.sres.Bytes)
+	}
+}
+
+// fullDisk fails writes with ENOSPC once limit bytes were written.
+type fullDisk struct {
+	partFile
+	limit *int64
+}
+
+func (d fullDisk) Write(p []byte) (int, error) {
+	if int64(len(p)) <= *d.limit {
+		*d.limit -= int64(len(p))
+		return d.partFile.Write(p)
+	}
+	n, _ := d.partFile.Write(p[:*d.limit])
+	*d.limit = 0
+	return n, &os.PathError{Op: "write", Path: "part", Err: syscall.ENOSPC}
+}
+
+func TestDiskFullKeepsDataAndResumes(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	data := randBytes(14, 10*ChunkSize+77)
+	writeFile(t, filepath.Join(src, "f"), data, 0o644)
+	limit := int64(4*ChunkSize + 1234)
+	ro := ReceiveOptions{hookFile: func(f partFile) partFile { return fullDisk{f, &limit} }}
+	o := run(t, []string{filepath.Join(src, "f")}, dst, SendOptions{}, ro)
+	var de *DiskFullError
+	if !errors.As(o.rerr, &de) || !errors.Is(o.rerr, syscall.ENOSPC) {
+		t.Fatalf("Receive: %v, want a *DiskFullError wrapping ENOSPC", o.rerr)
+	}
+	if de.Kept != 4*ChunkSize || de.Size != int64(len(data)) || !strings.Contains(de.Error(), "free space and rerun") {
+		t.Errorf("DiskFullError: kept %d of %d: %q", de.Kept, de.Size, de)
+	}
+	if fi, err := os.Stat(de.PartialPath); err != nil || fi.Size() != de.Kept {
+		t.Errorf("partial data: %v %v, want %d bytes", fi, err, de.Kept)
+	}
+	if !errors.Is(o.serr, ErrPeer) || !strings.Contains(o.serr.Error(), "disk full") {
+		t.Errorf("Send: %v, want the receiver's disk-full message", o.serr)
+	}
+	o = run(t, []string{filepath.Join(src, "f")}, dst, SendOptions{}, ReceiveOptions{})
+	mustOK(t, o)
+	checkFile(t, filepath.Join(dst, "f"), data, 0o644)
+	if o.sres.Resumed != 4*ChunkSize {
+		t.Errorf("resumed from %d, want %d", o.sres.Resumed, 4*ChunkSize)
+	}
+}
+
+func TestDiskFullTmpfs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	dst := t.TempDir()
+	if err := syscall.Mount("tmpfs", dst, "tmpfs", 0, "size=1m"); err != nil {
+		t.Skipf("cannot mount tmpfs: %v", err)
+	}
+	defer syscall.Unmount(dst, 0)
+	src := t.TempDir()
+	data := randBytes(15, 2<<20)
+	writeFile(t, filepath.Join(src, "f"), data, 0o644)
+	o := run(t, []string{filepath.Join(src, "f")}, dst, SendOptions{}, ReceiveOptions{})
+	var de *DiskFullError
+	if !errors.As(o.rerr, &de) {
+		t.Fatalf("Receive: %v, want a *DiskFullError", o.rerr)
+	}
+	if de.Kept == 0 || de.Kept%ChunkSize != 0 || de.Kept >= 1<<20 {
+		t.Errorf("kept %d bytes", de.Kept)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "f")); err == nil {
+		t.Error("incomplete file put in place")
+	}
+	t.Logf("%v", de)
+}
+
+func TestFileChangedDuringSend(t *testing.T) {
+	for _, keepMtime := range []bool{false, true} {
+		t.Run(map[bool]string{false: "mtime", true: "content only"}[keepMtime], func(t *testing.T) {
+			src, dst := t.TempDir(), t.TempDir()
+			data := randBytes(16, 8*ChunkSize)
+			path := filepath.Join(src, "f")
+			writeFile(t, path, data, 0o644)
+			changed := false
+			so := SendOptions{Progress: func(p Progress) {
+				if changed || p.FileDone < 2*ChunkSize {
+					return
+				}
+				changed = true
+				f, _ := os.OpenFile(path, os.O_WRONLY, 0)
+				f.WriteAt([]byte("CHANGED"), 6*ChunkSize)
+				f.Close()
+				if keepMtime {
+					os.Chtimes(path, testMtime, testMtime)
+				}
+			}}
+			o := run(t, []string{path}, dst, so, ReceiveOptions{})
+			if !errors.Is(o.serr, ErrChanged) || !errors.Is(o.rerr, ErrChanged) {
+				t.Errorf("send: %v\nreceive: %v\nwant ErrChanged on both", o.serr, o.rerr)
+			}
+			if got := listAll(t, dst); len(got) != 0 {
+				t.Errorf("kept: %v", got)
+			}
+		})
+	}
+}
+
+func TestFileChangedBeforeSend(t *testing.T) {
+	// The manifest is built, then the file changes before its data goes.
+	src, dst := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(src, "a"), randBytes(17, 3*ChunkSize), 0o644)
+	writeFile(t, filepath.Join(src, "b"), []byte("short"), 0o644)
+	so := SendOptions{Progress: func(p Progress) {
+		if p.Name == "a" && p.FileDone == p.FileSize {
+			os.WriteFile(filepath.Join(src, "b"), []byte("longer now"), 0o644)
+		}
+	}}
+	o := run(t, []string{filepath.Join(src, "a"), filepath.Join(src, "b")}, dst, so, ReceiveOptions{})
+	if !errors.Is(o.serr, ErrChanged) {
+		t.Errorf("Send: %v, want ErrChanged", o.serr)
+	}
+	if f := statusOf(t, o.rres, "a"); f.Status != StatusDone {
+		t.Errorf("a: %v %v", f.Status, f.Err)
+	}
+	if f := statusOf(t, o.rres, "b"); f.Status != StatusFailed || !errors.Is(f.Err, ErrChanged) {
+		t.Errorf("b: %v %v", f.Status, f.Err)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "b")); err == nil {
+		t.Error("changed file stored")
+	}
+}
+
+func TestCancel(t *testing.T) {
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "f"), randBytes(18, 4*ChunkSize), 0o644)
+	a, b := streamPair()
+	ctx, cancel := context.WithCancel(context.Background())
+	replied := make(chan struct{})
+	go func() {
+		f := newFakeSender(t, b) // reads like a receiver would
+		f.r.next()               // hello
+		for {
+			typ, _, err := f.r.next()
+			if err != nil || typ == msgManifest {
+				break
+			}
+		}
+		f.w.hello()
+		r := reply{Action: actSend}
+		f.w.reply(&r)
+		f.w.flush()
+		close(replied) // and read no more
+	}()
+	go func() { <-replied; cancel() }()
+	_, err := Send(ctx, a, []string{filepath.Join(src, "f")}, SendOptions{})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Send: %v, want context.Canceled", err)
+	}
+}
+
+func TestDuplicateNamesRefusedBySender(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(a, "x"), []byte("1"), 0o644)
+	writeFile(t, filepath.Join(b, "x"), []byte("2"), 0o644)
+	s, _ := streamPair()
+	_, err := Send(context.Background(), s, []string{filepath.Join(a, "x"), filepath.Join(b, "x")}, SendOptions{})
+	if err == nil || !strings.Contains(err.Error(), "both") {
+		t.Errorf("Send: %v, want a clash error", err)
+	}
+}
+
+func TestPipe(t *testing.T) {
+	a, b := streamPair()
+	up := randBytes(20, 300000)
+	down := randBytes(21, 200000)
+	var outA, outB bytes.Buffer
+	errc := make(chan error, 1)
+	go func() { errc <- Pipe(context.Background(), b, bytes.NewReader(down), &outB) }()
+	if err := Pipe(context.Background(), a, bytes.NewReader(up), &outA); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(outB.Bytes(), up) || !bytes.Equal(outA.Bytes(), down) {
+		t.Errorf("pipe: got %d and %d bytes, want %d and %d", outB.Len(), outA.Len(), len(up), len(down))
+	}
+}
+
+func TestPipeCut(t *testing.T) {
+	a, b := cutPair(100000)
+	go io.Copy(io.Discard, b)
+	err := Pipe(context.Background(), a, bytes.NewReader(randBytes(22, 300000)), io.Discard)
+	if !errors.Is(err, errCut) {
+		t.Errorf("Pipe over a cut stream: %v, want the cut", err)
+	}
+}
