@@ -588,3 +588,41 @@ func TestClassifyOpen(t *testing.T) {
 		t.Errorf("classifyOpen(EMFILE) = %v, lost the cause", err)
 	}
 }
+
+func TestConcurrentWriters(t *testing.T) {
+	seg := netns.NewBridged(t, 3, 1500)
+	a := openOn(t, seg.Hosts[0], Config{})
+	b := openOn(t, seg.Hosts[1], Config{})
+	to := addrOf(seg.Hosts[1].MAC)
+	const writers, each = 4, 200
+	errc := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			for i := range each {
+				// Each frame says who wrote it and repeats that through its
+				// length, so interleaved writes would show.
+				p := bytes.Repeat([]byte{byte(w), byte(i)}, 50+w*100+i)
+				if _, err := a.WriteTo(p, to); err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	buf := make([]byte, b.MTU())
+	next := make([]int, writers)
+	for range writers * each {
+		got, _ := readOne(t, b, buf)
+		w, i := int(got[0]), int(got[1])
+		if w >= writers || i != next[w] || !bytes.Equal(got, bytes.Repeat([]byte{byte(w), byte(i)}, 50+w*100+i)) {
+			t.Fatalf("frame %d of %d bytes mangled or out of order (next %v)", i, len(got), next)
+		}
+		next[w]++
+	}
+	for range writers {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
