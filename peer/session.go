@@ -680,8 +680,13 @@ func (s *Session) onAck(v []byte, now time.Time) {
 			s.ackSlot(&s.slots[q%w], now)
 		}
 	}
+	progress := false
 	for s.sndUna < s.sndNxt && s.slots[s.sndUna%w].acked {
 		s.sndUna++
+		progress = true
+	}
+	if progress && s.srtt > 0 {
+		s.rto = max(s.srtt+4*s.rttvar, 2*time.Millisecond) // undo any backoff
 	}
 	// Loss: a packet sent 3 transmissions before one that was acked.
 	for q := s.sndUna; q < s.sndNxt; q++ {
@@ -938,7 +943,9 @@ func (s *Session) nextPacketLocked(scratch []byte, now time.Time) ([]byte, time.
 		}
 	}
 	// Retransmission timeout: the oldest packet in flight went unanswered.
+	// Every packet in flight for longer than that is taken as lost.
 	if s.sndUna < s.sndNxt {
+		expired := false
 		for q := s.sndUna; q < s.sndNxt; q++ {
 			sl := &s.slots[q%w]
 			if !sl.inFlight {
@@ -947,12 +954,15 @@ func (s *Session) nextPacketLocked(scratch []byte, now time.Time) ([]byte, time.
 			due := sl.sentAt.Add(s.rto)
 			if !now.Before(due) {
 				s.markLost(sl, false)
-				s.rto = min(s.rto*2, 2*time.Second)
-				s.kick()
-				return nil, 0
+				expired = true
+				continue
 			}
 			wait = min(wait, due.Sub(now))
-			break
+		}
+		if expired {
+			s.rto = min(s.rto*2, 2*time.Second)
+			s.kick()
+			return nil, 0
 		}
 	}
 	// Keepalive.

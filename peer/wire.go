@@ -34,14 +34,14 @@ const (
 // Frame types inside encrypted packets: type(1) | len(uvarint) | value.
 // Unknown types are skipped, so new ones can be added without a new version.
 const (
-	frStream   = 0x01 // streamID(uvarint) | data
-	frFin      = 0x02 // streamID(uvarint) | data: the last data of the stream
-	frOpen     = 0x03 // streamID(uvarint) | priority(1) | service name
-	frWindow   = 0x04 // streamID(uvarint) | increment(uvarint)
-	frReset    = 0x05 // streamID(uvarint) | reason text
-	frClose    = 0x06 // reason text: the session ends
-	frAck      = 0x10 // cum(4) | bitmap: seq cum+1+i received when bit i is set
-	frPing     = 0x11 // asks for an ack now
+	frStream = 0x01 // streamID(uvarint) | data
+	frFin    = 0x02 // streamID(uvarint) | data: the last data of the stream
+	frOpen   = 0x03 // streamID(uvarint) | priority(1) | service name
+	frWindow = 0x04 // streamID(uvarint) | increment(uvarint)
+	frReset  = 0x05 // streamID(uvarint) | reason text
+	frClose  = 0x06 // reason text: the session ends
+	frAck    = 0x10 // cum(4) | bitmap: seq cum+1+i received when bit i is set
+	frPing   = 0x11 // asks for an ack now
 )
 
 var errMalformed = errors.New("malformed packet")
