@@ -100,6 +100,9 @@ type Counters struct {
 	// reached the socket anyway (a bridge floods unknown unicast). They are
 	// not ours and not an error: they are not part of Stats.Dropped.
 	OtherHost uint64
+	// Lost counts frames WriteTo handed to the kernel that the interface's
+	// transmit queue dropped (ENOBUFS). They are not part of FramesOut.
+	Lost uint64
 	// KernelDrops counts frames the kernel dropped because the socket
 	// receive buffer was full; KernelFrames counts the frames it queued.
 	KernelDrops, KernelFrames uint64

@@ -71,7 +71,7 @@ type Link struct {
 
 	framesIn, framesOut, bytesIn, bytesOut atomic.Uint64
 	own, foreign, malformed, oversize      atomic.Uint64
-	otherHost                              atomic.Uint64
+	otherHost, lost                        atomic.Uint64
 
 	// Kernel statistics: reading them resets the kernel's counters, so they
 	// are accumulated here, under kmu.
@@ -351,7 +351,9 @@ func (l *Link) addrOf(src []byte) *packet.Addr {
 
 // WriteTo sends p as one frame to addr: a *packet.Addr holding a 6-byte MAC
 // address, such as one ReadFrom returned, or BroadcastAddr. p longer than
-// MTU is refused with an error wrapping link.ErrFrameTooLarge.
+// MTU is refused with an error wrapping link.ErrFrameTooLarge. A frame the
+// interface's transmit queue drops (ENOBUFS) is lost like a frame lost on
+// the wire: WriteTo succeeds and Counters.Lost counts it.
 func (l *Link) WriteTo(p []byte, addr net.Addr) (int, error) {
 	a, ok := addr.(*packet.Addr)
 	if !ok || len(a.HardwareAddr) != 6 {
@@ -373,12 +375,19 @@ func (l *Link) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if err := l.rc.Write(l.writeFn); err != nil {
 		return 0, l.ioError("write", err)
 	}
-	if l.werrno != 0 {
+	switch l.werrno {
+	case 0:
+		l.framesOut.Add(1)
+		l.bytesOut.Add(uint64(len(p)))
+		return len(p), nil
+	case unix.ENOBUFS:
+		// The interface's queue dropped the frame, as a full queue
+		// on the wire would: a lost frame, not a broken link.
+		l.lost.Add(1)
+		return len(p), nil
+	default:
 		return 0, l.ioError("write", l.werrno)
 	}
-	l.framesOut.Add(1)
-	l.bytesOut.Add(uint64(len(p)))
-	return len(p), nil
 }
 
 // ioError wraps an error of the socket: after Close it is net.ErrClosed;
@@ -494,6 +503,7 @@ func (l *Link) Counters() Counters {
 		Malformed:    l.malformed.Load(),
 		Oversize:     l.oversize.Load(),
 		OtherHost:    l.otherHost.Load(),
+		Lost:         l.lost.Load(),
 		KernelDrops:  kd,
 		KernelFrames: kf,
 		ReadBuffer:   rb,

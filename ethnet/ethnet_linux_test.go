@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -624,5 +625,26 @@ func TestConcurrentWriters(t *testing.T) {
 		if err := <-errc; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func TestTransmitQueueDrops(t *testing.T) {
+	if _, err := exec.LookPath("tc"); err != nil {
+		t.Skip("the tc command (iproute2) is missing")
+	}
+	seg := netns.NewPair(t, 1500)
+	a := openOn(t, seg.Hosts[0], Config{})
+	// A queue that holds nothing drops every frame handed to it.
+	if out, err := exec.Command("ip", "netns", "exec", seg.Hosts[0].NS,
+		"tc", "qdisc", "add", "dev", "eth0", "root", "pfifo", "limit", "0").CombinedOutput(); err != nil {
+		t.Skipf("cannot add a dropping queue: %v: %s", err, out)
+	}
+	for range 3 {
+		if _, err := a.WriteTo([]byte("into the void"), a.BroadcastAddr()); err != nil {
+			t.Fatalf("WriteTo into a dropping queue: %v, want a lost frame and no error", err)
+		}
+	}
+	if c := a.Counters(); c.Lost != 3 || c.FramesOut != 0 {
+		t.Fatalf("counters %+v: want 3 lost, 0 out", c)
 	}
 }
