@@ -2,6 +2,7 @@ package ethnet
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -48,8 +49,12 @@ type Link struct {
 	conn   *packet.Conn
 	rc     syscall.RawConn
 	ifname string
-	mac    net.HardwareAddr
-	local  *packet.Addr
+	// ifindex is the interface the socket is bound to, guarded by wmu.
+	ifindex int
+	// local is the interface's MAC address. It changes only when the
+	// interface is replaced by a new one of the same name (a USB cable
+	// plugged back in) and the link rebinds to it.
+	local  atomic.Pointer[packet.Addr]
 	mtu    int
 	closed atomic.Bool
 
@@ -154,18 +159,18 @@ func newLink(conn *packet.Conn, ifi *net.Interface, mtu int, cfg Config) (*Link,
 	}
 
 	l := &Link{
-		conn:   conn,
-		rc:     rc,
-		ifname: ifi.Name,
-		mac:    slices.Clone(ifi.HardwareAddr),
-		mtu:    mtu,
+		conn:    conn,
+		rc:      rc,
+		ifname:  ifi.Name,
+		ifindex: ifi.Index,
+		mtu:     mtu,
 		// Room for the largest frame the interface passes, a VLAN tag the
 		// kernel may leave in place, and slack to tell oversize frames.
 		rbuf:  make([]byte, framing.EtherHeaderLen+ifi.MTU+64),
 		wbuf:  make([]byte, max(framing.EtherOverhead+mtu, framing.EtherMinFrame)),
 		addrs: make(map[[6]byte]*packet.Addr),
 	}
-	l.local = &packet.Addr{HardwareAddr: l.mac}
+	l.local.Store(&packet.Addr{HardwareAddr: slices.Clone(ifi.HardwareAddr)})
 	l.readFn = l.recv
 	l.writeFn = l.send
 	if err := l.setReadBuffer(cfg.ReadBuffer); err != nil {
@@ -315,10 +320,13 @@ func (l *Link) ReadFrom(p []byte) (int, net.Addr, error) {
 		case err != nil:
 			l.malformed.Add(1)
 			continue
-		case bytes.Equal(src, l.mac):
+		}
+		mac := l.local.Load().HardwareAddr
+		switch {
+		case bytes.Equal(src, mac):
 			l.own.Add(1)
 			continue
-		case !bytes.Equal(dst, l.mac) && !bytes.Equal(dst, broadcast.HardwareAddr):
+		case !bytes.Equal(dst, mac) && !bytes.Equal(dst, broadcast.HardwareAddr):
 			l.otherHost.Add(1)
 			continue
 		case len(payload) > l.mtu:
@@ -354,6 +362,12 @@ func (l *Link) addrOf(src []byte) *packet.Addr {
 // MTU is refused with an error wrapping link.ErrFrameTooLarge. A frame the
 // interface's transmit queue drops (ENOBUFS) is lost like a frame lost on
 // the wire: WriteTo succeeds and Counters.Lost counts it.
+//
+// When the interface goes down or away, WriteTo returns an error wrapping
+// link.ErrDisconnected. The link resumes by itself when the interface comes
+// back up or, if it was removed (a USB bridge cable unplugged), when a new
+// interface of the same name appears: the next WriteTo moves the socket to
+// it, and ReadFrom receives from it again.
 func (l *Link) WriteTo(p []byte, addr net.Addr) (int, error) {
 	a, ok := addr.(*packet.Addr)
 	if !ok || len(a.HardwareAddr) != 6 {
@@ -367,13 +381,22 @@ func (l *Link) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if l.closed.Load() {
 		return 0, l.opError("write", net.ErrClosed)
 	}
-	n, err := framing.EncodeEther(l.wbuf, a.HardwareAddr, l.mac, p)
+	n, err := framing.EncodeEther(l.wbuf, a.HardwareAddr, l.local.Load().HardwareAddr, p)
 	if err != nil {
 		return 0, l.opError("write", err)
 	}
 	l.wn = n
 	if err := l.rc.Write(l.writeFn); err != nil {
 		return 0, l.ioError("write", err)
+	}
+	if (l.werrno == unix.ENXIO || l.werrno == unix.ENODEV) && l.rebind() {
+		// The interface was replaced by a new one of the same name and
+		// the socket now sits on it: send again, from its address.
+		n, _ = framing.EncodeEther(l.wbuf, a.HardwareAddr, l.local.Load().HardwareAddr, p)
+		l.wn = n
+		if err := l.rc.Write(l.writeFn); err != nil {
+			return 0, l.ioError("write", err)
+		}
 	}
 	switch l.werrno {
 	case 0:
@@ -388,6 +411,55 @@ func (l *Link) WriteTo(p []byte, addr net.Addr) (int, error) {
 	default:
 		return 0, l.ioError("write", l.werrno)
 	}
+}
+
+// rebind moves the socket to a new interface of the link's name, after the
+// one it was bound to went away: a USB bridge cable unplugged and plugged
+// back in comes back as a new interface. The new interface must be up, have
+// Ethernet framing and carry frames as large as the link's MTU. It is looked
+// up with ioctls on the socket itself, which answer for the socket's own
+// network namespace. The caller holds wmu.
+func (l *Link) rebind() bool {
+	ok := false
+	if err := l.rc.Control(func(fd uintptr) { ok = l.rebindFD(int(fd)) }); err != nil {
+		return false
+	}
+	return ok
+}
+
+func (l *Link) rebindFD(fd int) bool {
+	ifr, err := unix.NewIfreq(l.ifname)
+	if err != nil {
+		return false
+	}
+	query := func(req uint) bool { return unix.IoctlIfreq(fd, req, ifr) == nil }
+	if !query(unix.SIOCGIFINDEX) {
+		return false
+	}
+	index := int(ifr.Uint32())
+	if index == l.ifindex ||
+		!query(unix.SIOCGIFHWADDR) || ifr.Uint16() != unix.ARPHRD_ETHER || // sa_family is the hardware type
+		!query(unix.SIOCGIFFLAGS) || ifr.Uint16()&unix.IFF_UP == 0 ||
+		!query(unix.SIOCGIFMTU) || int(ifr.Uint32())-framing.EtherOwnLen < l.mtu {
+		return false
+	}
+	var be [2]byte // the protocol goes in network byte order
+	binary.BigEndian.PutUint16(be[:], framing.EtherType)
+	proto := binary.NativeEndian.Uint16(be[:])
+	if unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: index}) != nil {
+		return false
+	}
+	l.ifindex = index
+	// Forget the error the old interface's removal left pending on the
+	// socket, which the next send or receive would otherwise return.
+	_, _ = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if sa, err := unix.Getsockname(fd); err == nil {
+		if ll, ok := sa.(*unix.SockaddrLinklayer); ok && ll.Halen == 6 &&
+			!bytes.Equal(ll.Addr[:6], l.local.Load().HardwareAddr) {
+			l.local.Store(&packet.Addr{HardwareAddr: slices.Clone(ll.Addr[:6])})
+		}
+	}
+	return true
 }
 
 // ioError wraps an error of the socket: after Close it is net.ErrClosed;
@@ -414,7 +486,7 @@ func (l *Link) ioError(op string, err error) error {
 }
 
 func (l *Link) opError(op string, err error) error {
-	return &net.OpError{Op: op, Net: network, Source: l.local, Err: err}
+	return &net.OpError{Op: op, Net: network, Source: l.local.Load(), Err: err}
 }
 
 // MTU returns the largest payload WriteTo accepts: the interface MTU less
@@ -427,8 +499,9 @@ func (l *Link) MTU() int { return l.mtu }
 func (l *Link) BroadcastAddr() net.Addr { return broadcast }
 
 // LocalAddr returns the interface's MAC address as a *packet.Addr. Do not
-// modify it.
-func (l *Link) LocalAddr() net.Addr { return l.local }
+// modify it. It changes only if the interface is replaced by a new one of
+// the same name with another address (see WriteTo).
+func (l *Link) LocalAddr() net.Addr { return l.local.Load() }
 
 // Interface returns the name of the interface the link is open on.
 func (l *Link) Interface() string { return l.ifname }

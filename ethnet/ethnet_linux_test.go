@@ -648,3 +648,65 @@ func TestTransmitQueueDrops(t *testing.T) {
 		t.Fatalf("counters %+v: want 3 lost, 0 out", c)
 	}
 }
+
+// readSkippingDisconnect reads one frame, passing over the one
+// ErrDisconnected the kernel reports to a reader when its interface went
+// down or away.
+func readSkippingDisconnect(tb testing.TB, l *Link, buf []byte) ([]byte, net.Addr) {
+	tb.Helper()
+	l.SetReadDeadline(time.Now().Add(5 * time.Second))
+	defer l.SetReadDeadline(time.Time{})
+	for {
+		n, from, err := l.ReadFrom(buf)
+		if errors.Is(err, link.ErrDisconnected) {
+			continue
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return buf[:n], from
+	}
+}
+
+func TestInterfaceReplaced(t *testing.T) {
+	seg := netns.NewPair(t, 1500)
+	h0, h1 := seg.Hosts[0], seg.Hosts[1]
+	a := openOn(t, h0, Config{})
+	b := openOn(t, h1, Config{})
+	buf := make([]byte, a.MTU())
+	a.WriteTo([]byte("before"), addrOf(h1.MAC))
+	readOne(t, b, buf)
+
+	// Unplug: both ends of the veth pair go away.
+	h0.IP(t, "link", "del", "eth0")
+	_, err := a.WriteTo([]byte("x"), addrOf(h1.MAC))
+	if !errors.Is(err, link.ErrDisconnected) {
+		t.Fatalf("WriteTo with the interface gone: %v, want ErrDisconnected", err)
+	}
+
+	// Plug back in: a new pair of the same names, h0's with a new address.
+	newMAC := net.HardwareAddr{0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}
+	h0.IP(t, "link", "add", "eth0", "address", newMAC.String(), "type", "veth",
+		"peer", "name", "eth0", "address", h1.MAC.String(), "netns", h1.NS)
+	h0.IP(t, "link", "set", "eth0", "up")
+	h1.IP(t, "link", "set", "eth0", "up")
+
+	// Each side's next write moves its socket to the new interface; a
+	// frame sent before the other side moved is lost, as on a cable.
+	if _, err := a.WriteTo([]byte("lost"), addrOf(h1.MAC)); err != nil {
+		t.Fatalf("WriteTo after replug: %v", err)
+	}
+	if got := a.LocalAddr().String(); got != newMAC.String() {
+		t.Errorf("LocalAddr %s after replug, want %s", got, newMAC)
+	}
+	if _, err := b.WriteTo([]byte("back from b"), addrOf(newMAC)); err != nil {
+		t.Fatalf("WriteTo after replug: %v", err)
+	}
+	if got, _ := readSkippingDisconnect(t, a, buf); string(got) != "back from b" {
+		t.Fatalf("a got %q", got)
+	}
+	a.WriteTo([]byte("back from a"), addrOf(h1.MAC))
+	if got, from := readSkippingDisconnect(t, b, buf); string(got) != "back from a" || from.String() != newMAC.String() {
+		t.Fatalf("b got %q from %v", got, from)
+	}
+}
