@@ -124,3 +124,51 @@ func TestAddrCache(t *testing.T) {
 		t.Fatal("a cached address was not reused")
 	}
 }
+
+// TestBurst sends a burst of 2,000 full frames (3 MB) while nobody reads:
+// the default receive buffer holds all of them, the kernel's default does
+// not, and the kernel's drop counter tells the two apart.
+func TestBurst(t *testing.T) {
+	const burst = 2000
+	for _, tc := range []struct {
+		name     string
+		cfg      Config
+		wantLoss bool
+	}{
+		{"default buffer", Config{}, false},
+		{"kernel default buffer", Config{ReadBuffer: -1}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seg := netns.NewPair(t, 1500)
+			tx, rx := openOn(t, seg.Hosts[0], Config{}), openOn(t, seg.Hosts[1], tc.cfg)
+			to := addrOf(seg.Hosts[1].MAC)
+			p := pattern(tx.MTU())
+			for range burst {
+				if _, err := tx.WriteTo(p, to); err != nil {
+					t.Fatal(err)
+				}
+			}
+			buf := make([]byte, rx.MTU())
+			got := 0
+			for {
+				rx.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+				if _, _, err := rx.ReadFrom(buf); err != nil {
+					if !errors.Is(err, os.ErrDeadlineExceeded) {
+						t.Fatal(err)
+					}
+					break
+				}
+				got++
+			}
+			c := rx.Counters()
+			t.Logf("%d of %d frames received, %d dropped by the kernel (receive buffer %d bytes)",
+				got, burst, c.KernelDrops, c.ReadBuffer)
+			if uint64(got)+c.KernelDrops != burst {
+				t.Errorf("%d received + %d dropped by the kernel, want %d", got, c.KernelDrops, burst)
+			}
+			if lost := c.KernelDrops > 0; lost != tc.wantLoss {
+				t.Errorf("kernel drops %d, want loss: %v", c.KernelDrops, tc.wantLoss)
+			}
+		})
+	}
+}
