@@ -91,8 +91,8 @@ type Session struct {
 	hsDue            bool      // send hsOut (or hello) now
 	hsNext           time.Time // next resend
 	hsBackoff        time.Duration
-	sendCipher       noise.Cipher
-	recvCipher       noise.Cipher
+	sendCipher       transportCipher
+	recvCipher       transportCipher
 	initiator        bool
 
 	// reliable sending
@@ -136,6 +136,7 @@ type Session struct {
 	acceptWake chan struct{}
 	ctrlQ      [][]byte // reliable frames waiting to be sent (open, window, reset, close)
 	rr         int
+	readyBuf   []*Stream // scratch for fillStreams
 	closing    bool // Close sent
 	stats      Stats
 }
@@ -186,6 +187,15 @@ func (s *Session) Peer() PeerInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.info
+}
+
+// Initiator reports whether this end led the handshake. Services that need
+// exactly one side to open a stream (a chat, a pipe) let the initiator open
+// it.
+func (s *Session) Initiator() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.initiator
 }
 
 // Stats returns the session's counters and estimates.
@@ -492,7 +502,7 @@ func (s *Session) onHandshake(pkt []byte) {
 		}
 		s.hsOut = s.hsPacket(kindHS3, out)
 		s.hsDue = true
-		s.establish(cs1.Cipher(), cs2.Cipher())
+		s.establish(cs1, cs2)
 	case kindHS3:
 		if s.initiator || in != s.peerNonce || rn != s.nonce || s.hs == nil || s.state == stEstablished {
 			return
@@ -508,7 +518,7 @@ func (s *Session) onHandshake(pkt []byte) {
 			return
 		}
 		s.hsOut = nil
-		s.establish(cs2.Cipher(), cs1.Cipher())
+		s.establish(cs2, cs1)
 	}
 }
 
@@ -535,8 +545,8 @@ func (s *Session) verifyPeer(payload []byte) error {
 	return nil
 }
 
-func (s *Session) establish(send, recv noise.Cipher) {
-	s.sendCipher, s.recvCipher = send, recv
+func (s *Session) establish(send, recv *noise.CipherState) {
+	s.sendCipher, s.recvCipher = newTransportCipher(send), newTransportCipher(recv)
 	s.state = stEstablished
 	s.hs = nil
 	if s.initiator {
@@ -573,7 +583,7 @@ func (s *Session) onTransport(pkt []byte) {
 		if ctr < s.ctrlSeen || ctr >= ctrlNonce {
 			return
 		}
-		pt, err := s.recvCipher.Decrypt(pkt[pktHdrLen:pktHdrLen], ctrlNonce|ctr, pkt[:pktHdrLen], pkt[pktHdrLen:])
+		pt, err := s.recvCipher.open(pkt[pktHdrLen:pktHdrLen], ctrlNonce|ctr, pkt[:pktHdrLen], pkt[pktHdrLen:])
 		if err != nil {
 			s.stats.Rejected++
 			return
@@ -597,7 +607,7 @@ func (s *Session) onTransport(pkt []byte) {
 		s.kick()
 		return
 	}
-	pt, err := s.recvCipher.Decrypt(pkt[pktHdrLen:pktHdrLen], seq, pkt[:pktHdrLen], pkt[pktHdrLen:])
+	pt, err := s.recvCipher.open(pkt[pktHdrLen:pktHdrLen], seq, pkt[:pktHdrLen], pkt[pktHdrLen:])
 	if err != nil {
 		s.stats.Rejected++
 		return
@@ -996,7 +1006,7 @@ func (s *Session) ctrlPacket(scratch, frames []byte) []byte {
 	s.ctrlCtr++
 	scratch[0] = kindCtrl
 	binary.BigEndian.PutUint32(scratch[1:5], uint32(ctr))
-	out := s.sendCipher.Encrypt(scratch[pktHdrLen:pktHdrLen], ctrlNonce|ctr, scratch[:pktHdrLen], frames)
+	out := s.sendCipher.seal(scratch[pktHdrLen:pktHdrLen], ctrlNonce|ctr, scratch[:pktHdrLen], frames)
 	s.lastSent = time.Now()
 	s.stats.PacketsSent++
 	return scratch[:pktHdrLen+len(out)]
@@ -1057,7 +1067,7 @@ func (s *Session) buildData(now time.Time, limit int) []byte {
 	}
 	sl.buf[0] = kindData
 	binary.BigEndian.PutUint32(sl.buf[1:5], uint32(seq))
-	out := s.sendCipher.Encrypt(sl.buf[pktHdrLen:pktHdrLen], seq, sl.buf[:pktHdrLen], body)
+	out := s.sendCipher.seal(sl.buf[pktHdrLen:pktHdrLen], seq, sl.buf[:pktHdrLen], body)
 	*sl = sendSlot{buf: sl.buf, n: pktHdrLen + len(out), seq: seq}
 	s.sndNxt++
 	if s.roundEnd == 0 {

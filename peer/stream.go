@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
+	"slices"
 	"time"
 )
 
@@ -340,22 +340,26 @@ func (s *Session) urgentWaiting() bool {
 // fillStreams appends stream frames to body, highest priority first and
 // round robin within a priority, until limit.
 func (s *Session) fillStreams(body []byte, limit int) []byte {
-	var ready []*Stream
+	ready := s.readyBuf[:0]
 	for _, st := range s.streams {
 		if st.hasOutput() {
 			ready = append(ready, st)
 		}
 	}
+	s.readyBuf = ready[:0]
 	if len(ready) == 0 {
 		return body
 	}
-	s.rr++
-	sort.Slice(ready, func(i, j int) bool {
-		if ready[i].prio != ready[j].prio {
-			return ready[i].prio > ready[j].prio
-		}
-		return (ready[i].id+uint64(s.rr))%97 < (ready[j].id+uint64(s.rr))%97
-	})
+	if len(ready) > 1 {
+		s.rr++
+		rr := uint64(s.rr)
+		slices.SortFunc(ready, func(a, b *Stream) int {
+			if a.prio != b.prio {
+				return int(b.prio) - int(a.prio)
+			}
+			return int((a.id+rr)%97) - int((b.id+rr)%97)
+		})
+	}
 	for _, st := range ready {
 		idLen := uvarintLen(st.id)
 		room := limit - len(body) - 1 - idLen
