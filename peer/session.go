@@ -137,7 +137,7 @@ type Session struct {
 	ctrlQ      [][]byte // reliable frames waiting to be sent (open, window, reset, close)
 	rr         int
 	readyBuf   []*Stream // scratch for fillStreams
-	closing    bool // Close sent
+	closing    bool      // Close sent
 	stats      Stats
 }
 
