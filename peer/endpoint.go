@@ -39,6 +39,10 @@ type Config struct {
 	// FixedSegment turns off adapting the segment size to the frame error
 	// rate.
 	FixedSegment bool
+	// AnnounceInterval is how often the endpoint announces itself on a
+	// multi-peer link. Default 5 s (and three times in the first half
+	// second).
+	AnnounceInterval time.Duration
 	// Logger receives the endpoint's log lines. Default: discard.
 	Logger *slog.Logger
 }
@@ -60,6 +64,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.Window > 4096 {
 		d.Window = 4096
+	}
+	if d.AnnounceInterval <= 0 {
+		d.AnnounceInterval = 5 * time.Second
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
@@ -95,6 +102,11 @@ var (
 	ErrClosed        = net.ErrClosed
 )
 
+// maxSessions bounds the sessions of one endpoint, so that a flood of hellos
+// from forged addresses cannot exhaust memory. Sessions that never finish
+// their handshake end after the dead-peer timeout.
+const maxSessions = 64
+
 // Endpoint speaks the peer protocol on one link. It owns the link: Close
 // closes it. On a point-to-point link it has at most one session at a time;
 // on a multi-peer link, one per peer address.
@@ -105,10 +117,13 @@ type Endpoint struct {
 	done chan struct{}
 	wg   sync.WaitGroup
 
-	mu       sync.Mutex
-	sessions map[string]*Session
-	accepted chan *Session
-	closed   bool
+	heard chan struct{} // a neighbor was heard
+
+	mu        sync.Mutex
+	sessions  map[string]*Session
+	neighbors map[string]*Neighbor
+	accepted  chan *Session
+	closed    bool
 }
 
 // NewEndpoint starts the peer protocol on l. Sessions start when the peer
@@ -121,15 +136,21 @@ func NewEndpoint(l link.Link, cfg Config) (*Endpoint, error) {
 		return nil, fmt.Errorf("peer: link MTU %d is below the 256 bytes the protocol needs", l.MTU())
 	}
 	e := &Endpoint{
-		l:        l,
-		cfg:      cfg.withDefaults(),
-		mtu:      l.MTU(),
-		done:     make(chan struct{}),
-		sessions: make(map[string]*Session),
-		accepted: make(chan *Session, 16),
+		l:         l,
+		cfg:       cfg.withDefaults(),
+		mtu:       l.MTU(),
+		done:      make(chan struct{}),
+		sessions:  make(map[string]*Session),
+		neighbors: make(map[string]*Neighbor),
+		accepted:  make(chan *Session, 16),
+		heard:     make(chan struct{}, 1),
 	}
 	e.wg.Add(1)
 	go e.readLoop()
+	if b, ok := l.(link.Broadcaster); ok {
+		e.wg.Add(1)
+		go e.announceLoop(b)
+	}
 	return e, nil
 }
 
@@ -238,10 +259,14 @@ func (e *Endpoint) readLoop() {
 }
 
 func (e *Endpoint) dispatch(pkt []byte, addr net.Addr) {
+	if pkt[0] == kindAnnounce {
+		e.onAnnounce(pkt, addr)
+		return
+	}
 	key := addr.String()
 	e.mu.Lock()
 	s := e.sessions[key]
-	if s == nil && pkt[0] == kindHello && !e.closed {
+	if s == nil && pkt[0] == kindHello && !e.closed && len(e.sessions) < maxSessions {
 		s = newSession(e, addr)
 		e.sessions[key] = s
 	}

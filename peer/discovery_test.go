@@ -1,0 +1,103 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/p2plink/p2plink/link/linktest"
+)
+
+// Five peers on one segment all know each other within 2 s of starting,
+// and any two can talk, at the same time as others.
+func TestDiscoveryOnASegment(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hub := linktest.NewHub(linktest.PipeConfig{})
+		const n = 5
+		eps := make([]*Endpoint, n)
+		for i := range eps {
+			ep, err := NewEndpoint(hub.Attach(fmt.Sprint("st", i)), testConfig(t, fmt.Sprint("peer", i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			eps[i] = ep
+			defer ep.Close()
+		}
+		time.Sleep(2 * time.Second)
+		for i, ep := range eps {
+			nbs := ep.Neighbors()
+			if len(nbs) != n-1 {
+				t.Fatalf("peer%d knows %d neighbors after 2 s, want %d: %v", i, len(nbs), n-1, nbs)
+			}
+		}
+		// peer0 talks to peer3 and peer1 to peer4 at once, by name and by
+		// fingerprint.
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		for _, c := range [][2]int{{0, 3}, {1, 4}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				from, to := eps[c[0]], eps[c[1]]
+				query := fmt.Sprint("peer", c[1])
+				if c[0] == 1 {
+					query = to.cfg.Identity.Fingerprint()[:9]
+				}
+				nb, err := from.FindNeighbor(ctx, query)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				s, err := from.ConnectNeighbor(ctx, nb)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				rs, err := to.Accept(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if rs.Peer().Name != fmt.Sprint("peer", c[0]) {
+					t.Errorf("accepted %q", rs.Peer().Name)
+				}
+				transfer(t, s, rs, randBytes(uint64(c[0]), 50_000))
+			}()
+		}
+		wg.Wait()
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if _, err := eps[0].FindNeighbor(cctx, "nobody"); !errors.Is(err, ErrNoSuchPeer) {
+			t.Errorf("unknown peer: %v", err)
+		}
+		// An empty query with several neighbors is ambiguous.
+		if _, err := eps[0].FindNeighbor(ctx, ""); err == nil {
+			t.Error("empty query matched one of several peers")
+		}
+	})
+}
+
+// A neighbor that announces one key and proves another is refused.
+func TestConnectNeighborChecksKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hub := linktest.NewHub(linktest.PipeConfig{})
+		a, _ := NewEndpoint(hub.Attach("a"), testConfig(t, "a"))
+		b, _ := NewEndpoint(hub.Attach("b"), testConfig(t, "b"))
+		defer a.Close()
+		defer b.Close()
+		nb, err := a.FindNeighbor(context.Background(), "b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, _ := NewIdentity()
+		nb.PublicKey = other.PublicKey()
+		nb.Fingerprint = other.Fingerprint()
+		if _, err := a.ConnectNeighbor(context.Background(), nb); !errors.Is(err, ErrRefused) {
+			t.Fatalf("err %v, want ErrRefused", err)
+		}
+	})
+}
