@@ -96,16 +96,17 @@ type Session struct {
 	initiator        bool
 
 	// reliable sending
-	slots     []sendSlot
-	sndUna    uint64 // oldest unacked
-	sndNxt    uint64 // next sequence number
-	order     uint64 // transmissions so far
-	maxAcked  uint64 // highest order acked
-	inflight  int    // bytes in flight
-	delivered uint64
-	lostQ     []uint64
-	ctrlCtr   uint64
-	lastSent  time.Time
+	slots         []sendSlot
+	sndUna        uint64 // oldest unacked
+	sndNxt        uint64 // next sequence number
+	order         uint64 // transmissions so far
+	maxAcked      uint64 // highest order acked
+	maxAckedFirst uint64 // highest order acked of a first transmission
+	inflight      int    // bytes in flight
+	delivered     uint64
+	lostQ         []uint64
+	ctrlCtr       uint64
+	lastSent      time.Time
 
 	// path estimates
 	srtt, rttvar time.Duration
@@ -702,7 +703,10 @@ func (s *Session) onAck(v []byte, now time.Time) {
 	for q := s.sndUna; q < s.sndNxt; q++ {
 		sl := &s.slots[q%w]
 		if sl.inFlight && sl.order+3 <= s.maxAcked {
-			s.markLost(sl, true)
+			// Count it as damage only when both it and the packet that
+			// overtook it were first transmissions: after a timeout,
+			// retransmissions overtake packets still on their way.
+			s.markLost(sl, sl.retrans == 0 && sl.order+3 <= s.maxAckedFirst)
 		}
 	}
 	s.kick()
@@ -725,6 +729,9 @@ func (s *Session) ackSlot(sl *sendSlot, now time.Time) {
 	sl.lost = false
 	if sl.order > s.maxAcked {
 		s.maxAcked = sl.order
+	}
+	if sl.retrans == 0 && sl.order > s.maxAckedFirst {
+		s.maxAckedFirst = sl.order
 	}
 	s.delivered += uint64(sl.n)
 	if sl.retrans == 0 {
