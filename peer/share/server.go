@@ -1,0 +1,315 @@
+package share
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/p2plink/p2plink/peer/xfer"
+)
+
+// Stream is the byte stream a request travels on: in p2plink a stream of the
+// peer protocol opened for Service, whose peer is authenticated. It is
+// xfer.Stream, since get and put hand it to xfer.
+type Stream = xfer.Stream
+
+// Peer names the authenticated peer at the other end of a stream, as the
+// session's handshake verified it.
+type Peer struct {
+	Name        string
+	Fingerprint string
+}
+
+// ServerOptions configure a Server. The zero value takes the defaults.
+type ServerOptions struct {
+	// Logger receives one line per request: who (peer name and
+	// fingerprint), what (operation, share, paths) and the result. Nil
+	// discards.
+	Logger *slog.Logger
+	// MaxFailures failed attempts by one peer (wrong passwords, shares it
+	// may not see) within Window lock it out for Lockout. Defaults:
+	// DefaultMaxFailures, DefaultWindow, DefaultLockout.
+	MaxFailures int
+	Window      time.Duration
+	Lockout     time.Duration
+	// Now is the clock of the limiter. Default time.Now.
+	Now func() time.Time
+	// Compress compresses file data sent by get where that pays.
+	Compress bool
+
+	// sendProgress, in tests, watches a get.
+	sendProgress func(xfer.Progress)
+}
+
+// Server answers share requests. It keeps, across streams and sessions, the
+// count of failed attempts per peer. It is safe for concurrent use.
+type Server struct {
+	cfg   *Config
+	opts  ServerOptions
+	log   *slog.Logger
+	lim   *limiter
+	dummy passwordHash // verified against when no real hash applies, so timing reveals nothing
+}
+
+// NewServer checks cfg (see Config.Check) and returns a server for it. cfg
+// must not change afterwards.
+func NewServer(cfg *Config, opts ServerOptions) (*Server, error) {
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	if opts.MaxFailures <= 0 {
+		opts.MaxFailures = DefaultMaxFailures
+	}
+	if opts.Window <= 0 {
+		opts.Window = DefaultWindow
+	}
+	if opts.Lockout <= 0 {
+		opts.Lockout = DefaultLockout
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	srv := &Server{cfg: cfg, opts: opts, log: log,
+		lim: &limiter{max: opts.MaxFailures, window: opts.Window, lockout: opts.Lockout, now: opts.Now, peers: map[string]*attempts{}}}
+	// The dummy costs what the shares' hashes cost.
+	srv.dummy = passwordHash{p: defaultParams, salt: make([]byte, argonSaltLen), key: make([]byte, argonKeyLen)}
+	for _, n := range cfg.Names() {
+		if s := cfg.Shares[n]; s.pw.key != nil {
+			srv.dummy.p = s.pw.p
+			break
+		}
+	}
+	return srv, nil
+}
+
+// Serve answers the one request on st from p, then closes st. For get and
+// put it runs the transfer (xfer) on st after the answer. Refused requests
+// are answered and logged, and return nil; the error is a failure to read the
+// request, to answer, or of the transfer.
+func (srv *Server) Serve(ctx context.Context, st Stream, p Peer) error {
+	defer st.Close()
+	stop := context.AfterFunc(ctx, func() { st.Close() })
+	defer stop()
+	srv.lim.prune()
+
+	var req request
+	if err := readMsg(st, maxRequest, &req); err != nil {
+		srv.log.Warn("share: bad request", "peer", p.Name, "fingerprint", p.Fingerprint, "err", err)
+		writeMsg(st, response{V: Version, Status: StatusBadRequest, Msg: "malformed request"})
+		return fmt.Errorf("share: reading the request from %s: %w", p.Name, err)
+	}
+	a := srv.log.With("peer", p.Name, "fingerprint", p.Fingerprint, "op", req.Op, "share", req.Share)
+	answer := func(r response, attrs ...any) error {
+		r.V = Version
+		level := slog.LevelInfo
+		if r.Status != StatusOK {
+			level = slog.LevelWarn
+			attrs = append(attrs, "result", r.Msg)
+		} else {
+			attrs = append(attrs, "result", "ok")
+		}
+		a.Log(ctx, level, "share: "+req.Op, attrs...)
+		if err := writeMsg(st, r); err != nil {
+			return fmt.Errorf("share: answering %s: %w", p.Name, err)
+		}
+		return nil
+	}
+	if req.V != Version {
+		return answer(response{Status: StatusBadRequest, Msg: fmt.Sprintf("protocol version %d not spoken here (this peer speaks %d)", req.V, Version)})
+	}
+	switch req.Op {
+	case OpList:
+		var infos []ShareInfo
+		for _, n := range srv.cfg.Names() {
+			s := srv.cfg.Shares[n]
+			if srv.cfg.allows(s, p.Fingerprint) {
+				infos = append(infos, ShareInfo{Name: n, ReadWrite: s.ReadWrite, Password: s.PasswordHash != ""})
+			}
+		}
+		return answer(response{Shares: infos}, "count", len(infos))
+	case OpLs, OpGet, OpPut:
+	default:
+		return answer(response{Status: StatusBadRequest, Msg: fmt.Sprintf("unknown operation %q", req.Op)})
+	}
+
+	if locked, wait := srv.lim.locked(p.Fingerprint); locked {
+		return answer(response{Status: StatusLocked, Msg: lockedMsg(wait)})
+	}
+	s := srv.authorize(&req, p)
+	if s == nil {
+		if srv.lim.fail(p.Fingerprint) {
+			a.Warn("share: too many failed attempts; peer locked out", "for", srv.opts.Lockout)
+		}
+		return answer(response{Status: StatusDenied, Msg: deniedMsg})
+	}
+
+	switch req.Op {
+	case OpLs:
+		entries, truncated, err := list(s.root, req.Path)
+		if err != nil {
+			return answer(pathError(err), "path", req.Path)
+		}
+		return answer(response{Entries: entries, Truncated: truncated}, "path", req.Path, "count", len(entries))
+	case OpGet:
+		if len(req.Paths) == 0 {
+			req.Paths = []string{""}
+		}
+		if len(req.Paths) > 1000 {
+			return answer(response{Status: StatusBadRequest, Msg: "at most 1000 paths per request"})
+		}
+		local := make([]string, len(req.Paths))
+		for i, rp := range req.Paths {
+			real, _, err := resolve(s.root, rp)
+			if err != nil {
+				r := pathError(err)
+				r.Msg = fmt.Sprintf("%s: %s", rp, r.Msg)
+				return answer(r, "paths", req.Paths)
+			}
+			local[i] = real
+		}
+		if err := answer(response{}, "paths", req.Paths); err != nil {
+			return err
+		}
+		res, err := xfer.Send(ctx, st, local, xfer.SendOptions{Compress: srv.opts.Compress || req.Compress, Progress: srv.opts.sendProgress, Logger: a})
+		return srv.done(a, "get", res, err)
+	case OpPut:
+		if !s.ReadWrite {
+			return answer(response{Status: StatusReadOnly, Msg: "the share is read-only"}, "path", req.Path)
+		}
+		dir, err := resolveDir(s.root, req.Path)
+		if err != nil {
+			return answer(pathError(err), "path", req.Path)
+		}
+		if err := answer(response{}, "path", req.Path); err != nil {
+			return err
+		}
+		res, err := xfer.Receive(ctx, st, dir, xfer.ReceiveOptions{Overwrite: req.Overwrite, Logger: a})
+		return srv.done(a, "put", res, err)
+	}
+	return nil
+}
+
+// done logs the end of a transfer.
+func (srv *Server) done(a *slog.Logger, what string, res xfer.Result, err error) error {
+	files := 0
+	for _, f := range res.Files {
+		if !f.Dir && (f.Status == xfer.StatusDone || f.Status == xfer.StatusPresent) {
+			files++
+		}
+	}
+	if err != nil {
+		a.Warn("share: "+what+" failed", "files", files, "bytes", res.Bytes, "resumed", res.Resumed, "err", err)
+		return fmt.Errorf("share: %s: %w", what, err)
+	}
+	a.Info("share: "+what+" done", "files", files, "bytes", res.Bytes, "resumed", res.Resumed)
+	return nil
+}
+
+// authorize returns the share req names if p may see it and gave the right
+// password, or nil. Every refusal looks the same from outside, including how
+// long it takes: a password given for a share that does not exist or that p
+// may not see is hashed all the same.
+func (srv *Server) authorize(req *request, p Peer) *Share {
+	s := srv.cfg.Shares[req.Share]
+	visible := s != nil && srv.cfg.allows(s, p.Fingerprint)
+	needPW := visible && s.pw.key != nil
+	switch {
+	case needPW:
+		if req.Password == "" || !s.pw.verify(req.Password) {
+			return nil
+		}
+	case req.Password != "":
+		srv.dummy.verify(req.Password)
+	}
+	if !visible {
+		return nil
+	}
+	return s
+}
+
+func lockedMsg(wait time.Duration) string {
+	return fmt.Sprintf("too many failed attempts; try again in %d s", int64((wait+time.Second-1)/time.Second))
+}
+
+// pathError turns a path failure into an answer.
+func pathError(err error) response {
+	switch {
+	case errors.Is(err, errBadPath):
+		return response{Status: StatusBadPath, Msg: errBadPath.Error()}
+	case errors.Is(err, errOutside):
+		return response{Status: StatusForbidden, Msg: errOutside.Error()}
+	case errors.Is(err, errSpecial):
+		return response{Status: StatusForbidden, Msg: errSpecial.Error()}
+	case errors.Is(err, fs.ErrNotExist):
+		return response{Status: StatusNotFound, Msg: "no such file or folder"}
+	}
+	return response{Status: StatusInternal, Msg: "the serving peer failed to read it (its log says why)"}
+}
+
+// list lists the folder (or describes the file) at the wire path p.
+func list(root, p string) ([]Entry, bool, error) {
+	real, fi, err := resolve(root, p)
+	if err != nil {
+		return nil, false, err
+	}
+	if !fi.IsDir() {
+		return []Entry{entryOf(fi.Name(), fi)}, false, nil
+	}
+	f, err := os.Open(real)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	des, err := f.ReadDir(maxEntries + 1)
+	if err != nil && len(des) == 0 && !errors.Is(err, io.EOF) {
+		return nil, false, err
+	}
+	truncated := len(des) > maxEntries
+	if truncated {
+		des = des[:maxEntries]
+	}
+	entries := make([]Entry, 0, len(des))
+	for _, de := range des {
+		if real == root && strings.EqualFold(de.Name(), ".p2plink-partial") {
+			continue
+		}
+		info, err := de.Info() // lstat: links are listed, not followed
+		if err != nil {
+			continue
+		}
+		entries = append(entries, entryOf(de.Name(), info))
+	}
+	slicesSortEntries(entries)
+	return entries, truncated, nil
+}
+
+func entryOf(name string, fi fs.FileInfo) Entry {
+	e := Entry{Name: name, Mtime: fi.ModTime().UnixNano(), Mode: uint32(fi.Mode().Perm())}
+	switch m := fi.Mode(); {
+	case m.IsRegular():
+		e.Type, e.Size = "file", fi.Size()
+	case m.IsDir():
+		e.Type = "dir"
+	case m&fs.ModeSymlink != 0:
+		e.Type = "link"
+	default:
+		e.Type = "other"
+	}
+	return e
+}
+
+
+func slicesSortEntries(es []Entry) {
+	slices.SortFunc(es, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
+}
