@@ -3,7 +3,6 @@ package linktest
 import (
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -69,12 +68,10 @@ type segment struct {
 
 // byteDir is one direction of a BytePipe.
 type byteDir struct {
-	cfg      *ByteConfig
-	paced    bool
-	rng      *rand.Rand // faults, drawn by the writer
-	split    *rand.Rand // read sizes, drawn by the reader
-	nextFlip int64      // data bits until the next bit error
-	nextDrop int64      // bytes until the next dropped byte
+	cfg   *ByteConfig
+	paced bool
+	noise noise      // faults, drawn by the writer
+	split *rand.Rand // read sizes, drawn by the reader
 
 	mu       sync.Mutex
 	buf      []byte
@@ -83,23 +80,6 @@ type byteDir struct {
 	closed   bool      // the reader closed
 	readable chan struct{}
 	writable chan struct{}
-}
-
-// geometric returns how many trials pass before the next success of
-// probability p (the gap to the next error), or -1 for never.
-func geometric(rng *rand.Rand, p float64) int64 {
-	if p <= 0 {
-		return -1
-	}
-	if p >= 1 {
-		return 0
-	}
-	u := 1 - rng.Float64() // (0, 1]
-	g := math.Floor(math.Log(u) / math.Log1p(-p))
-	if g > math.MaxInt64/2 {
-		return math.MaxInt64 / 2
-	}
-	return int64(g)
 }
 
 // lineTime is how long k bytes take on the line.
@@ -207,15 +187,13 @@ func NewBytePipe(cfg ByteConfig) (a, b *ByteEnd) {
 	mkDir := func(stream uint64) *byteDir {
 		d := &byteDir{
 			cfg:      c,
-			rng:      rand.New(rand.NewPCG(c.Seed, stream)),
+			noise:    newNoise(c.Seed, stream, c.BitErrorRate, c.DropRate),
 			split:    rand.New(rand.NewPCG(c.Seed, stream+100)),
 			buf:      make([]byte, c.Buffer),
 			readable: make(chan struct{}, 1),
 			writable: make(chan struct{}, 1),
 		}
 		d.paced = c.Baud > 0
-		d.nextFlip = geometric(d.rng, c.BitErrorRate)
-		d.nextDrop = geometric(d.rng, c.DropRate)
 		return d
 	}
 	ab, ba := mkDir(1), mkDir(2)
@@ -372,23 +350,9 @@ func (e *ByteEnd) Write(p []byte) (int, error) {
 func (d *byteDir) put(chunk []byte, st *byteCounters) int {
 	kept := 0
 	for _, c := range chunk {
-		if d.nextDrop == 0 {
-			d.nextDrop = geometric(d.rng, d.cfg.DropRate)
-			st.dropped.Add(1)
+		c, ok := d.noise.corrupt(c, st)
+		if !ok {
 			continue
-		}
-		if d.nextDrop > 0 {
-			d.nextDrop--
-		}
-		bits := int64(8) // data bits of c not yet exposed to errors
-		for d.nextFlip >= 0 && d.nextFlip < bits {
-			c ^= 1 << (8 - bits + d.nextFlip)
-			st.flipped.Add(1)
-			bits -= d.nextFlip + 1
-			d.nextFlip = geometric(d.rng, d.cfg.BitErrorRate)
-		}
-		if d.nextFlip >= 0 {
-			d.nextFlip -= bits
 		}
 		d.buf[(d.r+d.n)%len(d.buf)] = c
 		d.n++
