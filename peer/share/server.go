@@ -309,7 +309,6 @@ func entryOf(name string, fi fs.FileInfo) Entry {
 	return e
 }
 
-
 func slicesSortEntries(es []Entry) {
 	slices.SortFunc(es, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
 }

@@ -1,0 +1,607 @@
+package share
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/p2plink/p2plink/peer/xfer"
+)
+
+// fixture is a server's folder tree:
+//
+//	docs/            share "docs", everyone, read-only
+//	  report.bin, sub/a.txt, fifo, inlink → sub/a.txt,
+//	  out → ../outside, secret → ../outside/secret.txt
+//	inbox/           share "inbox", read-write, ann only
+//	vault/           share "vault", ann and bob, password "hunter2"
+//	private/         share "private", ann only
+//	outside/secret.txt
+type fixture struct {
+	root, docs, inbox, vault, private, outside string
+	report                                     []byte
+	cfg                                        *Config
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{root: t.TempDir()}
+	f.docs = filepath.Join(f.root, "docs")
+	f.inbox = filepath.Join(f.root, "inbox")
+	f.vault = filepath.Join(f.root, "vault")
+	f.private = filepath.Join(f.root, "private")
+	f.outside = filepath.Join(f.root, "outside")
+	f.report = randBytes(1, 300<<10)
+	writeFile(t, filepath.Join(f.docs, "report.bin"), f.report)
+	writeFile(t, filepath.Join(f.docs, "sub", "a.txt"), []byte("inside\n"))
+	writeFile(t, filepath.Join(f.outside, "secret.txt"), []byte("SECRET\n"))
+	writeFile(t, filepath.Join(f.vault, "gold.txt"), []byte("gold\n"))
+	writeFile(t, filepath.Join(f.private, "diary.txt"), []byte("dear diary\n"))
+	if err := os.MkdirAll(f.inbox, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{
+		"inlink": "sub/a.txt",
+		"out":    "../outside",
+		"secret": "../outside/secret.txt",
+		"abs":    f.outside,
+	} {
+		if err := os.Symlink(target, filepath.Join(f.docs, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Mkfifo(filepath.Join(f.docs, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.cfg = &Config{}
+	for _, v := range []string{"docs=" + f.docs, "inbox=" + f.inbox + ":rw", "vault=" + f.vault, "private=" + f.private + ":ro"} {
+		if err := f.cfg.AddFlag(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, v := range []string{"inbox=" + fpAnn, "vault=" + fpAnn + "," + fpBob, "private=" + fpAnn} {
+		if err := f.cfg.AllowFlag(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.cfg.Shares["vault"].PasswordHash = cheapHash(t, "hunter2")
+	return f
+}
+
+func TestList(t *testing.T) {
+	f := newFixture(t)
+	srv, lb := newServer(t, f.cfg, ServerOptions{})
+	want := map[Peer][]ShareInfo{
+		ann: {{Name: "docs"}, {Name: "inbox", ReadWrite: true}, {Name: "private"}, {Name: "vault", Password: true}},
+		bob: {{Name: "docs"}, {Name: "vault", Password: true}},
+		eve: {{Name: "docs"}},
+	}
+	for p, w := range want {
+		var got []ShareInfo
+		var err error
+		call(t, srv, p, func(st Stream) { got, err = List(context.Background(), st) })
+		if err != nil {
+			t.Fatalf("%s: %v", p.Name, err)
+		}
+		if !slices.Equal(got, w) {
+			t.Errorf("%s sees %+v, want %+v", p.Name, got, w)
+		}
+	}
+	if !strings.Contains(lb.String(), "fingerprint="+fpEve) {
+		t.Errorf("log does not name the peer's fingerprint:\n%s", lb)
+	}
+}
+
+func TestLsAndGet(t *testing.T) {
+	f := newFixture(t)
+	srv, lb := newServer(t, f.cfg, ServerOptions{Compress: true})
+	ctx := context.Background()
+	var entries []Entry
+	var err error
+	call(t, srv, eve, func(st Stream) { entries, _, err = Ls(ctx, st, "docs", "", Auth{}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]string{}
+	for _, e := range entries {
+		types[e.Name] = e.Type
+	}
+	wantTypes := map[string]string{"report.bin": "file", "sub": "dir", "fifo": "other", "inlink": "link", "out": "link", "secret": "link", "abs": "link"}
+	for n, ty := range wantTypes {
+		if types[n] != ty {
+			t.Errorf("ls: %s is %q, want %q (all: %v)", n, types[n], ty, types)
+		}
+	}
+	call(t, srv, eve, func(st Stream) { entries, _, err = Ls(ctx, st, "docs", "report.bin", Auth{}) })
+	if err != nil || len(entries) != 1 || entries[0].Size != int64(len(f.report)) {
+		t.Errorf("ls of a file: %+v, %v", entries, err)
+	}
+
+	dst := t.TempDir()
+	var res xfer.Result
+	call(t, srv, eve, func(st Stream) {
+		res, err = Get(ctx, st, "docs", []string{"report.bin", "sub", "inlink"}, Auth{}, dst, xfer.ReceiveOptions{})
+	})
+	if err != nil {
+		t.Fatalf("get: %v (%+v)", err, res)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dst, "report.bin")); !bytes.Equal(got, f.report) {
+		t.Error("report.bin differs")
+	}
+	if got, _ := os.ReadFile(filepath.Join(dst, "sub", "a.txt")); string(got) != "inside\n" {
+		t.Errorf("sub/a.txt: %q", got)
+	}
+	// A link inside the share to a file inside it is fetched as its target.
+	if got, _ := os.ReadFile(filepath.Join(dst, "a.txt")); string(got) != "inside\n" {
+		t.Errorf("inlink: %q", got)
+	}
+	if !strings.Contains(lb.String(), "op=get") || !strings.Contains(lb.String(), "get done") {
+		t.Errorf("log:\n%s", lb)
+	}
+}
+
+func TestPut(t *testing.T) {
+	f := newFixture(t)
+	srv, _ := newServer(t, f.cfg, ServerOptions{})
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "photos", "1.jpg"), randBytes(2, 100<<10))
+	writeFile(t, filepath.Join(src, "photos", "2.jpg"), randBytes(3, 10<<10))
+	var err error
+	call(t, srv, ann, func(st Stream) {
+		_, err = Put(context.Background(), st, "inbox", "2026/trip", []string{filepath.Join(src, "photos")}, Auth{}, false, xfer.SendOptions{})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := listAll(t, f.inbox)
+	want := []string{"2026", "2026/trip", "2026/trip/photos", "2026/trip/photos/1.jpg", "2026/trip/photos/2.jpg"}
+	if !slices.Equal(got, want) {
+		t.Errorf("inbox holds %v, want %v", got, want)
+	}
+}
+
+// A read-only share refuses put, and nothing is written.
+func TestPutReadOnly(t *testing.T) {
+	f := newFixture(t)
+	srv, _ := newServer(t, f.cfg, ServerOptions{})
+	src := filepath.Join(t.TempDir(), "x.txt")
+	writeFile(t, src, []byte("x"))
+	for _, tc := range []struct {
+		p     Peer
+		share string
+		want  error
+	}{
+		{ann, "docs", ErrReadOnly},
+		{ann, "private", ErrReadOnly},
+		{bob, "inbox", ErrDenied}, // read-write but not for bob
+	} {
+		var err error
+		call(t, srv, tc.p, func(st Stream) {
+			_, err = Put(context.Background(), st, tc.share, "", []string{src}, Auth{}, true, xfer.SendOptions{})
+		})
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s put to %s: %v, want %v", tc.p.Name, tc.share, err, tc.want)
+		}
+	}
+	for _, d := range []string{f.docs, f.private, f.inbox} {
+		for _, n := range listAll(t, d) {
+			if strings.HasPrefix(n, "x.txt") {
+				t.Errorf("%s was written into %s", n, d)
+			}
+		}
+	}
+}
+
+// Paths that climb out of the share, special files and unclean names are
+// refused by ls, get and put, and nothing from outside arrives.
+func TestClimbingOutRefused(t *testing.T) {
+	f := newFixture(t)
+	srv, _ := newServer(t, f.cfg, ServerOptions{MaxFailures: 1000})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		path string
+		want error
+	}{
+		{"..", ErrBadPath},
+		{"../outside/secret.txt", ErrBadPath},
+		{"sub/../../outside/secret.txt", ErrBadPath},
+		{"/etc/passwd", ErrBadPath},
+		{f.outside + "/secret.txt", ErrBadPath},
+		{`..\outside\secret.txt`, ErrBadPath},
+		{"C:/Windows/win.ini", ErrBadPath},
+		{"c:secret", ErrBadPath},
+		{"sub/D:", ErrBadPath},
+		{"a\x00b", ErrBadPath},
+		{"out", ErrForbidden},
+		{"out/secret.txt", ErrForbidden},
+		{"secret", ErrForbidden},
+		{"abs/secret.txt", ErrForbidden},
+		{"fifo", ErrForbidden},
+		{"missing.txt", ErrNotFound},
+	} {
+		dst := t.TempDir()
+		var lsErr, getErr error
+		call(t, srv, eve, func(st Stream) { _, _, lsErr = Ls(ctx, st, "docs", tc.path, Auth{}) })
+		call(t, srv, eve, func(st Stream) {
+			_, getErr = Get(ctx, st, "docs", []string{"report.bin", tc.path}, Auth{}, dst, xfer.ReceiveOptions{})
+		})
+		if !errors.Is(lsErr, tc.want) || !errors.Is(getErr, tc.want) {
+			t.Errorf("%q: ls: %v, get: %v; want %v", tc.path, lsErr, getErr, tc.want)
+		}
+		if got := listAll(t, dst); len(got) != 0 {
+			t.Errorf("%q: received %v", tc.path, got)
+		}
+	}
+	// put: into a folder outside, through a link or "..".
+	src := filepath.Join(t.TempDir(), "planted.txt")
+	writeFile(t, src, []byte("planted"))
+	if err := os.Symlink(f.outside, filepath.Join(f.inbox, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path string
+		want error
+	}{
+		{"..", ErrBadPath},
+		{"../outside", ErrBadPath},
+		{"/tmp", ErrBadPath},
+		{"C:/", ErrBadPath},
+		{"escape", ErrForbidden},
+		{"escape/new", ErrForbidden},
+		{".p2plink-partial/x", ErrBadPath},
+	} {
+		var err error
+		call(t, srv, ann, func(st Stream) {
+			_, err = Put(ctx, st, "inbox", tc.path, []string{src}, Auth{}, false, xfer.SendOptions{})
+		})
+		if !errors.Is(err, tc.want) {
+			t.Errorf("put into %q: %v, want %v", tc.path, err, tc.want)
+		}
+	}
+	if got := listAll(t, f.outside); !slices.Equal(got, []string{"secret.txt"}) {
+		t.Errorf("outside now holds %v", got)
+	}
+}
+
+// A device file is refused like a fifo (needs root to make one).
+func TestDeviceRefused(t *testing.T) {
+	f := newFixture(t)
+	dev := filepath.Join(f.docs, "null")
+	if err := syscall.Mknod(dev, syscall.S_IFCHR|0o666, 1<<8|3); err != nil {
+		t.Skipf("cannot make a device node (needs root): %v", err)
+	}
+	srv, _ := newServer(t, f.cfg, ServerOptions{})
+	var err error
+	call(t, srv, eve, func(st Stream) {
+		_, err = Get(context.Background(), st, "docs", []string{"null"}, Auth{}, t.TempDir(), xfer.ReceiveOptions{})
+	})
+	if !errors.Is(err, ErrForbidden) {
+		t.Errorf("get of a device: %v, want ErrForbidden", err)
+	}
+}
+
+// A peer not on the allow list is refused every operation on the share.
+func TestNotOnAllowList(t *testing.T) {
+	f := newFixture(t)
+	srv, lb := newServer(t, f.cfg, ServerOptions{MaxFailures: 1000})
+	ctx := context.Background()
+	dst := t.TempDir()
+	var lsErr, getErr error
+	call(t, srv, bob, func(st Stream) { _, _, lsErr = Ls(ctx, st, "private", "", Auth{}) })
+	call(t, srv, bob, func(st Stream) {
+		_, getErr = Get(ctx, st, "private", []string{"diary.txt"}, Auth{}, dst, xfer.ReceiveOptions{})
+	})
+	if !errors.Is(lsErr, ErrDenied) || !errors.Is(getErr, ErrDenied) {
+		t.Errorf("ls: %v, get: %v; want ErrDenied", lsErr, getErr)
+	}
+	if got := listAll(t, dst); len(got) != 0 {
+		t.Errorf("received %v", got)
+	}
+	// The same peer on the list gets in.
+	call(t, srv, ann, func(st Stream) { _, _, lsErr = Ls(ctx, st, "private", "", Auth{}) })
+	if lsErr != nil {
+		t.Errorf("ann: %v", lsErr)
+	}
+	if !strings.Contains(lb.String(), "fingerprint="+fpBob) || !strings.Contains(lb.String(), deniedMsg) {
+		t.Errorf("refusal not logged with the peer:\n%s", lb)
+	}
+}
+
+// rawAnswer sends a request and returns the server's answer bytes.
+func rawAnswer(t *testing.T, srv *Server, p Peer, req request) []byte {
+	t.Helper()
+	var raw []byte
+	call(t, srv, p, func(st Stream) {
+		req.V = Version
+		if err := writeMsg(st, req); err != nil {
+			t.Fatal(err)
+		}
+		raw, _ = io.ReadAll(st)
+	})
+	return raw
+}
+
+// A share that does not exist, one the peer may not see, a wrong password
+// and a missing one get byte-for-byte the same answer.
+func TestDeniedAnswersIdentical(t *testing.T) {
+	f := newFixture(t)
+	srv, _ := newServer(t, f.cfg, ServerOptions{MaxFailures: 1000})
+	cases := []struct {
+		what string
+		p    Peer
+		req  request
+	}{
+		{"no such share", bob, request{Op: OpLs, Share: "nonexistent"}},
+		{"no such share, with a password", bob, request{Op: OpLs, Share: "nonexistent", Password: "hunter2"}},
+		{"not on the allow list", bob, request{Op: OpLs, Share: "private"}},
+		{"not allowed, right password of another share", eve, request{Op: OpLs, Share: "vault", Password: "hunter2"}},
+		{"wrong password", bob, request{Op: OpLs, Share: "vault", Password: "hunter3"}},
+		{"no password", bob, request{Op: OpLs, Share: "vault"}},
+		{"get, wrong password", bob, request{Op: OpGet, Share: "vault", Paths: []string{"gold.txt"}, Password: "x"}},
+		{"put, not allowed", bob, request{Op: OpPut, Share: "inbox", Path: ""}},
+	}
+	var first []byte
+	for _, c := range cases {
+		raw := rawAnswer(t, srv, c.p, c.req)
+		var r response
+		if err := readMsg(bytes.NewReader(raw), maxResponse, &r); err != nil || r.Status != StatusDenied || r.Msg != deniedMsg {
+			t.Errorf("%s: answer %q (%v)", c.what, raw, err)
+		}
+		if first == nil {
+			first = raw
+		} else if !bytes.Equal(raw, first) {
+			t.Errorf("%s: answer %q differs from %q", c.what, raw, first)
+		}
+	}
+	// The right password opens the share.
+	raw := rawAnswer(t, srv, bob, request{Op: OpLs, Share: "vault", Password: "hunter2"})
+	var r response
+	if err := readMsg(bytes.NewReader(raw), maxResponse, &r); err != nil || r.Status != StatusOK || len(r.Entries) != 1 {
+		t.Errorf("right password: %+v %v", r, err)
+	}
+}
+
+// Five failures in a minute lock the peer out, even from the right password
+// and from shares that do not exist, until the lockout ends; other peers are
+// not affected.
+func TestPasswordLockout(t *testing.T) {
+	f := newFixture(t)
+	clk := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	srv, lb := newServer(t, f.cfg, ServerOptions{Now: clk.Now})
+	ctx := context.Background()
+	ls := func(p Peer, share, pw string) error {
+		var err error
+		call(t, srv, p, func(st Stream) { _, _, err = Ls(ctx, st, share, "", Auth{Password: pw}) })
+		return err
+	}
+	// Failures older than the window are forgotten.
+	for range 4 {
+		if err := ls(bob, "vault", "guess"); !errors.Is(err, ErrDenied) {
+			t.Fatalf("wrong password: %v", err)
+		}
+	}
+	clk.Add(DefaultWindow)
+	for i := range DefaultMaxFailures {
+		if err := ls(bob, "vault", "guess"); !errors.Is(err, ErrDenied) {
+			t.Fatalf("attempt %d: %v, want ErrDenied", i+1, err)
+		}
+	}
+	for _, c := range []struct{ share, pw string }{{"vault", "hunter2"}, {"nonexistent", ""}, {"docs", ""}} {
+		err := ls(bob, c.share, c.pw)
+		if !errors.Is(err, ErrLocked) {
+			t.Errorf("locked out, ls %s: %v, want ErrLocked", c.share, err)
+		}
+	}
+	if err := ls(ann, "vault", "hunter2"); err != nil {
+		t.Errorf("another peer: %v", err)
+	}
+	clk.Add(DefaultLockout - time.Second)
+	if err := ls(bob, "vault", "hunter2"); !errors.Is(err, ErrLocked) {
+		t.Errorf("1 s before the end: %v", err)
+	}
+	clk.Add(time.Second)
+	if err := ls(bob, "vault", "hunter2"); err != nil {
+		t.Errorf("after the lockout: %v", err)
+	}
+	if !strings.Contains(lb.String(), "locked out") {
+		t.Errorf("lockout not logged:\n%s", lb)
+	}
+}
+
+// An existing file is never overwritten: not on get, not on put, unless
+// asked.
+func TestNameCollision(t *testing.T) {
+	f := newFixture(t)
+	srv, _ := newServer(t, f.cfg, ServerOptions{})
+	ctx := context.Background()
+	dst := t.TempDir()
+	writeFile(t, filepath.Join(dst, "report.bin"), []byte("mine"))
+	var err error
+	call(t, srv, eve, func(st Stream) {
+		_, err = Get(ctx, st, "docs", []string{"report.bin"}, Auth{}, dst, xfer.ReceiveOptions{})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dst, "report.bin")); string(got) != "mine" {
+		t.Error("get overwrote an existing file")
+	}
+	if got, _ := os.ReadFile(filepath.Join(dst, "report (1).bin")); !bytes.Equal(got, f.report) {
+		t.Error("the fetched file is not stored beside it")
+	}
+
+	writeFile(t, filepath.Join(f.inbox, "note.txt"), []byte("old"))
+	src := filepath.Join(t.TempDir(), "note.txt")
+	writeFile(t, src, []byte("new"))
+	put := func(overwrite bool) {
+		call(t, srv, ann, func(st Stream) {
+			_, err = Put(ctx, st, "inbox", "", []string{src}, Auth{}, overwrite, xfer.SendOptions{})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(false)
+	if got, _ := os.ReadFile(filepath.Join(f.inbox, "note.txt")); string(got) != "old" {
+		t.Error("put overwrote an existing file")
+	}
+	if got, _ := os.ReadFile(filepath.Join(f.inbox, "note (1).txt")); string(got) != "new" {
+		t.Errorf("note (1).txt: %q", got)
+	}
+	put(true)
+	if got, _ := os.ReadFile(filepath.Join(f.inbox, "note.txt")); string(got) != "new" {
+		t.Error("overwrite asked for, not done")
+	}
+}
+
+// A file that changes on the serving side during a get is detected and not
+// stored.
+func TestGetFileChanged(t *testing.T) {
+	f := newFixture(t)
+	path := filepath.Join(f.docs, "big.bin")
+	writeFile(t, path, randBytes(4, 8*xfer.ChunkSize))
+	changed := false
+	opts := ServerOptions{sendProgress: func(p xfer.Progress) {
+		if changed || p.FileDone < 2*xfer.ChunkSize {
+			return
+		}
+		changed = true
+		fh, _ := os.OpenFile(path, os.O_WRONLY, 0)
+		fh.WriteAt([]byte("CHANGED"), 6*xfer.ChunkSize)
+		fh.Close()
+	}}
+	srv, _ := newServer(t, f.cfg, opts)
+	dst := t.TempDir()
+	var err error
+	serr := call(t, srv, eve, func(st Stream) {
+		_, err = Get(context.Background(), st, "docs", []string{"big.bin"}, Auth{}, dst, xfer.ReceiveOptions{})
+	})
+	if !changed {
+		t.Fatal("the file was not changed during the transfer")
+	}
+	if !errors.Is(err, xfer.ErrChanged) || !errors.Is(serr, xfer.ErrChanged) {
+		t.Errorf("get: %v; server: %v; want xfer.ErrChanged", err, serr)
+	}
+	if got := listAll(t, dst); len(got) != 0 {
+		t.Errorf("kept %v", got)
+	}
+}
+
+// A serving peer whose data does not match what it announced (here: a byte
+// changed in flight, after the manifest) fails the get, and nothing corrupt
+// is stored.
+func TestGetLyingServer(t *testing.T) {
+	f := newFixture(t)
+	srv, _ := newServer(t, f.cfg, ServerOptions{})
+	dst := t.TempDir()
+	var err error
+	mangle := func(off int64, p []byte) {
+		const at = 200 << 10 // inside report.bin's data
+		if off <= at && at < off+int64(len(p)) {
+			p[at-off] ^= 0x55
+		}
+	}
+	callMangled(t, srv, eve, mangle, func(st Stream) {
+		_, err = Get(context.Background(), st, "docs", []string{"report.bin"}, Auth{}, dst, xfer.ReceiveOptions{})
+	})
+	if err == nil {
+		t.Fatal("get of corrupted data succeeded")
+	}
+	if !errors.Is(err, xfer.ErrVerify) && !errors.Is(err, xfer.ErrProtocol) {
+		t.Errorf("get: %v, want xfer.ErrVerify or ErrProtocol", err)
+	}
+	if got := listAll(t, dst); len(got) != 0 {
+		t.Errorf("kept %v", got)
+	}
+}
+
+// A get cut in the middle resumes: the second run does not fetch again what
+// arrived intact.
+func TestGetResumes(t *testing.T) {
+	f := newFixture(t)
+	data := randBytes(5, 10*xfer.ChunkSize)
+	writeFile(t, filepath.Join(f.docs, "big.bin"), data)
+	srv, _ := newServer(t, f.cfg, ServerOptions{})
+	dst := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	var err error
+	call(t, srv, eve, func(st Stream) {
+		_, err = Get(ctx, st, "docs", []string{"big.bin"}, Auth{}, dst, xfer.ReceiveOptions{Progress: func(p xfer.Progress) {
+			if p.FileDone >= 5*xfer.ChunkSize {
+				cancel()
+			}
+		}})
+	})
+	if err == nil {
+		t.Fatal("the cut get succeeded")
+	}
+	var res xfer.Result
+	call(t, srv, eve, func(st Stream) {
+		res, err = Get(context.Background(), st, "docs", []string{"big.bin"}, Auth{}, dst, xfer.ReceiveOptions{})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resumed < 5*xfer.ChunkSize || res.Bytes > 5*xfer.ChunkSize {
+		t.Errorf("rerun resumed %d and moved %d bytes of %d", res.Resumed, res.Bytes, len(data))
+	}
+	if got, _ := os.ReadFile(filepath.Join(dst, "big.bin")); !bytes.Equal(got, data) {
+		t.Error("resumed file differs")
+	}
+}
+
+// A put onto a full disk keeps what arrived and resumes once there is room.
+func TestPutDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	f := newFixture(t)
+	if err := syscall.Mount("tmpfs", f.inbox, "tmpfs", 0, "size=1m"); err != nil {
+		t.Skipf("cannot mount tmpfs: %v", err)
+	}
+	defer syscall.Unmount(f.inbox, syscall.MNT_DETACH)
+	srv, _ := newServer(t, f.cfg, ServerOptions{})
+	src := filepath.Join(t.TempDir(), "big.bin")
+	data := randBytes(6, 2<<20)
+	writeFile(t, src, data)
+	put := func() (xfer.Result, error, error) {
+		var res xfer.Result
+		var err error
+		serr := call(t, srv, ann, func(st Stream) {
+			res, err = Put(context.Background(), st, "inbox", "", []string{src}, Auth{}, false, xfer.SendOptions{})
+		})
+		return res, err, serr
+	}
+	_, err, serr := put()
+	var de *xfer.DiskFullError
+	if err == nil || !errors.As(serr, &de) {
+		t.Fatalf("put: %v; server: %v; want a *xfer.DiskFullError on the server", err, serr)
+	}
+	if de.Kept == 0 {
+		t.Errorf("nothing kept: %v", de)
+	}
+	if _, err := os.Stat(filepath.Join(f.inbox, "big.bin")); err == nil {
+		t.Error("incomplete file put in place")
+	}
+	if err := syscall.Mount("tmpfs", f.inbox, "tmpfs", syscall.MS_REMOUNT, "size=4m"); err != nil {
+		t.Skipf("cannot grow the tmpfs: %v", err)
+	}
+	res, err, serr := put()
+	if err != nil || serr != nil {
+		t.Fatalf("put after freeing space: %v; server: %v", err, serr)
+	}
+	if res.Resumed < de.Kept {
+		t.Errorf("resumed %d bytes, %d were kept", res.Resumed, de.Kept)
+	}
+	if got, _ := os.ReadFile(filepath.Join(f.inbox, "big.bin")); !bytes.Equal(got, data) {
+		t.Error("file differs")
+	}
+}
