@@ -246,6 +246,19 @@ func (rc *receiver) plan(f *rfile, r *reply) error {
 		f.res.Status, f.res.Path = StatusDone, f.Name
 		return nil
 	}
+	// The folder it goes in must be a folder inside the receive directory
+	// (a symbolic link that leads outside is refused here, and again by
+	// os.Root when the file is stored).
+	if parent := path.Dir(f.Name); parent != "." {
+		fi, err := rc.root.Stat(parent)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return fmt.Errorf("%w %q: %v", ErrUnsafeName, f.Name, err)
+		case !fi.IsDir():
+			return fmt.Errorf("xfer: %q: %s is not a folder here", f.Name, parent)
+		}
+	}
 	// An identical file already there (under its name or a numbered one)?
 	for n := 0; n < 100; n++ {
 		name := f.Name
@@ -597,7 +610,23 @@ func (rc *receiver) endFile(typ byte, p []byte) error {
 		return rc.fatal(err)
 	}
 	f := rc.cur
-	if f == nil || rc.files[idx] != f {
+	if f == nil && typ == msgAbort && int(idx) < len(rc.files) {
+		// The sender gave up on a file before starting it.
+		g := rc.files[idx]
+		if g.Kind == kindFile && g.action == actSend && !g.started {
+			g.started = true
+			err := fmt.Errorf("%w: sender: %s", ErrPeer, reason)
+			if code == resChanged {
+				err = fmt.Errorf("sender: %s (%w)", reason, ErrChanged)
+			}
+			g.res.Status, g.res.Err = StatusFailed, err
+			if err := rc.w.indexReason(msgResult, idx, code, err.Error()); err != nil {
+				return streamErr(rc.ctx, "sending a result", err)
+			}
+			return nil
+		}
+	}
+	if f == nil || int(idx) >= len(rc.files) || rc.files[idx] != f {
 		return rc.fatal(protoErrorf("end of file %d, which was not being sent", idx))
 	}
 	var ferr error

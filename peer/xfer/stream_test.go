@@ -40,14 +40,38 @@ func streamPair() (a, b *memStream) {
 func cutPair(limit int64) (a, b *memStream) {
 	a, b = streamPair()
 	a.cut = &cutter{limit: limit, ends: []*memStream{a, b}}
+	b.cut = a.cut
 	return a, b
 }
 
-func (s *memStream) Read(p []byte) (int, error) { return s.r.Read(p) }
+func (s *memStream) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && s.cutDone() {
+		err = errCut
+	}
+	return n, err
+}
+
+func (s *memStream) cutDone() bool {
+	c := s.cut
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.written >= c.limit
+}
 
 func (s *memStream) Write(p []byte) (int, error) {
 	if s.cut == nil {
 		return s.w.Write(p)
+	}
+	if s != s.cut.ends[0] {
+		n, err := s.w.Write(p)
+		if err != nil && s.cutDone() {
+			err = errCut
+		}
+		return n, err
 	}
 	c := s.cut
 	c.mu.Lock()
