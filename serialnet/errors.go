@@ -214,7 +214,7 @@ func translateControl(err error) error {
 	var pe *serial.PortError
 	if errors.Is(err, syscall.ENOTTY) || errors.Is(err, syscall.EINVAL) ||
 		(errors.As(err, &pe) && pe.Code() == serial.FunctionNotImplemented) {
-		return fmt.Errorf("serialnet: modem control lines: %w (%v)", errors.ErrUnsupported, err)
+		return fmt.Errorf("serialnet: modem control lines: %w (%w)", errors.ErrUnsupported, err)
 	}
 	return fmt.Errorf("serialnet: modem control lines: %w", err)
 }

@@ -408,9 +408,9 @@ func (l *Link) WriteTo(p []byte, addr net.Addr) (int, error) {
 	w, err := wf.Write(l.wbuf[:n])
 	l.lineBusy(now, w)
 	if err != nil {
-		if w > 0 {
-			l.needSync.Store(true) // part of a frame is on the line
-		}
+		// Part of the frame may be on the line, and the 0x00 meant to
+		// start it may not: start the next frame with one.
+		l.needSync.Store(true)
 		return 0, l.opErr("write", translate(l.path, 0, err, l.closed.Load()))
 	}
 	l.framesOut.Add(1)
