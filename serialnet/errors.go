@@ -144,11 +144,11 @@ func permissionHint(path string) string {
 // permissionHintFor builds the hint from a device's mode and group name.
 func permissionHintFor(path string, perm fs.FileMode, group string) string {
 	if perm&0o060 == 0o060 && group != "root" {
-		return fmt.Sprintf("%s is owned by group %s (mode %v): add yourself to group %s with "+
+		return fmt.Sprintf("%s is owned by group %s (mode %04o): add yourself to group %s with "+
 			"`sudo usermod -aG %s $USER`, then log out and back in", path, group, perm, group, group)
 	}
-	return fmt.Sprintf("%s has mode %v, group %s, so only its owner may open it: "+
-		"add a udev rule that sets GROUP=\"dialout\", MODE=\"0660\", or run as root", path, perm, group)
+	return fmt.Sprintf("%s has mode %04o, group %s, so only its owner may open it: "+
+		"add a udev rule that sets GROUP=\"dialout\", MODE=\"0660\", or run as root", path, uint32(perm), group)
 }
 
 // groupName returns the name of group gid, or its number when it has none.

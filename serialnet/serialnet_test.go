@@ -457,3 +457,46 @@ func TestNoAllocationsPerFrame(t *testing.T) {
 		t.Errorf("%.2f allocations per frame, want 0", allocs)
 	}
 }
+
+// TestSlowReaderLosesNothing checks that a full queue makes the reader
+// goroutine wait, so the line (here a pty, which blocks its writer) holds the
+// frames instead of the Link dropping them.
+func TestSlowReaderLosesNothing(t *testing.T) {
+	nm := newNullModem(t)
+	a := openLink(t, nm.a.path, testConfig(t))
+	b := openLink(t, nm.b.path, testConfig(t))
+	const frames = 100 // far more than the queue holds
+	p := make([]byte, 1000)
+	done := make(chan error, 1)
+	go func() {
+		for i := range frames {
+			p[0] = byte(i)
+			if _, err := a.WriteTo(p, nil); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	// Let the writer run ahead until it blocks on the full line.
+	for a.Stats().FramesOut < 20 {
+		time.Sleep(time.Millisecond)
+	}
+	buf := make([]byte, b.MTU())
+	b.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for i := range frames {
+		n, _, err := b.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if n != len(p) || buf[0] != byte(i) {
+			t.Fatalf("frame %d: %d bytes, number %d", i, n, buf[0])
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := b.Stats(); st.Dropped != 0 {
+		t.Errorf("%d frames dropped", st.Dropped)
+	}
+}
