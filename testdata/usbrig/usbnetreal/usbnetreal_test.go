@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/gousb"
 	"github.com/p2plink/p2plink/link"
 	"github.com/p2plink/p2plink/usbnet"
 )
@@ -502,5 +503,200 @@ func TestZeroLengthPacketsDropped(t *testing.T) {
 	}
 	if err := <-errc; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The benchmarks below put usbnet beside raw gousb bulk transfers of the
+// same wire size on the same cable, in the same VM run (figures are
+// emulated: QEMU TCG, dummy_hcd). Run by testdata/usbrig/run with
+// -test.bench=. ; ns/op of the Echo pair is the round trip.
+
+type rawEnd struct {
+	dev  *gousb.Device
+	cfg  *gousb.Config
+	intf *gousb.Interface
+	in   *gousb.InEndpoint
+	out  *gousb.OutEndpoint
+}
+
+// openRaw opens both cable ends with plain gousb, endpoints from the
+// descriptors, ordered by bus.
+func openRaw(b *testing.B) (x, y *rawEnd) {
+	needRig(b)
+	ctx := gousb.NewContext()
+	b.Cleanup(func() { ctx.Close() })
+	devs, err := ctx.OpenDevices(func(d *gousb.DeviceDesc) bool {
+		_, ok := usbnet.LookupChip(uint16(d.Vendor), uint16(d.Product))
+		return ok
+	})
+	if err != nil || len(devs) != 2 {
+		for _, d := range devs {
+			d.Close()
+		}
+		b.Fatalf("open the two cable ends: %d found, %v", len(devs), err)
+	}
+	sort.Slice(devs, func(i, j int) bool { return devs[i].Desc.Bus < devs[j].Desc.Bus })
+	var ends []*rawEnd
+	for _, d := range devs {
+		e := &rawEnd{dev: d}
+		b.Cleanup(func() {
+			if e.intf != nil {
+				e.intf.Close()
+			}
+			if e.cfg != nil {
+				e.cfg.Close()
+			}
+			d.Close()
+		})
+		d.SetAutoDetach(true)
+		if e.cfg, err = d.Config(1); err != nil {
+			b.Fatal(err)
+		}
+		if e.intf, err = e.cfg.Interface(0, 0); err != nil {
+			b.Fatal(err)
+		}
+		for _, ep := range e.intf.Setting.Endpoints {
+			if ep.TransferType != gousb.TransferTypeBulk {
+				continue
+			}
+			if ep.Direction == gousb.EndpointDirectionIn {
+				e.in, err = e.intf.InEndpoint(ep.Number)
+			} else {
+				e.out, err = e.intf.OutEndpoint(ep.Number)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		ends = append(ends, e)
+	}
+	return ends[0], ends[1]
+}
+
+func rawXfer(f func(context.Context, []byte) (int, error), p []byte) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return f(ctx, p)
+}
+
+// BenchmarkRawBulkOneWay: transfers of an MTU frame's wire size (1511
+// bytes), A to B, with plain gousb.
+func BenchmarkRawBulkOneWay(b *testing.B) {
+	x, y := openRaw(b)
+	p := frame(1, usbnet.MTU+14)
+	b.SetBytes(int64(usbnet.MTU))
+	b.ReportAllocs()
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 2048)
+		for i := 0; i < b.N; i++ {
+			if _, err := rawXfer(y.in.ReadContext, buf); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := 0; i < b.N; i++ {
+		if _, err := rawXfer(x.out.WriteContext, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkRawBulkEcho: a 15-byte transfer A to B and back; ns/op is the
+// round trip.
+func BenchmarkRawBulkEcho(b *testing.B) {
+	x, y := openRaw(b)
+	p := frame(2, 15)
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 512)
+		for i := 0; i < b.N; i++ {
+			n, err := rawXfer(y.in.ReadContext, buf)
+			if err == nil {
+				_, err = rawXfer(y.out.WriteContext, buf[:n])
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	buf := make([]byte, 512)
+	for i := 0; i < b.N; i++ {
+		if _, err := rawXfer(x.out.WriteContext, p); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := rawXfer(x.in.ReadContext, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkLinkOneWay: MTU frames A to B through usbnet.
+func BenchmarkLinkOneWay(b *testing.B) {
+	a, c := openPair(b, nil)
+	p := frame(3, a.MTU())
+	b.SetBytes(int64(len(p)))
+	b.ReportAllocs()
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, c.MTU())
+		for i := 0; i < b.N; i++ {
+			if _, err := readFrame(c, buf, 5*time.Second); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := 0; i < b.N; i++ {
+		if _, err := a.WriteTo(p, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkLinkEcho: a 1-byte frame (15 bytes on the wire) A to B and
+// back through usbnet; ns/op is the round trip.
+func BenchmarkLinkEcho(b *testing.B) {
+	a, c := openPair(b, nil)
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, c.MTU())
+		for i := 0; i < b.N; i++ {
+			n, err := readFrame(c, buf, 5*time.Second)
+			if err == nil {
+				_, err = c.WriteTo(buf[:n], nil)
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	buf := make([]byte, a.MTU())
+	for i := 0; i < b.N; i++ {
+		if _, err := a.WriteTo([]byte{byte(i)}, nil); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := readFrame(a, buf, 5*time.Second); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
 	}
 }
