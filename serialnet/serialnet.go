@@ -396,7 +396,7 @@ func (l *Link) WriteTo(p []byte, addr net.Addr) (int, error) {
 	}
 	now := time.Now()
 	off := 0
-	if l.needSync.Swap(false) || now.Sub(l.lineFreeAt) > l.idleGap {
+	if l.needSync.Swap(false) || l.lineIdle(now) {
 		l.wbuf[0] = 0
 		off = 1
 	}
@@ -411,12 +411,25 @@ func (l *Link) WriteTo(p []byte, addr net.Addr) (int, error) {
 		// Part of the frame may be on the line, and the 0x00 meant to
 		// start it may not: start the next frame with one.
 		l.needSync.Store(true)
-		return 0, l.opErr("write", translate(l.path, 0, err, l.closed.Load()))
+		terr := translate(l.path, 0, err, l.closed.Load())
+		if errors.Is(terr, link.ErrDisconnected) && errors.Is(err, os.ErrClosed) {
+			// The reader goroutine closed our descriptor: report why.
+			l.mu.Lock()
+			if l.discErr != nil {
+				terr = l.discErr
+			}
+			l.mu.Unlock()
+		}
+		return 0, l.opErr("write", terr)
 	}
 	l.framesOut.Add(1)
 	l.bytesOut.Add(uint64(len(p)))
 	return len(p), nil
 }
+
+// lineIdle reports whether the line has been idle at now for longer than
+// idleChars character times.
+func (l *Link) lineIdle(now time.Time) bool { return now.Sub(l.lineFreeAt) > l.idleGap }
 
 // lineBusy extends the estimate of when the line falls idle by n bytes
 // written at now. The estimate runs at most a UART's queue ahead, since a

@@ -500,3 +500,33 @@ func TestSlowReaderLosesNothing(t *testing.T) {
 		t.Errorf("%d frames dropped", st.Dropped)
 	}
 }
+
+func TestWriteDeadlineSetWhileBlocked(t *testing.T) {
+	p := newPty(t)
+	l := openLink(t, p.path, testConfig(t))
+	errc := make(chan error, 1)
+	go func() { errc <- fillUntilBlocked(l) }()
+	for l.Stats().FramesOut < 4 {
+		time.Sleep(time.Millisecond)
+	}
+	l.SetWriteDeadline(time.Now())
+	if err := <-errc; !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("blocked write after SetWriteDeadline(now): %v", err)
+	}
+}
+
+func TestUnplugWhileWriteBlocked(t *testing.T) {
+	p := newPty(t)
+	l := openLink(t, p.path, testConfig(t))
+	errc := make(chan error, 1)
+	go func() { errc <- fillUntilBlocked(l) }()
+	for l.Stats().FramesOut < 4 {
+		time.Sleep(time.Millisecond)
+	}
+	p.close()
+	err := <-errc
+	if !errors.Is(err, link.ErrDisconnected) {
+		t.Fatalf("write blocked at unplug: %v, want link.ErrDisconnected", err)
+	}
+	t.Log(err)
+}

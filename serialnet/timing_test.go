@@ -1,0 +1,110 @@
+package serialnet
+
+import (
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func TestDeadlineFiresOnTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := newDeadline()
+		fired := func() bool {
+			synctest.Wait()
+			select {
+			case <-d.wait():
+				return true
+			default:
+				return false
+			}
+		}
+		d.set(time.Now().Add(time.Second))
+		time.Sleep(999 * time.Millisecond)
+		if fired() || d.passed() {
+			t.Fatal("fired early")
+		}
+		time.Sleep(time.Millisecond)
+		if !fired() || !d.passed() {
+			t.Fatal("did not fire at the deadline")
+		}
+		// Moving it later reopens the channel; a waiter on the old one was
+		// released already.
+		d.set(time.Now().Add(time.Second))
+		if fired() {
+			t.Fatal("still fired after moving the deadline later")
+		}
+		// Moving it again before it fires: only the new time counts.
+		time.Sleep(500 * time.Millisecond)
+		d.set(time.Now().Add(time.Second))
+		time.Sleep(600 * time.Millisecond)
+		if fired() {
+			t.Fatal("the replaced timer fired")
+		}
+		time.Sleep(400 * time.Millisecond)
+		if !fired() {
+			t.Fatal("did not fire at the new deadline")
+		}
+		d.set(time.Time{})
+		time.Sleep(time.Hour)
+		if fired() {
+			t.Fatal("a cleared deadline fired")
+		}
+		d.set(time.Now().Add(-time.Second))
+		if !fired() {
+			t.Fatal("a deadline in the past did not fire at once")
+		}
+		// A waiter blocked on the channel is released by a later set.
+		d.set(time.Time{})
+		released := make(chan struct{})
+		go func() {
+			<-d.wait()
+			close(released)
+		}()
+		synctest.Wait()
+		d.set(time.Now().Add(time.Minute))
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		select {
+		case <-released:
+		default:
+			t.Fatal("waiter not released")
+		}
+	})
+}
+
+func TestLineIdleEstimate(t *testing.T) {
+	s, err := Config{Baud: 10000}.resolve() // 8N1: 10 bits, 1 ms a character
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.charTime != time.Millisecond {
+		t.Fatalf("character time %v, want 1ms", s.charTime)
+	}
+	l := &Link{s: s, idleGap: idleChars * s.charTime}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if !l.lineIdle(t0) {
+		t.Fatal("a fresh line is not idle")
+	}
+	l.lineBusy(t0, 100) // 100 characters: busy until t0+100ms
+	for _, tc := range []struct {
+		at   time.Duration
+		idle bool
+	}{
+		{0, false},
+		{100 * time.Millisecond, false},
+		{102 * time.Millisecond, false}, // exactly two character times
+		{102*time.Millisecond + 1, true},
+	} {
+		if got := l.lineIdle(t0.Add(tc.at)); got != tc.idle {
+			t.Errorf("at +%v: idle %v, want %v", tc.at, got, tc.idle)
+		}
+	}
+	// Back-to-back writes queue up; the estimate runs at most a UART queue
+	// ahead of now.
+	for range 1000 {
+		l.lineBusy(t0, 1000)
+	}
+	if max := t0.Add((1000 + uartQueue) * time.Millisecond); l.lineFreeAt.After(max) {
+		t.Errorf("estimate %v ahead, more than a UART queue", l.lineFreeAt.Sub(t0))
+	}
+}
