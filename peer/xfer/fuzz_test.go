@@ -1,0 +1,142 @@
+package xfer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// scripted is a Stream whose reads come from a fixed script and whose writes
+// are discarded: a sender that says what the fuzzer wants.
+type scripted struct{ r io.Reader }
+
+func (s *scripted) Read(p []byte) (int, error)  { return s.r.Read(p) }
+func (s *scripted) Write(p []byte) (int, error) { return len(p), nil }
+func (s *scripted) Close() error                { return nil }
+func (s *scripted) CloseWrite() error           { return nil }
+
+// script builds a sender's side of a transfer for the seed corpus.
+func script(f func(w *writer)) []byte {
+	var b bytes.Buffer
+	w := &writer{bw: bufio.NewWriter(&b)}
+	f(w)
+	w.flush()
+	return b.Bytes()
+}
+
+func seedTransfer(name string, data []byte, compress bool) []byte {
+	return script(func(w *writer) {
+		w.hello()
+		e := fileEntry(name, data)
+		d := entry{Kind: kindDir, Name: "dir", Mode: 0o755}
+		w.entry(&d)
+		w.entry(&e)
+		w.manifestEnd(2, e.Size)
+		w.file(1, 0)
+		sum := sha256.Sum256(data)
+		flags := byte(0)
+		if compress {
+			flags = flagZstd
+			data = []byte("\x28\xb5\x2f\xfd\x00\x58\x11\x00\x00hello")
+		}
+		w.data(flags, &sum, data)
+		w.indexReason(msgEnd, 1, 0, "")
+		w.msg(msgDone)
+	})
+}
+
+// FuzzReceive feeds arbitrary sender streams to Receive: it must not panic,
+// hang or write outside the receive directory.
+func FuzzReceive(f *testing.F) {
+	f.Add(seedTransfer("dir/a.txt", []byte("hello"), false))
+	f.Add(seedTransfer("../a.txt", []byte("hello"), false))
+	f.Add(seedTransfer("b", []byte("hello"), true))
+	f.Add(seedTransfer("x/y", bytes.Repeat([]byte{1}, 3000), false))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		top := t.TempDir()
+		dst := filepath.Join(top, "recv")
+		res, _ := Receive(context.Background(), &scripted{r: bytes.NewReader(in)}, dst, ReceiveOptions{MaxEntries: 64})
+		ents, _ := os.ReadDir(top)
+		if len(ents) != 1 {
+			t.Fatalf("wrote outside the receive directory: %v", ents)
+		}
+		for _, fr := range res.Files {
+			if fr.Status == StatusDone && !filepath.IsLocal(filepath.FromSlash(fr.Path)) {
+				t.Fatalf("stored %q as %q", fr.Name, fr.Path)
+			}
+		}
+	})
+}
+
+// FuzzMessages checks the decoders: no panic, and what parses re-encodes to
+// the same bytes.
+func FuzzMessages(f *testing.F) {
+	e := fileEntry("a/b", []byte("x"))
+	f.Add(byte(msgEntry), script(func(w *writer) { w.entry(&e) })[headerLen:])
+	r := reply{Index: 3, Action: actSend, Offset: ChunkSize, Reason: "why"}
+	f.Add(byte(msgReply), script(func(w *writer) { w.reply(&r) })[headerLen:])
+	f.Add(byte(msgFile), []byte("\x00\x00\x00\x01\x00\x00\x00\x00\x00\x01\x00\x00"))
+	f.Add(byte(msgResult), []byte("\x00\x00\x00\x01\x00a (1).txt"))
+	f.Fuzz(func(t *testing.T, typ byte, p []byte) {
+		switch typ {
+		case msgEntry:
+			e, err := parseEntry(p)
+			if err != nil {
+				return
+			}
+			if got := script(func(w *writer) { w.entry(&e) })[headerLen:]; !bytes.Equal(got, p) {
+				t.Fatalf("entry %+v re-encodes to %x, from %x", e, got, p)
+			}
+			if checkName(e.Name) == nil && (!filepath.IsLocal(e.Name) || strings.Contains(e.Name, "..\\")) {
+				t.Fatalf("checkName accepted %q", e.Name)
+			}
+		case msgReply:
+			r, err := parseReply(p)
+			if err != nil {
+				return
+			}
+			if got := script(func(w *writer) { w.reply(&r) })[headerLen:]; !bytes.Equal(got, p) {
+				t.Fatalf("reply %+v re-encodes to %x, from %x", r, got, p)
+			}
+		case msgHello:
+			parseHello(p)
+		case msgFile:
+			parseFile(p)
+		case msgData:
+			parseData(p)
+		default:
+			parseIndexReason(p)
+			parseManifestEnd(p)
+		}
+	})
+}
+
+// FuzzCheckName: an accepted name always stays inside the directory.
+func FuzzCheckName(f *testing.F) {
+	for _, s := range []string{"a/b", "../x", "C:x", "a\\b", ".p2plink-partial/x", "a/./b", "ü"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if checkName(name) != nil {
+			return
+		}
+		if !filepath.IsLocal(name) || filepath.Clean(name) != name || strings.ContainsAny(name, "\\\x00\n") {
+			t.Fatalf("checkName accepted %q", name)
+		}
+		root, err := os.OpenRoot(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer root.Close()
+		if _, err := root.Lstat(name); err != nil && !os.IsNotExist(err) && !strings.Contains(err.Error(), "file name too long") {
+			t.Fatalf("os.Root refuses accepted name %q: %v", name, err)
+		}
+	})
+}
+
