@@ -113,4 +113,3 @@ func BenchmarkPeakMemory(b *testing.B) {
 	b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(peakSys)/(1<<20), "peak-sys-MiB")
 }
-

@@ -139,4 +139,3 @@ func FuzzCheckName(f *testing.F) {
 		}
 	})
 }
-
