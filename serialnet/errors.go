@@ -138,17 +138,26 @@ func permissionHint(path string) string {
 	if !ok {
 		return "check the device's owner and mode with `ls -l " + path + "`"
 	}
-	return permissionHintFor(path, fi.Mode().Perm(), groupName(st.Gid))
+	return permissionHintFor(path, fi.Mode().Perm(), userName(st.Uid), groupName(st.Gid))
 }
 
 // permissionHintFor builds the hint from a device's mode and group name.
-func permissionHintFor(path string, perm fs.FileMode, group string) string {
+func permissionHintFor(path string, perm fs.FileMode, owner, group string) string {
 	if perm&0o060 == 0o060 && group != "root" {
 		return fmt.Sprintf("%s is owned by group %s (mode %04o): add yourself to group %s with "+
 			"`sudo usermod -aG %s $USER`, then log out and back in", path, group, perm, group, group)
 	}
-	return fmt.Sprintf("%s has mode %04o, group %s, so only its owner may open it: "+
-		"add a udev rule that sets GROUP=\"dialout\", MODE=\"0660\", or run as root", path, uint32(perm), group)
+	return fmt.Sprintf("%s has mode %04o, owner %s, group %s, so only %s may open it: "+
+		"add a udev rule that sets GROUP=\"dialout\", MODE=\"0660\", or run as %s", path, uint32(perm), owner, group, owner, owner)
+}
+
+// userName returns the name of user uid, or its number when it has none.
+func userName(uid uint32) string {
+	id := strconv.FormatUint(uint64(uid), 10)
+	if u, err := user.LookupId(id); err == nil {
+		return u.Username
+	}
+	return id
 }
 
 // groupName returns the name of group gid, or its number when it has none.

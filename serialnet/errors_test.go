@@ -175,12 +175,12 @@ func TestOpenErrorClassification(t *testing.T) {
 }
 
 func TestPermissionHint(t *testing.T) {
-	got := permissionHintFor("/dev/ttyUSB0", 0o660, "dialout")
+	got := permissionHintFor("/dev/ttyUSB0", 0o660, "root", "dialout")
 	if !strings.Contains(got, "sudo usermod -aG dialout $USER") {
 		t.Errorf("group-writable device: %q", got)
 	}
-	got = permissionHintFor("/dev/ttyUSB0", 0o600, "root")
-	if !strings.Contains(got, "only its owner") || strings.Contains(got, "usermod") {
+	got = permissionHintFor("/dev/ttyUSB0", 0o600, "root", "root")
+	if !strings.Contains(got, "only root may open it") || strings.Contains(got, "usermod") {
 		t.Errorf("owner-only device: %q", got)
 	}
 }
@@ -247,9 +247,10 @@ func TestOpenInvalidConfig(t *testing.T) {
 	}
 }
 
-// TestOpenPermissionDenied opens a pty as user nobody in a child process
-// and checks that the error names the group to join.
-func TestOpenPermissionDenied(t *testing.T) {
+// openAsNobody opens path with Open in a child process running as user
+// nobody, and returns which sentinel the error matched and its message.
+func openAsNobody(t *testing.T, path string) (kind, msg string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: it chowns a pty and opens it as user nobody")
 	}
@@ -258,11 +259,11 @@ func TestOpenPermissionDenied(t *testing.T) {
 		t.Skip(err)
 	}
 	// The child runs a copy of this test binary that nobody can execute.
-	dir, err := os.MkdirTemp("", "serialnet-perm")
+	dir, err := os.MkdirTemp("", "serialnet-child")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	defer os.RemoveAll(dir)
 	os.Chmod(dir, 0o755)
 	bin, err := os.ReadFile(exe)
 	if err != nil {
@@ -272,6 +273,50 @@ func TestOpenPermissionDenied(t *testing.T) {
 	if err := os.WriteFile(child, bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	cmd := exec.Command(child, "-test.run=^TestOpenChild$", "-test.v")
+	cmd.Env = append(os.Environ(), "SERIALNET_CHILD_OPEN="+path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child as nobody: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if k, ok := strings.CutPrefix(line, "KIND="); ok {
+			kind = k
+		}
+		if m, ok := strings.CutPrefix(line, "MESSAGE="); ok {
+			msg = m
+		}
+	}
+	t.Logf("as nobody: %s", msg)
+	return kind, msg
+}
+
+// TestOpenChild is the child process of openAsNobody.
+func TestOpenChild(t *testing.T) {
+	path := os.Getenv("SERIALNET_CHILD_OPEN")
+	if path == "" {
+		t.Skip("child process of openAsNobody")
+	}
+	l, err := Open(path, Config{})
+	if err == nil {
+		l.Close()
+	}
+	kind := "other"
+	for _, k := range []struct {
+		name string
+		err  error
+	}{{"none", nil}, {"permission", ErrPermission}, {"busy", ErrBusy}, {"nosuchport", ErrNoSuchPort}} {
+		if errors.Is(err, k.err) {
+			kind = k.name
+		}
+	}
+	fmt.Printf("KIND=%s\nMESSAGE=%v\n", kind, err)
+}
+
+// TestOpenPermissionDenied opens a pty as user nobody and checks that the
+// error names the group to join.
+func TestOpenPermissionDenied(t *testing.T) {
 	p := newPty(t)
 	for _, tc := range []struct {
 		gid  int
@@ -279,7 +324,7 @@ func TestOpenPermissionDenied(t *testing.T) {
 		says string
 	}{
 		{20, 0o660, "usermod -aG dialout"}, // Debian's dialout
-		{0, 0o600, "only its owner"},
+		{0, 0o600, "only root may open it"},
 	} {
 		if err := os.Chown(p.path, 0, tc.gid); err != nil {
 			t.Fatal(err)
@@ -287,32 +332,29 @@ func TestOpenPermissionDenied(t *testing.T) {
 		if err := os.Chmod(p.path, tc.mode); err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(child, "-test.run=^TestPermissionChild$", "-test.v")
-		cmd.Env = append(os.Environ(), "SERIALNET_CHILD_OPEN="+p.path)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("child as nobody: %v\n%s", err, out)
-		}
-		if !strings.Contains(string(out), "PERMISSION=true") || !strings.Contains(string(out), tc.says) {
-			t.Errorf("mode %v gid %d: child reported\n%s\nwant ErrPermission saying %q", tc.mode, tc.gid, out, tc.says)
-		}
-		for _, line := range strings.Split(string(out), "\n") {
-			if strings.HasPrefix(line, "MESSAGE=") {
-				t.Log(line)
-			}
+		kind, msg := openAsNobody(t, p.path)
+		if kind != "permission" || !strings.Contains(msg, tc.says) {
+			t.Errorf("mode %04o gid %d: %s error %q, want ErrPermission saying %q", tc.mode, tc.gid, kind, msg, tc.says)
 		}
 	}
 }
 
-// TestPermissionChild is the child of TestOpenPermissionDenied.
-func TestPermissionChild(t *testing.T) {
-	path := os.Getenv("SERIALNET_CHILD_OPEN")
-	if path == "" {
-		t.Skip("helper process of TestOpenPermissionDenied")
+// TestOpenBusy opens, as user nobody, a port a Link holds: the Link took
+// exclusive access (TIOCEXCL, which root ignores, hence the child).
+func TestOpenBusy(t *testing.T) {
+	p := newPty(t)
+	if err := os.Chown(p.path, 65534, 65534); err != nil {
+		t.Fatal(err)
 	}
-	_, err := Open(path, Config{})
-	fmt.Printf("PERMISSION=%v\nMESSAGE=%v\n", errors.Is(err, ErrPermission), err)
+	l := openLink(t, p.path, testConfig(t))
+	kind, msg := openAsNobody(t, p.path)
+	if kind != "busy" || !strings.Contains(msg, "fuser") {
+		t.Errorf("second open: %s error %q, want ErrBusy", kind, msg)
+	}
+	l.Close()
+	if kind, msg := openAsNobody(t, p.path); kind != "none" {
+		t.Errorf("open after Close: %s error %q, want success", kind, msg)
+	}
 }
 
 func TestPorts(t *testing.T) {
