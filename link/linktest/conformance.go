@@ -356,13 +356,33 @@ func (s *suite) testShortBuffer(t *testing.T, a, b link.Link) {
 	}
 }
 
+// watch fails the test and closes the link if f is still running after
+// s.Wait: a link whose deadlines do not work would otherwise hang the suite.
+func (s *suite) watch(t *testing.T, l link.Link, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(s.Wait):
+		l.Close()
+		<-done
+		t.Fatalf("%s was still blocked after %v", what, s.Wait)
+	}
+}
+
 // Sentence: a deadline in the past makes calls fail at once.
 func (s *suite) testPastDeadline(t *testing.T, a, b link.Link) {
 	past := time.Now().Add(-time.Second)
 	if err := b.SetReadDeadline(past); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := b.ReadFrom(make([]byte, b.MTU())); !errors.Is(err, os.ErrDeadlineExceeded) {
+	var err error
+	s.watch(t, b, "ReadFrom past its deadline", func() { _, _, err = b.ReadFrom(make([]byte, b.MTU())) })
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("ReadFrom past its deadline: %v; want os.ErrDeadlineExceeded", err)
 	}
 	if err := a.SetWriteDeadline(past); err != nil {
@@ -377,7 +397,8 @@ func (s *suite) testPastDeadline(t *testing.T, a, b link.Link) {
 	if err := a.SetDeadline(past); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := a.ReadFrom(make([]byte, a.MTU())); !errors.Is(err, os.ErrDeadlineExceeded) {
+	s.watch(t, a, "ReadFrom after SetDeadline(past)", func() { _, _, err = a.ReadFrom(make([]byte, a.MTU())) })
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("ReadFrom after SetDeadline(past): %v", err)
 	}
 	if _, err := a.WriteTo(nil, dst(a, b)); !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -390,7 +411,8 @@ func (s *suite) testFutureDeadline(t *testing.T, a, b link.Link) {
 	const d = 50 * time.Millisecond
 	start := time.Now()
 	b.SetReadDeadline(start.Add(d))
-	_, _, err := b.ReadFrom(make([]byte, b.MTU()))
+	var err error
+	s.watch(t, b, "ReadFrom with a 50ms deadline", func() { _, _, err = b.ReadFrom(make([]byte, b.MTU())) })
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("ReadFrom with nothing to read: %v; want os.ErrDeadlineExceeded", err)
 	}
