@@ -78,8 +78,8 @@ type session struct {
 	in       EndpointReader
 	out      EndpointWriter
 	intr     EndpointReader // PL-2301 status; may be nil
-	mps      int // wMaxPacketSize of the OUT endpoint
-	inMPS    int // wMaxPacketSize of the IN endpoint
+	mps      int            // wMaxPacketSize of the OUT endpoint
+	inMPS    int            // wMaxPacketSize of the IN endpoint
 	inEP     uint8
 	outEP    uint8
 	noStatus bool // the chip stalls its status request: assume the peer is there
@@ -265,6 +265,11 @@ func (l *Link) handshake(ctx context.Context, s *session) error {
 					return fmt.Errorf("usbnet: %v: QuickLink handshake: %w", s.info, err)
 				}
 				l.log.Debug("usbnet: QuickLink feature request stalled; tolerated", "req", step.req, "feature", step.feat)
+				if step.feat == plPeerE {
+					// Without PEER_E the far end cannot see us either:
+					// the interrupt endpoint tells nothing useful.
+					s.noStatus = true
+				}
 			}
 		}
 	case NET1080:
@@ -382,6 +387,9 @@ func (l *Link) teardown(s *session) {
 	l.setUp(false)
 	s.cancel()
 	s.users.Wait()
+	if s.chip.Family == PL2301 {
+		s.dev.Control(0x40, 1, plPeerE, 0, nil) // QuickLink: say goodbye; may fail
+	}
 	s.dev.Close()
 }
 
@@ -458,7 +466,7 @@ func (l *Link) pollPeer(s *session) bool {
 		}
 		return st[1]&0x03 == 0 // neither suspended nor unplugged
 	case PL2301:
-		if s.intr == nil {
+		if s.intr == nil || s.noStatus {
 			return true
 		}
 		var b [8]byte
@@ -524,6 +532,7 @@ func (l *Link) readLoop() {
 func (l *Link) readOne(s *session, buf []byte) {
 	ctx, cancel := context.WithTimeout(s.ctx, l.cfg.TransferTimeout)
 	n, err := s.in.ReadContext(ctx, buf)
+	ctxErr := ctx.Err()
 	cancel()
 	if err != nil {
 		if n > 0 {
@@ -531,7 +540,7 @@ func (l *Link) readOne(s *session, buf []byte) {
 			l.dropped.Add(1)
 			l.garbage.Add(uint64(n))
 		}
-		if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		if ctxErr != nil {
 			return // idle, or torn down
 		}
 		l.fail(s, err)

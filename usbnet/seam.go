@@ -75,9 +75,9 @@ type EndpointWriter interface {
 // DeviceInfo describes a USB device as enumeration sees it.
 type DeviceInfo struct {
 	Bus, Address int    // where the device sits now; changes on replug
-	Vendor           uint16 // idVendor
-	Product          uint16 // idProduct
-	Speed            string // "full", "high", "super", ... ("" if unknown)
+	Vendor       uint16 // idVendor
+	Product      uint16 // idProduct
+	Speed        string // "full", "high", "super", ... ("" if unknown)
 	// Interfaces lists the interfaces of configuration 1 with their
 	// alternate settings (nil when the descriptors could not be read).
 	Interfaces []InterfaceDesc

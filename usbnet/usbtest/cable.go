@@ -42,6 +42,7 @@ type Config struct {
 	IntrIn          uint8  // default 0x81
 	FIFO            int    // bytes buffered per direction; default 2048
 	Speed           string // default "high"
+	BusNum          int    // the bus number both ends report; default 1
 	// DropZLP makes the chip lose zero-length packets.
 	DropZLP bool
 	// StallControl makes the chip stall every control request.
@@ -97,6 +98,9 @@ func New(cfg Config) *Cable {
 	}
 	if cfg.FIFO == 0 {
 		cfg.FIFO = 2048
+	}
+	if cfg.BusNum == 0 {
+		cfg.BusNum = 1
 	}
 	if cfg.Speed == "" {
 		cfg.Speed = "high"
@@ -198,7 +202,7 @@ func (e *End) info() usbnet.DeviceInfo {
 	cfg := e.c.cfg
 	mps := cfg.MaxPacketSize
 	return usbnet.DeviceInfo{
-		Bus: 1, Address: e.addr, Vendor: cfg.Vendor, Product: cfg.Product, Speed: cfg.Speed,
+		Bus: cfg.BusNum, Address: e.addr, Vendor: cfg.Vendor, Product: cfg.Product, Speed: cfg.Speed,
 		Interfaces: []usbnet.InterfaceDesc{{Number: 0, Alt: 0, Class: 0xff, Endpoints: []usbnet.EndpointDesc{
 			{Address: cfg.IntrIn, Type: usbnet.Interrupt, MaxPacketSize: 1},
 			{Address: cfg.BulkOut, Type: usbnet.Bulk, MaxPacketSize: mps},
@@ -223,11 +227,11 @@ func (e *End) Devices() ([]usbnet.DeviceInfo, error) {
 func (e *End) Open(info usbnet.DeviceInfo) (usbnet.Device, error) {
 	e.c.mu.Lock()
 	defer e.c.mu.Unlock()
-	if !e.plugged || info.Bus != 1 || info.Address != e.addr {
+	if !e.plugged || info.Bus != e.c.cfg.BusNum || info.Address != e.addr {
 		return nil, fmt.Errorf("usbtest: open %v: %w", info, usbnet.ErrNotPresent)
 	}
 	if e.denied {
-		return nil, fmt.Errorf("usbtest: open /dev/bus/usb/001/%03d: %w", e.addr, os.ErrPermission)
+		return nil, fmt.Errorf("usbtest: open /dev/bus/usb/%03d/%03d: %w", e.c.cfg.BusNum, e.addr, os.ErrPermission)
 	}
 	return &handle{e: e, gen: e.gen}, nil
 }
