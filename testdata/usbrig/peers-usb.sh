@@ -1,0 +1,68 @@
+#!/bin/sh
+# Two `p2plink usb` peers inside the usbrig VM, one on each end of the
+# cable (end A on the first bus, end B on the second):
+#   1. a file sent A -> B and verified by SHA-256;
+#   2. a file sent B -> A while A's end is unplugged and replugged in the
+#      middle; the transfer must resume and the file arrive whole.
+# Run by guest-init.sh; exits non-zero on the first failure. Needs
+# P2PLINK_USBRIG_CTL (the gadget's control FIFO).
+
+P=/usbrig/bin/p2plink
+W=/tmp/peers
+DEV="--device ${USBRIG_VID:-067b}:${USBRIG_PID:-25a1}"
+rm -rf $W && mkdir -p $W/ida $W/idb $W/ina $W/inb
+BUS_A=$(cat /sys/bus/usb/devices/usb1/busnum 2>/dev/null || echo 1)
+BUS_B=$(cat /sys/bus/usb/devices/usb2/busnum 2>/dev/null || echo 2)
+
+say() { echo "peers: $*"; }
+fail() {
+	say "FAIL: $*"
+	for f in $W/*.log; do echo "--- $f"; tail -n 30 "$f"; done
+	exit 1
+}
+ctl() {
+	before=$(cat $P2PLINK_USBRIG_STATE)
+	echo "$1" >$P2PLINK_USBRIG_CTL
+	i=0
+	while [ "$(cat $P2PLINK_USBRIG_STATE)" = "$before" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+}
+now() { cut -d' ' -f1 /proc/uptime; }
+
+# 1. A -> B
+dd if=/dev/urandom of=$W/one.bin bs=1024 count=192 2>/dev/null
+t0=$(now)
+timeout 90 $P usb $DEV --bus $BUS_B --config $W/idb --name peer-b --dir $W/inb receive >$W/recv1.log 2>&1 &
+rpid=$!
+timeout 90 $P usb $DEV --bus $BUS_A --config $W/ida --name peer-a -v send $W/one.bin >$W/send1.log 2>&1
+src=$?
+wait $rpid
+rrc=$?
+[ "$(sha256sum <$W/one.bin)" = "$(sha256sum <$W/inb/one.bin 2>/dev/null)" ] || fail "file A -> B missing or different"
+[ $src = 0 ] || fail "file A -> B arrived whole, but send exited $src"
+[ $rrc = 0 ] || fail "file A -> B arrived whole, but receive exited $rrc"
+say "A: $(grep '^sent' $W/send1.log)"
+say "192 KiB A -> B verified in $(awk -v a=$t0 -v b=$(now) 'BEGIN{printf "%.1f", b-a}') s (emulated)"
+
+# 2. B -> A with A's end unplugged and replugged mid-transfer
+dd if=/dev/urandom of=$W/two.bin bs=1024 count=256 2>/dev/null
+t0=$(now)
+timeout 120 $P usb $DEV --bus $BUS_A --config $W/ida --name peer-a --dir $W/ina receive >$W/recv2.log 2>&1 &
+rpid=$!
+timeout 120 $P usb $DEV --bus $BUS_B --config $W/idb --name peer-b -v send $W/two.bin >$W/send2.log 2>&1 &
+spid=$!
+sleep 2
+ctl "unplug a"
+say "unplugged A at $(now) s"
+sleep 1
+ctl "plug a"
+say "plugged A back at $(now) s"
+wait $spid
+src=$?
+wait $rpid
+rrc=$?
+[ "$(sha256sum <$W/two.bin)" = "$(sha256sum <$W/ina/two.bin 2>/dev/null)" ] || fail "file B -> A missing or different after the replug"
+[ $src = 0 ] || fail "file B -> A arrived whole across the replug, but send exited $src"
+[ $rrc = 0 ] || fail "file B -> A arrived whole across the replug, but receive exited $rrc"
+say "B: $(grep '^sent' $W/send2.log)"
+say "256 KiB B -> A verified across an unplug/replug in $(awk -v a=$t0 -v b=$(now) 'BEGIN{printf "%.1f", b-a}') s (emulated)"
+exit 0
