@@ -351,6 +351,13 @@ func (s *syncBuffer) String() string {
 }
 
 func TestUnplugAndResume(t *testing.T) {
+	t.Run("same path", func(t *testing.T) { testUnplugAndResume(t, false) })
+	t.Run("ReopenPath", func(t *testing.T) { testUnplugAndResume(t, true) })
+}
+
+// testUnplugAndResume pulls the pty out from under a Link and puts a new one
+// under the same name: a symlink the Link opened, or Config.ReopenPath.
+func testUnplugAndResume(t *testing.T, viaReopenPath bool) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "ttyUSB-test")
 	repoint := func(target string) {
@@ -368,7 +375,12 @@ func TestUnplugAndResume(t *testing.T) {
 	cfg := testConfig(t)
 	var logs syncBuffer
 	cfg.Logger = slogTo(&logs)
-	l := openLink(t, path, cfg)
+	openPath := path
+	if viaReopenPath {
+		openPath = first.path
+		cfg.ReopenPath = path
+	}
+	l := openLink(t, openPath, cfg)
 
 	first.master.Write(encode(t, FrameType, []byte("hello")))
 	if got := readFrame(t, l); string(got) != "hello" {
