@@ -44,3 +44,33 @@ func BenchmarkFramePipe(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBytePipe streams bytes through an unpaced, clean byte pipe.
+func BenchmarkBytePipe(b *testing.B) {
+	for _, size := range []int{64, 1024} {
+		b.Run(fmt.Sprintf("write%d", size), func(b *testing.B) {
+			x, y := NewBytePipe(ByteConfig{})
+			defer x.Close()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				buf := make([]byte, 4096)
+				for {
+					if _, err := y.Read(buf); err != nil {
+						return
+					}
+				}
+			}()
+			p := make([]byte, size)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := x.Write(p); err != nil {
+					b.Fatal(err)
+				}
+			}
+			y.Close()
+			<-done
+		})
+	}
+}

@@ -15,6 +15,10 @@ import (
 // of its PipeConfig applies to each delivery on its own (a broadcast may reach
 // some stations and not others); each station's port has its own line of
 // cfg.Bandwidth and its own random stream.
+//
+// With the default flow control (DropWhenFull false) a station that stops
+// reading blocks every sender once its queue is full, broadcasters included;
+// set DropWhenFull for tests where some stations do not read.
 type Hub struct {
 	cfg    PipeConfig
 	bcast  net.Addr
