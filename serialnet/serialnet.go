@@ -12,8 +12,9 @@
 //     FrameType. addr must be nil or link.PeerAddr.
 //   - ReadFrom returns frames a reader goroutine decoded, with link.PeerAddr
 //     as the sender. Frames whose check failed, of another framing type, or
-//     longer than the MTU are dropped and counted in Stats (Dropped; the bytes
-//     of damaged frames and noise in Garbage).
+//     longer than the MTU are dropped and counted in Stats: Dropped counts
+//     them, Garbage their bytes (the closing delimiter included), and noise
+//     between frames counts as a dropped frame of its own.
 //   - The reader goroutine hands frames over through a small queue. When the
 //     queue is full the reader stops reading the port: the kernel and the
 //     UART buffer the bytes meanwhile (on a pty the far writer even blocks, so
@@ -277,6 +278,17 @@ func (l *Link) pump(port serial.Port) error {
 // is full and reports false when the Link closed meanwhile.
 func (l *Link) feed(in []byte) bool {
 	for len(in) > 0 {
+		if l.cand == 0 {
+			// Delimiters between frames (a sender's lone 0x00 after idle)
+			// are not garbage: skip them here so cand counts only the
+			// bytes of the candidate frame.
+			for len(in) > 0 && in[0] == 0 {
+				in = in[1:]
+			}
+			if len(in) == 0 {
+				break
+			}
+		}
 		n, f, ok, err := l.dec.Next(in)
 		in = in[n:]
 		l.cand += n
@@ -328,6 +340,10 @@ func (l *Link) reopen() serial.Port {
 		}
 		if !l.attach(port, wf) {
 			return nil
+		}
+		if l.cand > 0 { // a frame cut short by the unplug
+			l.dropped.Add(1)
+			l.garbage.Add(uint64(l.cand))
 		}
 		l.dec.Reset()
 		l.cand = 0
