@@ -42,17 +42,17 @@
 // net.ErrClosed after our Close and a disconnection otherwise; modem-line
 // calls that a pty answers with ENOTTY return errors.ErrUnsupported.
 //
+// Open's errors tell the user what to do: a missing port lists the ports that
+// exist, a permission error names the group that owns the device. They are
+// *OpenError values matching ErrNoSuchPort, ErrPermission, ErrBusy,
+// ErrNotSerialPort or ErrInvalidConfig with errors.Is.
+//
 // # Limits
 //
 // go.bug.st/serial waits for input with select(2), so the port's descriptors
 // must be below 1024: open the port before the program opens a thousand
 // files. Ports lists ports through the library's enumerator, which on Linux
 // briefly opens each /dev/ttyS* to tell real UARTs from placeholders.
-//
-// Open's errors tell the user what to do: a missing port lists the ports that
-// exist, a permission error names the group that owns the device. They are
-// *OpenError values matching ErrNoSuchPort, ErrPermission, ErrBusy,
-// ErrNotSerialPort or ErrInvalidConfig with errors.Is.
 package serialnet
 
 import (
