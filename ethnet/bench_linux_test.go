@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mdlayher/packet"
+	"golang.org/x/sys/unix"
 
 	"github.com/p2plink/p2plink/ethnet/internal/netns"
 	"github.com/p2plink/p2plink/framing"
@@ -26,7 +27,8 @@ func BenchmarkThroughput(b *testing.B) {
 	for _, mtu := range []int{1500, 9000} {
 		for _, size := range []int{64, mtu - framing.EtherOwnLen} {
 			name := fmt.Sprintf("mtu=%d/payload=%d", mtu, size)
-			b.Run(name+"/ethnet", func(b *testing.B) { benchLink(b, mtu, size) })
+			b.Run(name+"/ethnet/batch=1", func(b *testing.B) { benchLink(b, mtu, size, 1) })
+			b.Run(name+"/ethnet", func(b *testing.B) { benchLink(b, mtu, size, 0) })
 			b.Run(name+"/packet", func(b *testing.B) { benchPacket(b, mtu, size) })
 		}
 	}
@@ -62,9 +64,9 @@ func stream(b *testing.B, size int, send func() error, recv func() error) {
 	b.ReportMetric(float64(sent.Load())/float64(n)-1, "lost/frame")
 }
 
-func benchLink(b *testing.B, mtu, size int) {
+func benchLink(b *testing.B, mtu, size, batch int) {
 	seg := netns.NewPair(b, mtu)
-	tx, rx := openOn(b, seg.Hosts[0], Config{}), openOn(b, seg.Hosts[1], Config{})
+	tx, rx := openOn(b, seg.Hosts[0], Config{}), openOn(b, seg.Hosts[1], Config{batch: batch})
 	to := addrOf(seg.Hosts[1].MAC)
 	p := pattern(size)
 	buf := make([]byte, rx.MTU())
@@ -82,22 +84,7 @@ func benchLink(b *testing.B, mtu, size int) {
 
 func benchPacket(b *testing.B, mtu, size int) {
 	seg := netns.NewPair(b, mtu)
-	listen := func(h *netns.Host) *packet.Conn {
-		var c *packet.Conn
-		if err := h.Do(func() error {
-			ifi, err := net.InterfaceByName(h.IfName)
-			if err != nil {
-				return err
-			}
-			c, err = packet.Listen(ifi, packet.Raw, framing.EtherType, nil)
-			return err
-		}); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { c.Close() })
-		return c
-	}
-	tx, rx := listen(seg.Hosts[0]), listen(seg.Hosts[1])
+	tx, rx := bareConn(b, seg.Hosts[0]), bareConn(b, seg.Hosts[1])
 	// The same bytes on the wire as the Link sends, built once.
 	frame := make([]byte, max(framing.EtherOverhead+size, framing.EtherMinFrame))
 	n, err := framing.EncodeEther(frame, seg.Hosts[1].MAC, seg.Hosts[0].MAC, pattern(size))
@@ -117,4 +104,89 @@ func benchPacket(b *testing.B, mtu, size int) {
 			}
 			return err
 		})
+}
+
+// BenchmarkReceive measures what receiving costs the receiver alone: the
+// socket is filled with a burst while the timer is stopped, then drained.
+// One op is one frame read; the anchor is a bare packet.Conn.
+func BenchmarkReceive(b *testing.B) {
+	for _, mtu := range []int{1500, 9000} {
+		size := mtu - framing.EtherOwnLen
+		for _, batch := range []int{1, maxBatch} {
+			b.Run(fmt.Sprintf("mtu=%d/payload=%d/ethnet/batch=%d", mtu, size, batch), func(b *testing.B) {
+				seg := netns.NewPair(b, mtu)
+				tx, rx := openOn(b, seg.Hosts[0], Config{}), openOn(b, seg.Hosts[1], Config{batch: batch})
+				to := addrOf(seg.Hosts[1].MAC)
+				p := pattern(size)
+				buf := make([]byte, rx.MTU())
+				drain(b, size, func() error { _, err := tx.WriteTo(p, to); return err },
+					func() error { _, _, err := rx.ReadFrom(buf); return err })
+			})
+		}
+		b.Run(fmt.Sprintf("mtu=%d/payload=%d/packet", mtu, size), func(b *testing.B) {
+			seg := netns.NewPair(b, mtu)
+			tx, rx := bareConn(b, seg.Hosts[0]), bareConn(b, seg.Hosts[1])
+			frame := make([]byte, framing.EtherOverhead+size)
+			framing.EncodeEther(frame, seg.Hosts[1].MAC, seg.Hosts[0].MAC, pattern(size))
+			to := addrOf(seg.Hosts[1].MAC)
+			buf := make([]byte, mtu+framing.EtherHeaderLen)
+			drain(b, size, func() error { _, err := tx.WriteTo(frame, to); return err },
+				func() error { _, _, err := rx.ReadFrom(buf); return err })
+		})
+	}
+}
+
+func drain(b *testing.B, size int, send, recv func() error) {
+	// A burst that the receive buffer holds whole: the kernel charges a
+	// frame about twice its size, and doubles the buffer size asked for.
+	burst := min(1000, DefaultReadBuffer/(size+framing.EtherOverhead))
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	queued := 0
+	for b.Loop() {
+		if queued == 0 {
+			b.StopTimer()
+			for range burst {
+				if err := send(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			queued = burst
+			b.StartTimer()
+		}
+		if err := recv(); err != nil {
+			b.Fatal(err)
+		}
+		queued--
+	}
+}
+
+func bareConn(b *testing.B, h *netns.Host) *packet.Conn {
+	var c *packet.Conn
+	if err := h.Do(func() error {
+		ifi, err := net.InterfaceByName(h.IfName)
+		if err != nil {
+			return err
+		}
+		c, err = packet.Listen(ifi, packet.Raw, framing.EtherType, nil)
+		if err != nil {
+			return err
+		}
+		// The same receive buffer as a Link's, for a fair comparison.
+		rc, err := c.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, DefaultReadBuffer)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c
 }

@@ -57,6 +57,10 @@ type Config struct {
 	// As root (CAP_NET_ADMIN) the size is forced with SO_RCVBUFFORCE; without
 	// it SO_RCVBUF applies, which the kernel caps at net.core.rmem_max.
 	ReadBuffer int
+
+	// batch, when positive, sets how many frames one receive system call
+	// may take; tests and benchmarks compare sizes with it.
+	batch int
 }
 
 // Errors Open returns, wrapped with the interface name and what to do. Test
@@ -109,4 +113,8 @@ type Counters struct {
 	// ReadBuffer is the receive buffer size the kernel reports for the
 	// socket (the kernel doubles what it was asked for, for bookkeeping).
 	ReadBuffer int
+
+	// batch, when positive, sets how many frames one receive system call
+	// may take; tests and benchmarks compare sizes with it.
+	batch int
 }

@@ -32,6 +32,13 @@ const network = "ethnet"
 // addresses makes ReadFrom allocate instead of growing the cache.
 const maxAddrCache = 1024
 
+// A receive batch takes up to maxBatch frames from the kernel in one system
+// call, in at most maxBatchBytes of buffer.
+const (
+	maxBatch      = 32
+	maxBatchBytes = 1 << 20
+)
+
 // Link is a p2plink Link over raw Ethernet frames on one interface. It
 // satisfies link.Link, link.Broadcaster and link.StatsReporter, and follows
 // the contract written in package link:
@@ -58,14 +65,22 @@ type Link struct {
 	mtu    int
 	closed atomic.Bool
 
-	// The reader's state, guarded by rmu. readFn is built once so that
-	// passing it to rc.Read allocates nothing.
-	rmu    sync.Mutex
-	rbuf   []byte
-	rn     int
-	rerrno unix.Errno
-	readFn func(fd uintptr) bool
-	addrs  map[[6]byte]*packet.Addr
+	// The reader's state, guarded by rmu. One recvmmsg(2) fills up to
+	// len(msgs) slots of rbuf, each slot bytes long, with msgs[i] and
+	// iovs[i] describing slot i; ReadFrom hands out frames rnext..rcount-1
+	// before it asks the kernel again. readFn is built once so that passing
+	// it to rc.Read allocates nothing.
+	rmu       sync.Mutex
+	rbuf      []byte
+	slot      int
+	msgs      []unix.Mmsghdr
+	iovs      []unix.Iovec
+	rnext     int
+	rcount    int
+	rerrno    unix.Errno
+	readFn    func(fd uintptr) bool
+	addrs     map[[6]byte]*packet.Addr
+	rdeadline atomic.Int64 // read deadline in Unix nanoseconds, 0 for none
 
 	// The writer's state, guarded by wmu.
 	wmu     sync.Mutex
@@ -166,9 +181,22 @@ func newLink(conn *packet.Conn, ifi *net.Interface, mtu int, cfg Config) (*Link,
 		mtu:     mtu,
 		// Room for the largest frame the interface passes, a VLAN tag the
 		// kernel may leave in place, and slack to tell oversize frames.
-		rbuf:  make([]byte, framing.EtherHeaderLen+ifi.MTU+64),
+		slot:  framing.EtherHeaderLen + ifi.MTU + 64,
 		wbuf:  make([]byte, max(framing.EtherOverhead+mtu, framing.EtherMinFrame)),
 		addrs: make(map[[6]byte]*packet.Addr),
+	}
+	batch := max(1, min(maxBatch, maxBatchBytes/l.slot))
+	if cfg.batch > 0 {
+		batch = cfg.batch
+	}
+	l.rbuf = make([]byte, batch*l.slot)
+	l.msgs = make([]unix.Mmsghdr, batch)
+	l.iovs = make([]unix.Iovec, batch)
+	for i := range batch {
+		l.iovs[i].Base = &l.rbuf[i*l.slot]
+		l.iovs[i].SetLen(l.slot)
+		l.msgs[i].Hdr.Iov = &l.iovs[i]
+		l.msgs[i].Hdr.SetIovlen(1)
 	}
 	l.local.Store(&packet.Addr{HardwareAddr: slices.Clone(ifi.HardwareAddr)})
 	l.readFn = l.recv
@@ -252,13 +280,14 @@ func classifyOpen(ifname string, err error) error {
 	return fmt.Errorf("ethnet: %s: opening a raw socket: %w", ifname, err)
 }
 
-// recv is the read callback given to the netpoller: one recvfrom(2) into
-// rbuf. MSG_TRUNC makes it return a frame's full length even when the
-// frame did not fit, so oversize frames are recognised.
+// recv is the read callback given to the netpoller: one recvmmsg(2) that
+// takes every frame waiting, up to len(msgs), into rbuf's slots. MSG_TRUNC
+// makes it report a frame's full length even when the frame did not fit,
+// so oversize frames are recognised.
 func (l *Link) recv(fd uintptr) bool {
 	for {
-		n, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd,
-			uintptr(unsafe.Pointer(unsafe.SliceData(l.rbuf))), uintptr(len(l.rbuf)),
+		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd,
+			uintptr(unsafe.Pointer(unsafe.SliceData(l.msgs))), uintptr(len(l.msgs)),
 			unix.MSG_TRUNC, 0, 0)
 		switch e {
 		case unix.EINTR:
@@ -266,7 +295,7 @@ func (l *Link) recv(fd uintptr) bool {
 		case unix.EAGAIN:
 			return false
 		}
-		l.rn, l.rerrno = int(n), e
+		l.rnext, l.rcount, l.rerrno = 0, int(n), e
 		return true
 	}
 }
@@ -300,17 +329,26 @@ func (l *Link) ReadFrom(p []byte) (int, net.Addr, error) {
 		if l.closed.Load() {
 			return 0, nil, l.opError("read", net.ErrClosed)
 		}
-		if err := l.rc.Read(l.readFn); err != nil {
-			return 0, nil, l.ioError("read", err)
+		if l.rnext >= l.rcount {
+			if err := l.rc.Read(l.readFn); err != nil {
+				return 0, nil, l.ioError("read", err)
+			}
+			if l.rerrno != 0 {
+				return 0, nil, l.ioError("read", l.rerrno)
+			}
+		} else if d := l.rdeadline.Load(); d != 0 && time.Now().UnixNano() >= d {
+			// Frames already taken from the kernel wait for the next
+			// call; the deadline holds as if they were still queued.
+			return 0, nil, l.opError("read", os.ErrDeadlineExceeded)
 		}
-		if l.rerrno != 0 {
-			return 0, nil, l.ioError("read", l.rerrno)
-		}
-		if l.rn > len(l.rbuf) {
+		i := l.rnext
+		l.rnext++
+		size := int(l.msgs[i].Len)
+		if size > l.slot {
 			l.oversize.Add(1)
 			continue
 		}
-		frame := l.rbuf[:l.rn]
+		frame := l.rbuf[i*l.slot : i*l.slot+size]
 		dst, src, payload, err := framing.DecodeEther(frame)
 		switch {
 		case err != nil && len(frame) >= framing.EtherHeaderLen &&
@@ -508,17 +546,29 @@ func (l *Link) Interface() string { return l.ifname }
 
 // SetDeadline sets the read and write deadlines.
 func (l *Link) SetDeadline(t time.Time) error {
+	l.setReadDeadline(t)
 	return l.deadline("set deadline", l.conn.SetDeadline, t)
 }
 
 // SetReadDeadline sets the deadline for ReadFrom.
 func (l *Link) SetReadDeadline(t time.Time) error {
+	l.setReadDeadline(t)
 	return l.deadline("set read deadline", l.conn.SetReadDeadline, t)
 }
 
 // SetWriteDeadline sets the deadline for WriteTo.
 func (l *Link) SetWriteDeadline(t time.Time) error {
 	return l.deadline("set write deadline", l.conn.SetWriteDeadline, t)
+}
+
+// setReadDeadline records the read deadline for the frames ReadFrom has
+// already taken from the kernel.
+func (l *Link) setReadDeadline(t time.Time) {
+	if t.IsZero() {
+		l.rdeadline.Store(0)
+	} else {
+		l.rdeadline.Store(max(t.UnixNano(), 1))
+	}
 }
 
 func (l *Link) deadline(op string, set func(time.Time) error, t time.Time) error {

@@ -710,3 +710,51 @@ func TestInterfaceReplaced(t *testing.T) {
 		t.Fatalf("b got %q from %v", got, from)
 	}
 }
+
+// TestBatchedFrames checks that frames taken from the kernel in one batch
+// but not yet read obey the contract as if they were still queued.
+func TestBatchedFrames(t *testing.T) {
+	seg := netns.NewPair(t, 1500)
+	a := openOn(t, seg.Hosts[0], Config{})
+	b := openOn(t, seg.Hosts[1], Config{})
+	to := addrOf(seg.Hosts[1].MAC)
+	for i := range 5 {
+		a.WriteTo([]byte{byte(i)}, to)
+	}
+	buf := make([]byte, b.MTU())
+	if got, _ := readOne(t, b, buf); got[0] != 0 {
+		t.Fatalf("first frame %v", got)
+	}
+	if b.rcount-b.rnext != 4 {
+		t.Fatalf("%d frames left in the batch, want 4: the test no longer tests batches", b.rcount-b.rnext)
+	}
+	// A deadline in the past fails at once, though frames wait.
+	b.SetReadDeadline(time.Now().Add(-time.Second))
+	if _, _, err := b.ReadFrom(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("ReadFrom past its deadline with frames waiting: %v", err)
+	}
+	// Clearing it hands them out in order; so does a deadline in the future.
+	b.SetReadDeadline(time.Time{})
+	if got, _ := readOne(t, b, buf); got[0] != 1 {
+		t.Fatalf("second frame %v", got)
+	}
+	b.SetDeadline(time.Now().Add(time.Hour))
+	if n, _, err := b.ReadFrom(buf); err != nil || buf[0] != 2 || n != 1 {
+		t.Fatalf("third frame: %v %v", buf[:n], err)
+	}
+	// A short buffer drops only the frame it could not hold.
+	if _, _, err := b.ReadFrom(buf[:0]); !errors.Is(err, io.ErrShortBuffer) {
+		t.Fatalf("ReadFrom into an empty buffer: %v", err)
+	}
+	if got, _ := readOne(t, b, buf); got[0] != 4 {
+		t.Fatalf("fifth frame %v", got)
+	}
+	// After Close, waiting frames are gone.
+	a.WriteTo([]byte{5}, to)
+	a.WriteTo([]byte{6}, to)
+	readOne(t, b, buf)
+	b.Close()
+	if _, _, err := b.ReadFrom(buf); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("ReadFrom after Close with a frame waiting: %v", err)
+	}
+}
