@@ -50,6 +50,9 @@ const (
 //     address returned may be shared between calls: do not modify it.
 //   - One reader and one writer may run at once; concurrent readers and
 //     concurrent writers are serialised.
+//   - ReadFrom takes up to 32 waiting frames from the kernel in one
+//     recvmmsg(2) and hands them out one per call; deadlines and Close apply
+//     to those as if they were still queued.
 //   - Deadlines work through the Go netpoller; Close unblocks every call.
 //   - A Link starts no goroutines.
 type Link struct {
