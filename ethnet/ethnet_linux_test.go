@@ -414,6 +414,7 @@ func TestInterfaceDownAndUp(t *testing.T) {
 		t.Errorf("error does not say what to do: %v", err)
 	}
 	seg.Hosts[0].IP(t, "link", "set", "eth0", "up")
+	seg.Hosts[0].WaitUp(t)
 	// The kernel may report the down event once to a reader: it is
 	// ErrDisconnected, and the link carries on.
 	b.WriteTo([]byte("back"), addrOf(seg.Hosts[0].MAC))
@@ -690,6 +691,8 @@ func TestInterfaceReplaced(t *testing.T) {
 		"peer", "name", "eth0", "address", h1.MAC.String(), "netns", h1.NS)
 	h0.IP(t, "link", "set", "eth0", "up")
 	h1.IP(t, "link", "set", "eth0", "up")
+	h0.WaitUp(t)
+	h1.WaitUp(t)
 
 	// Each side's next write moves its socket to the new interface; a
 	// frame sent before the other side moved is lost, as on a cable.

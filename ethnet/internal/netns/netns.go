@@ -29,6 +29,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -89,6 +90,10 @@ func NewBridged(tb testing.TB, n, mtu int) *Segment {
 		run(tb, "ip", "-n", h.NS, "link", "set", h.IfName, "up")
 		s.Hosts = append(s.Hosts, h)
 	}
+	for i, h := range s.Hosts {
+		waitUp(tb, s.Bridge, fmt.Sprintf("port%d", i))
+		waitUp(tb, h.NS, h.IfName)
+	}
 	return s
 }
 
@@ -111,6 +116,8 @@ func NewPair(tb testing.TB, mtu int) *Segment {
 		"peer", "name", b.IfName, "mtu", strconv.Itoa(mtu), "address", b.MAC.String(), "netns", b.NS)
 	run(tb, "ip", "-n", a.NS, "link", "set", a.IfName, "up")
 	run(tb, "ip", "-n", b.NS, "link", "set", b.IfName, "up")
+	waitUp(tb, a.NS, a.IfName)
+	waitUp(tb, b.NS, b.IfName)
 	return s
 }
 
@@ -124,6 +131,32 @@ func NewEmpty(tb testing.TB) *Host {
 	h := &Host{NS: name(id, "h0")}
 	addNS(tb, h.NS)
 	return h
+}
+
+// WaitUp waits until the kernel reports the host's interface operationally
+// up: see waitUp.
+func (h *Host) WaitUp(tb testing.TB) {
+	tb.Helper()
+	waitUp(tb, h.NS, h.IfName)
+}
+
+// waitUp waits until the interface ifname in namespace ns is operationally
+// up. Until then the kernel's link watcher has not given the interface its
+// transmit queue, and frames sent to it vanish without an error. It fails
+// tb after 10 s.
+func waitUp(tb testing.TB, ns, ifname string) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := exec.Command("ip", "-n", ns, "-o", "link", "show", "dev", ifname).CombinedOutput()
+		if err == nil && bytes.Contains(out, []byte(" state UP ")) {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("netns: %s in %s is not up after 10 s: %v: %s", ifname, ns, err, bytes.TrimSpace(out))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // IP runs the ip command in the host's namespace and fails tb if it fails.
