@@ -761,3 +761,31 @@ func TestBatchedFrames(t *testing.T) {
 		t.Fatalf("ReadFrom after Close with a frame waiting: %v", err)
 	}
 }
+
+// TestUnprivileged runs where the other tests skip: as a user without
+// CAP_NET_RAW, opening a real interface must fail with ErrPermission and
+// say what to do.
+func TestUnprivileged(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("running as root; TestOpenErrors/permission drops CAP_NET_RAW instead")
+	}
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ifi := range ifs {
+		if ifi.Flags&net.FlagUp == 0 || ifi.Flags&net.FlagLoopback != 0 || len(ifi.HardwareAddr) != 6 {
+			continue
+		}
+		l, err := Open(ifi.Name, Config{})
+		if err == nil {
+			l.Close()
+			t.Skip("this process may open raw sockets (cap_net_raw)")
+		}
+		if !errors.Is(err, ErrPermission) || !strings.Contains(err.Error(), "setcap cap_net_raw+ep") {
+			t.Fatalf("Open(%q) as an unprivileged user: %v, want ErrPermission with advice", ifi.Name, err)
+		}
+		return
+	}
+	t.Skip("no Ethernet interface that is up to try")
+}
