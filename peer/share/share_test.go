@@ -3,6 +3,7 @@ package share
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
@@ -324,7 +325,13 @@ func rawAnswer(t *testing.T, srv *Server, p Peer, req request) []byte {
 		if err := writeMsg(st, req); err != nil {
 			t.Fatal(err)
 		}
-		raw, _ = io.ReadAll(st)
+		var hdr [4]byte
+		if _, err := io.ReadFull(st, hdr[:]); err != nil {
+			return
+		}
+		body := make([]byte, binary.BigEndian.Uint32(hdr[:]))
+		io.ReadFull(st, body)
+		raw = append(hdr[:], body...)
 	})
 	return raw
 }
