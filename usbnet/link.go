@@ -47,6 +47,7 @@ type Link struct {
 	readGen     uint64        // downGen the reader was last told about
 	downCh      chan struct{} // closed and replaced on every fall from up
 	failed      *session      // a session a transfer found broken
+	resetNext   bool          // it stalled: reset the chip before reopening
 	failCh      chan struct{} // wakes the supervisor
 	peer        [6]byte
 	havePeer    bool
@@ -183,8 +184,13 @@ func explainOpen(info DeviceInfo, err error) error {
 // start-up sequence.
 func (l *Link) handshake(ctx context.Context, s *session) error {
 	fam := s.chip.Family
-	if fam == PL2301 {
-		// QuickLink: start from a reset chip. A failed reset is not fatal.
+	l.mu.Lock()
+	reset := fam == PL2301 || l.resetNext
+	l.resetNext = false
+	l.mu.Unlock()
+	if reset {
+		// QuickLink starts from a reset chip, and a stall is cleared by
+		// one. A failed reset is not fatal.
 		if err := s.dev.Reset(); err != nil {
 			if errors.Is(err, link.ErrDisconnected) {
 				return fmt.Errorf("usbnet: %v went away during reset: %w", s.info, err)
@@ -350,6 +356,7 @@ func (l *Link) fail(s *session, err error) {
 	l.mu.Lock()
 	if l.sess == s && l.failed == nil {
 		l.failed = s
+		l.resetNext = errors.Is(err, ErrStall)
 		l.log.Warn("usbnet: cable lost", "device", s.info.String(), "err", err)
 	}
 	l.mu.Unlock()
@@ -416,8 +423,7 @@ func (l *Link) supervise() {
 		l.mu.Unlock()
 		switch {
 		case failed != nil:
-			l.teardown(failed)
-			l.reopen()
+			l.teardown(failed) // and reopen at the next tick, not in a tight loop
 		case s == nil:
 			l.reopen()
 		default:

@@ -406,6 +406,39 @@ func TestTransferInProgressResumes(t *testing.T) {
 	})
 }
 
+func TestWedgedChipIsResetAndRehandshaken(t *testing.T) {
+	for _, tc := range cables {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c, a, b := pair(t, tc.cfg)
+				settle()
+				c.A().Halt()
+				if _, err := a.WriteTo([]byte("into a wedged chip"), nil); !errors.Is(err, link.ErrDisconnected) {
+					t.Fatalf("WriteTo a halted endpoint: %v; want a temporary ErrDisconnected", err)
+				}
+				settle()
+				if !a.Up() || !b.Up() {
+					t.Fatalf("after the reset: a up %v, b up %v", a.Up(), b.Up())
+				}
+				buf := make([]byte, usbnet.MTU)
+				for _, dir := range []struct{ from, to *usbnet.Link }{{a, b}, {b, a}} {
+					go dir.from.WriteTo([]byte("recovered"), nil)
+					for {
+						n, _, err := dir.to.ReadFrom(buf)
+						if errors.Is(err, link.ErrDisconnected) {
+							continue
+						}
+						if err != nil || string(buf[:n]) != "recovered" {
+							t.Fatalf("after the reset: %q, %v", buf[:n], err)
+						}
+						break
+					}
+				}
+			})
+		})
+	}
+}
+
 func TestDeadlines(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := usbtest.New(usbtest.Config{})

@@ -123,7 +123,9 @@ func (c Config) matches(d DeviceInfo) bool {
 	if c.Address != 0 && d.Address != c.Address {
 		return false
 	}
-	if c.Vendor == 0 && c.Product == 0 && c.BusNum == 0 && c.Address == 0 {
+	if c.Vendor == 0 && c.Product == 0 && c.Address == 0 {
+		// No ids and no exact position: only known cables (a bus number
+		// alone would also match the bus's root hub).
 		_, ok := LookupChip(d.Vendor, d.Product)
 		return ok
 	}

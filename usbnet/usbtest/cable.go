@@ -77,6 +77,7 @@ type End struct {
 	claimed  bool
 	busy     bool
 	denied   bool
+	halted   bool // bulk endpoints stall until a reset
 }
 
 // New returns a cable with both ends plugged in.
@@ -178,6 +179,10 @@ func (e *End) Plug() {
 // SetBusy makes Claim fail as if a kernel driver held the interface and
 // could not be detached.
 func (e *End) SetBusy(busy bool) { e.c.mu.Lock(); e.busy = busy; e.c.mu.Unlock() }
+
+// Halt wedges this end's chip, as PL-2301s do under load: its bulk
+// endpoints answer STALL (usbnet.ErrStall) until the device is reset.
+func (e *End) Halt() { e.c.mu.Lock(); e.halted = true; e.c.broadcast(); e.c.mu.Unlock() }
 
 // SetDenied makes Open fail as if the device node were not accessible.
 func (e *End) SetDenied(denied bool) { e.c.mu.Lock(); e.denied = denied; e.c.mu.Unlock() }
@@ -346,7 +351,7 @@ func (h *handle) Out(addr uint8) (usbnet.EndpointWriter, error) {
 	return nil, fmt.Errorf("usbtest: no OUT endpoint %#02x (the cable has %#02x)", addr, cfg.BulkOut)
 }
 
-// Reset clears the PL-2301 feature bits; the handle stays usable.
+// Reset clears the PL-2301 feature bits and a halt; the handle stays usable.
 func (h *handle) Reset() error {
 	c := h.e.c
 	c.mu.Lock()
@@ -355,7 +360,19 @@ func (h *handle) Reset() error {
 		return err
 	}
 	h.e.features = 0
+	h.e.halted = false
 	c.broadcast()
+	return nil
+}
+
+// checkBulk is check plus the halt condition. Called with c.mu held.
+func (h *handle) checkBulk() error {
+	if err := h.check(); err != nil {
+		return err
+	}
+	if h.e.halted {
+		return fmt.Errorf("usbtest: bulk endpoint halted: %w", usbnet.ErrStall)
+	}
 	return nil
 }
 
@@ -384,7 +401,7 @@ func (b bulkIn) ReadContext(ctx context.Context, p []byte) (int, error) {
 	f := &c.fifo[1-b.h.e.i]
 	n := 0
 	for {
-		if err := b.h.check(); err != nil {
+		if err := b.h.checkBulk(); err != nil {
 			return n, err
 		}
 		if f.packets > 0 {
@@ -414,10 +431,10 @@ func (b bulkOut) WriteContext(ctx context.Context, p []byte) (int, error) {
 	c := b.h.e.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := b.h.check(); err != nil {
+	if err := b.h.checkBulk(); err != nil {
 		return 0, err
 	}
-	return c.write(ctx, b.h.e.i, p, b.h.check)
+	return c.write(ctx, b.h.e.i, p, b.h.checkBulk)
 }
 
 // write sends p as one transfer from end i. Called with c.mu held.
