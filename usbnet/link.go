@@ -348,7 +348,9 @@ func (l *Link) setUp(up bool) {
 	close(l.downCh)
 	l.downCh = make(chan struct{})
 	l.havePeer = false
-	l.log.Warn("usbnet: link down; waiting for the far end", "device", l.local.Name)
+	if l.ctx.Err() == nil { // not on Close
+		l.log.Warn("usbnet: link down; waiting for the far end", "device", l.local.Name)
+	}
 }
 
 // fail reports that a transfer found s broken; the supervisor replaces it.
