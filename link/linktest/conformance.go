@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -643,7 +642,7 @@ func (s *suite) testAfterClose(t *testing.T, a, b link.Link) {
 
 // Sentence: Close waits for every goroutine the link started.
 func (s *suite) testNoLeak(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := goroutineBaseline()
 	a, b, stop := s.mk(t)
 	s.exchange(t, a, b, payload(40, 10))
 	s.exchange(t, b, a, payload(41, 10))

@@ -31,5 +31,24 @@
 //
 // TestLink checks every sentence of the contract in package link against a
 // driver; each driver's tests call it with a function that makes a connected
-// pair.
+// pair, for instance a driver over a BytePipe:
+//
+//	func TestConformance(t *testing.T) {
+//		linktest.TestLink(t, func(t *testing.T) (a, b link.Link, stop func()) {
+//			x, y := linktest.NewBytePipe(linktest.ByteConfig{Baud: 115200})
+//			return mydriver.New(x), mydriver.New(y), func() {}
+//		})
+//	}
+//
+// A driver whose medium loses frames passes Options{Lossy: true}: the suite
+// then resends and tolerates extra copies, but never a corrupted frame.
+//
+// # Time and testing/synctest
+//
+// FramePipe, Hub and BytePipe read the clock only through time.Now, timers
+// and time.Sleep, so inside a testing/synctest bubble their latency,
+// bandwidth and baud-rate pacing, and every deadline, run on the bubble's
+// fake clock: a test of a retransmission timer over a slow lossy pipe takes
+// no real time. Make the fake inside the bubble. NullModem and TestLink use
+// real time.
 package linktest

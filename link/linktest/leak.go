@@ -20,3 +20,15 @@ func settleGoroutines(want int) error {
 	buf = buf[:runtime.Stack(buf, true)]
 	return fmt.Errorf("%d goroutines left running, want %d or fewer:\n%s", n, want, buf)
 }
+
+// goroutineBaseline returns the goroutine count once goroutines that were
+// already ending (from earlier tests) have gone: the least of samples over
+// about 100 ms.
+func goroutineBaseline() int {
+	least := runtime.NumGoroutine()
+	for range 20 {
+		time.Sleep(5 * time.Millisecond)
+		least = min(least, runtime.NumGoroutine())
+	}
+	return least
+}
