@@ -64,9 +64,10 @@ type Link struct {
 	// local is the interface's MAC address. It changes only when the
 	// interface is replaced by a new one of the same name (a USB cable
 	// plugged back in) and the link rebinds to it.
-	local  atomic.Pointer[packet.Addr]
-	mtu    int
-	closed atomic.Bool
+	local     atomic.Pointer[packet.Addr]
+	mtu       int
+	broadcast *packet.Addr
+	closed    atomic.Bool
 
 	// The reader's state, guarded by rmu. One recvmmsg(2) fills up to
 	// len(msgs) slots of rbuf, each slot bytes long, with msgs[i] and
@@ -109,7 +110,8 @@ var (
 	_ link.StatsReporter = (*Link)(nil)
 )
 
-var broadcast = &packet.Addr{HardwareAddr: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
+// broadcastMAC is the Ethernet broadcast address.
+const broadcastMAC = "\xff\xff\xff\xff\xff\xff"
 
 // Open opens a Link on the Ethernet interface named ifname ("eth0", "usb0").
 // It needs CAP_NET_RAW. The errors it returns wrap ErrNoInterface,
@@ -202,6 +204,7 @@ func newLink(conn *packet.Conn, ifi *net.Interface, mtu int, cfg Config) (*Link,
 		l.msgs[i].Hdr.SetIovlen(1)
 	}
 	l.local.Store(&packet.Addr{HardwareAddr: slices.Clone(ifi.HardwareAddr)})
+	l.broadcast = &packet.Addr{HardwareAddr: net.HardwareAddr(broadcastMAC)}
 	l.readFn = l.recv
 	l.writeFn = l.send
 	if err := l.setReadBuffer(cfg.ReadBuffer); err != nil {
@@ -298,7 +301,10 @@ func (l *Link) recv(fd uintptr) bool {
 		case unix.EAGAIN:
 			return false
 		}
-		l.rnext, l.rcount, l.rerrno = 0, int(n), e
+		l.rnext, l.rcount, l.rerrno = 0, 0, e
+		if e == 0 {
+			l.rcount = int(n)
+		}
 		return true
 	}
 }
@@ -367,7 +373,7 @@ func (l *Link) ReadFrom(p []byte) (int, net.Addr, error) {
 		case bytes.Equal(src, mac):
 			l.own.Add(1)
 			continue
-		case !bytes.Equal(dst, mac) && !bytes.Equal(dst, broadcast.HardwareAddr):
+		case !bytes.Equal(dst, mac) && string(dst) != broadcastMAC:
 			l.otherHost.Add(1)
 			continue
 		case len(payload) > l.mtu:
@@ -537,7 +543,7 @@ func (l *Link) MTU() int { return l.mtu }
 
 // BroadcastAddr returns ff:ff:ff:ff:ff:ff, which reaches every peer on the
 // segment. Do not modify it.
-func (l *Link) BroadcastAddr() net.Addr { return broadcast }
+func (l *Link) BroadcastAddr() net.Addr { return l.broadcast }
 
 // LocalAddr returns the interface's MAC address as a *packet.Addr. Do not
 // modify it. It changes only if the interface is replaced by a new one of

@@ -266,7 +266,7 @@ func TestStrangers(t *testing.T) {
 	// bridge that the victim lives behind the stranger's port, as on a real
 	// switch; the victim's next frame teaches it back.
 	spoof := good(vmac, "I am you")
-	copy(spoof, broadcast.HardwareAddr) // to vmac itself, the bridge would drop it
+	copy(spoof, []byte(broadcastMAC)) // to vmac itself, the bridge would drop it
 	send(spoof)
 	victim.WriteTo([]byte("I am here"), victim.BroadcastAddr())
 	for _, want := range []string{"I am you", "I am here"} {

@@ -46,7 +46,7 @@ func TestFlood(t *testing.T) {
 			frame[framing.EtherHeaderLen] = byte(i) | 0x80 // no such version
 			sentBad++
 		case 3: // our own address, broadcast
-			n, _ = framing.EncodeEther(frame, broadcast.HardwareAddr, vmac, pattern(i%1400))
+			n, _ = framing.EncodeEther(frame, []byte(broadcastMAC), vmac, pattern(i%1400))
 			sentOwn++
 		}
 		if _, err := evil.WriteTo(frame[:n], to); err != nil {
