@@ -63,6 +63,9 @@ func roundTrip(ctx context.Context, st Stream, req request) (response, error) {
 		st.Close()
 		return r, fmt.Errorf("share: sending the request: %w", ctxErr(ctx, err))
 	}
+	if req.Op == OpList || req.Op == OpLs {
+		st.CloseWrite() // nothing more to say
+	}
 	if err := readMsg(st, maxResponse, &r); err != nil {
 		st.Close()
 		return r, fmt.Errorf("share: reading the answer: %w", ctxErr(ctx, err))

@@ -123,6 +123,9 @@ func (srv *Server) Serve(ctx context.Context, st Stream, p Peer) error {
 		if err := writeMsg(st, r); err != nil {
 			return fmt.Errorf("share: answering %s: %w", p.Name, err)
 		}
+		if r.Status != StatusOK || req.Op == OpList || req.Op == OpLs {
+			linger(st)
+		}
 		return nil
 	}
 	if req.V != Version {
@@ -198,6 +201,21 @@ func (srv *Server) Serve(ctx context.Context, st Stream, p Peer) error {
 		return srv.done(a, "put", res, err)
 	}
 	return nil
+}
+
+// lingerTime bounds how long the server waits for the client to read a final
+// answer and close.
+const lingerTime = 10 * time.Second
+
+// linger ends the server's side of st after its final answer and waits
+// (briefly) for the client to finish too: closing a stream whose peer is
+// still sending resets it, and a reset may overtake the answer.
+func linger(st Stream) {
+	st.CloseWrite()
+	if d, ok := st.(interface{ SetReadDeadline(time.Time) error }); ok {
+		d.SetReadDeadline(time.Now().Add(lingerTime))
+	}
+	io.Copy(io.Discard, io.LimitReader(st, maxRequest))
 }
 
 // done logs the end of a transfer.
