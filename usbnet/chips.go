@@ -48,6 +48,9 @@ type Chip struct {
 	// Kernel is the Linux driver that binds the cable (and turns it into a
 	// network interface that p2plink eth can use instead).
 	Kernel string
+	// ResetOnOpen says the chip needs a USB reset before use, at least
+	// after an unplug (ALi M5632 and its rebrands).
+	ResetOnOpen bool
 }
 
 // ID returns "vvvv:pppp".
@@ -57,23 +60,23 @@ func (c Chip) ID() string { return fmt.Sprintf("%04x:%04x", c.Vendor, c.Product)
 // shared/reference/usb-bridge-cables.md. The udev rules in udev/ list the
 // same ids; a test keeps the two in step.
 var Chips = []Chip{
-	{0x067b, 0x0000, "Prolific PL-2301", PL2301, "plusb"},
-	{0x067b, 0x0001, "Prolific PL-2302", PL2301, "plusb"},
-	{0x067b, 0x25a1, "Prolific PL-25A1", PL25A1, "plusb"},
-	{0x050d, 0x258a, "Belkin F5U258/F5U279 (PL-25A1)", PL25A1, "plusb"},
-	{0x3923, 0x7825, "National Instruments host-to-host (PL-25A1)", PL25A1, "plusb"},
-	{0x067b, 0x27a1, "Prolific PL-27A1", PL25A1, "plusb"},
-	{0x0525, 0x1080, "NetChip NET1080", NET1080, "net1080"},
-	{0x06d0, 0x0622, "Laplink Gold (NET1080)", NET1080, "net1080"},
-	{0x05e3, 0x0502, "GeneSys GL620USB-A", GL620A, "gl620a"},
-	{0x050d, 0x0004, "Belkin F5U104", CDCSubset, "cdc_subset"},
-	{0x056c, 0x8100, "eTEK", CDCSubset, "cdc_subset"},
-	{0x0525, 0x9901, "Advance USBNET", CDCSubset, "cdc_subset"},
-	{0x0547, 0x2720, "AnchorChips AN2720", CDCSubset, "cdc_subset"},
-	{0x0547, 0x2727, "Xircom PGUNET", CDCSubset, "cdc_subset"},
-	{0x0402, 0x5632, "ALi M5632", CDCSubset, "cdc_subset"},
-	{0x182d, 0x207c, "SiteCom CN-124", CDCSubset, "cdc_subset"},
-	{0x050f, 0x0190, "KC Technology KC-190", CDCSubset, "cdc_subset"},
+	{0x067b, 0x0000, "Prolific PL-2301", PL2301, "plusb", false},
+	{0x067b, 0x0001, "Prolific PL-2302", PL2301, "plusb", false},
+	{0x067b, 0x25a1, "Prolific PL-25A1", PL25A1, "plusb", false},
+	{0x050d, 0x258a, "Belkin F5U258/F5U279 (PL-25A1)", PL25A1, "plusb", false},
+	{0x3923, 0x7825, "National Instruments host-to-host (PL-25A1)", PL25A1, "plusb", false},
+	{0x067b, 0x27a1, "Prolific PL-27A1", PL25A1, "plusb", false},
+	{0x0525, 0x1080, "NetChip NET1080", NET1080, "net1080", false},
+	{0x06d0, 0x0622, "Laplink Gold (NET1080)", NET1080, "net1080", false},
+	{0x05e3, 0x0502, "GeneSys GL620USB-A", GL620A, "gl620a", false},
+	{0x050d, 0x0004, "Belkin F5U104", CDCSubset, "cdc_subset", false},
+	{0x056c, 0x8100, "eTEK", CDCSubset, "cdc_subset", false},
+	{0x0525, 0x9901, "Advance USBNET", CDCSubset, "cdc_subset", false},
+	{0x0547, 0x2720, "AnchorChips AN2720", CDCSubset, "cdc_subset", false},
+	{0x0547, 0x2727, "Xircom PGUNET", CDCSubset, "cdc_subset", false},
+	{0x0402, 0x5632, "ALi M5632", CDCSubset, "cdc_subset", true},
+	{0x182d, 0x207c, "SiteCom CN-124", CDCSubset, "cdc_subset", true},
+	{0x050f, 0x0190, "KC Technology KC-190", CDCSubset, "cdc_subset", false},
 }
 
 // LookupChip returns the known chip with these ids.

@@ -88,6 +88,8 @@ type session struct {
 	ctx    context.Context // ends when the session is torn down
 	cancel context.CancelFunc
 	users  sync.WaitGroup // transfers in flight
+	rctx   *xferCtx       // for the reader's transfers
+	wctx   *xferCtx       // for the writers' transfers (serialised by wmu)
 }
 
 // Open finds the cable Config selects, claims it and returns a Link over
@@ -165,6 +167,7 @@ func (l *Link) openSession(ctx context.Context, info DeviceInfo, chip Chip) (*se
 		return nil, err
 	}
 	s.ctx, s.cancel = context.WithCancel(l.ctx)
+	s.rctx, s.wctx = newXferCtx(s.ctx), newXferCtx(s.ctx)
 	l.log.Info("usbnet: cable open", "device", info.String(), "chip", chip.Name,
 		"in", fmt.Sprintf("%#02x", s.inAddr()), "out", fmt.Sprintf("%#02x", s.outAddr()), "maxpacket", s.mps)
 	return s, nil
@@ -185,7 +188,7 @@ func explainOpen(info DeviceInfo, err error) error {
 func (l *Link) handshake(ctx context.Context, s *session) error {
 	fam := s.chip.Family
 	l.mu.Lock()
-	reset := fam == PL2301 || l.resetNext
+	reset := fam == PL2301 || s.chip.ResetOnOpen || l.resetNext
 	l.resetNext = false
 	l.mu.Unlock()
 	if reset {
@@ -538,10 +541,9 @@ func (l *Link) readLoop() {
 
 // readOne runs one IN transfer and delivers what it carried.
 func (l *Link) readOne(s *session, buf []byte) {
-	ctx, cancel := context.WithTimeout(s.ctx, l.cfg.TransferTimeout)
-	n, err := s.in.ReadContext(ctx, buf)
-	ctxErr := ctx.Err()
-	cancel()
+	s.rctx.begin(l.cfg.TransferTimeout)
+	n, err := s.in.ReadContext(s.rctx, buf)
+	ctxErr := s.rctx.finish()
 	if err != nil {
 		if n > 0 {
 			// A transfer cut short: the rest arrives as the next transfer.
@@ -677,13 +679,15 @@ func (l *Link) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if err != nil {
 		return 0, l.opErr("write", err)
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, l.cfg.TransferTimeout)
-	defer cancel()
-	if l.wdl.arm(cancel) {
+	x := s.wctx
+	x.begin(l.cfg.TransferTimeout)
+	if l.wdl.arm(x.cancel) {
+		x.finish()
 		return 0, l.opErr("write", os.ErrDeadlineExceeded)
 	}
-	_, err = s.out.WriteContext(ctx, l.wbuf[:n])
+	_, err = s.out.WriteContext(x, l.wbuf[:n])
 	l.wdl.disarm()
+	ctxErr := x.finish()
 	if err != nil {
 		switch {
 		case l.ctx.Err() != nil:
@@ -692,7 +696,7 @@ func (l *Link) WriteTo(p []byte, addr net.Addr) (int, error) {
 			return 0, l.opErr("write", os.ErrDeadlineExceeded)
 		case s.ctx.Err() != nil:
 			return 0, l.opErr("write", fmt.Errorf("cable lost mid-frame: %w", link.ErrDisconnected))
-		case ctx.Err() != nil:
+		case ctxErr != nil:
 			return 0, l.opErr("write", fmt.Errorf("usbnet: the far end did not take the frame within %v: %w", l.cfg.TransferTimeout, os.ErrDeadlineExceeded))
 		}
 		l.fail(s, err)
