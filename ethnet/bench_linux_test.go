@@ -29,6 +29,7 @@ func BenchmarkThroughput(b *testing.B) {
 			name := fmt.Sprintf("mtu=%d/payload=%d", mtu, size)
 			b.Run(name+"/ethnet/batch=1", func(b *testing.B) { benchLink(b, mtu, size, 1) })
 			b.Run(name+"/ethnet", func(b *testing.B) { benchLink(b, mtu, size, 0) })
+			b.Run(name+"/ethnet/writebatch", func(b *testing.B) { benchLink(b, mtu, size, -1) })
 			b.Run(name+"/packet", func(b *testing.B) { benchPacket(b, mtu, size) })
 		}
 	}
@@ -36,17 +37,18 @@ func BenchmarkThroughput(b *testing.B) {
 
 // stream runs send in a loop on its own goroutine until the benchmark's
 // loop of recv is done, and reports frames/s and loss.
-func stream(b *testing.B, size int, send func() error, recv func() error) {
+func stream(b *testing.B, size int, send func() (int, error), recv func() error) {
 	var stop atomic.Bool
 	var sent atomic.Uint64
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for !stop.Load() {
-			if err := send(); err != nil {
+			n, err := send()
+			if err != nil {
 				b.Error(err)
 				return
 			}
-			sent.Add(1)
+			sent.Add(uint64(n))
 		}
 	})
 	defer wg.Wait()
@@ -64,15 +66,24 @@ func stream(b *testing.B, size int, send func() error, recv func() error) {
 	b.ReportMetric(float64(sent.Load())/float64(n)-1, "lost/frame")
 }
 
+// benchLink streams over a Link whose receiver takes batch frames per
+// system call (0: the default); batch -1 also sends with WriteBatch.
 func benchLink(b *testing.B, mtu, size, batch int) {
 	seg := netns.NewPair(b, mtu)
-	tx, rx := openOn(b, seg.Hosts[0], Config{}), openOn(b, seg.Hosts[1], Config{batch: batch})
+	tx, rx := openOn(b, seg.Hosts[0], Config{}), openOn(b, seg.Hosts[1], Config{batch: max(batch, 0)})
 	to := addrOf(seg.Hosts[1].MAC)
 	p := pattern(size)
+	ps := make([][]byte, maxBatch)
+	for i := range ps {
+		ps[i] = p
+	}
 	buf := make([]byte, rx.MTU())
 	rx.SetReadDeadline(time.Now().Add(time.Minute))
-	stream(b, size,
-		func() error { _, err := tx.WriteTo(p, to); return err },
+	send := func() (int, error) { _, err := tx.WriteTo(p, to); return 1, err }
+	if batch < 0 {
+		send = func() (int, error) { return tx.WriteBatch(ps, to) }
+	}
+	stream(b, size, send,
 		func() error {
 			n, _, err := rx.ReadFrom(buf)
 			if err == nil && n != size {
@@ -96,7 +107,7 @@ func benchPacket(b *testing.B, mtu, size int) {
 	buf := make([]byte, mtu+framing.EtherHeaderLen)
 	rx.SetReadDeadline(time.Now().Add(time.Minute))
 	stream(b, size,
-		func() error { _, err := tx.WriteTo(frame, to); return err },
+		func() (int, error) { _, err := tx.WriteTo(frame, to); return 1, err },
 		func() error {
 			n, _, err := rx.ReadFrom(buf)
 			if err == nil && n != len(frame) {

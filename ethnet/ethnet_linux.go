@@ -92,6 +92,7 @@ type Link struct {
 	wn      int
 	werrno  unix.Errno
 	writeFn func(fd uintptr) bool
+	bw      *batchWriter // WriteBatch's state, made on first use
 
 	framesIn, framesOut, bytesIn, bytesOut atomic.Uint64
 	own, foreign, malformed, oversize      atomic.Uint64

@@ -30,6 +30,11 @@ func (l *Link) ReadFrom(p []byte) (int, net.Addr, error) { return 0, nil, l.unsu
 // WriteTo fails: see Open.
 func (l *Link) WriteTo(p []byte, addr net.Addr) (int, error) { return 0, l.unsupported("write") }
 
+// WriteBatch fails: see Open.
+func (l *Link) WriteBatch(ps [][]byte, addr net.Addr) (int, error) {
+	return 0, l.unsupported("write")
+}
+
 // Close does nothing.
 func (l *Link) Close() error { return nil }
 
