@@ -31,8 +31,13 @@
 //     that exist), interface down, interface without Ethernet framing. Test
 //     them with errors.Is against ErrPermission, ErrNoInterface,
 //     ErrInterfaceDown and ErrNotEthernet;
-//   - no allocation per frame in ReadFrom and WriteTo once a peer's address
-//     has been seen.
+//   - no allocation per frame in ReadFrom, WriteTo and WriteBatch once a
+//     peer's address has been seen;
+//   - fewer system calls: ReadFrom takes up to 32 waiting frames from the
+//     kernel at once (recvmmsg), and WriteBatch sends up to 32 in one call
+//     (sendmmsg);
+//   - a replaced interface of the same name (a USB bridge cable plugged
+//     back in) is picked up by the next write.
 //
 // Raw sockets need CAP_NET_RAW: run as root, or grant the capability to the
 // binary once with `sudo setcap cap_net_raw+ep $(which p2plink)`. On systems
