@@ -31,9 +31,9 @@ now() { cut -d' ' -f1 /proc/uptime; }
 # 1. A -> B
 dd if=/dev/urandom of=$W/one.bin bs=1024 count=192 2>/dev/null
 t0=$(now)
-timeout 90 $P usb $DEV --bus $BUS_B --config $W/idb --name peer-b --dir $W/inb receive >$W/recv1.log 2>&1 &
+timeout 45 $P usb $DEV --bus $BUS_B --config $W/idb --name peer-b -v --dir $W/inb receive >$W/recv1.log 2>&1 &
 rpid=$!
-timeout 90 $P usb $DEV --bus $BUS_A --config $W/ida --name peer-a -v send $W/one.bin >$W/send1.log 2>&1
+timeout 45 $P usb $DEV --bus $BUS_A --config $W/ida --name peer-a -v send $W/one.bin >$W/send1.log 2>&1
 src=$?
 wait $rpid
 rrc=$?
@@ -46,9 +46,9 @@ say "192 KiB A -> B verified in $(awk -v a=$t0 -v b=$(now) 'BEGIN{printf "%.1f",
 # 2. B -> A with A's end unplugged and replugged mid-transfer
 dd if=/dev/urandom of=$W/two.bin bs=1024 count=256 2>/dev/null
 t0=$(now)
-timeout 120 $P usb $DEV --bus $BUS_A --config $W/ida --name peer-a --dir $W/ina receive >$W/recv2.log 2>&1 &
+timeout 60 $P usb $DEV --bus $BUS_A --config $W/ida --name peer-a -v --dir $W/ina receive >$W/recv2.log 2>&1 &
 rpid=$!
-timeout 120 $P usb $DEV --bus $BUS_B --config $W/idb --name peer-b -v send $W/two.bin >$W/send2.log 2>&1 &
+timeout 60 $P usb $DEV --bus $BUS_B --config $W/idb --name peer-b -v send $W/two.bin >$W/send2.log 2>&1 &
 spid=$!
 sleep 2
 ctl "unplug a"

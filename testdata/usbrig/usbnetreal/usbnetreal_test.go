@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -390,7 +391,7 @@ func TestWriterStalls(t *testing.T) {
 }
 
 // TestUnplugReplugMidTransfer streams numbered frames from A to B and
-// back, unplugs B's end of the cable in the middle and plugs it back: both
+// small ones from B to A, unplugs B's end of the cable in the middle and plugs it back: both
 // Links must report link.ErrDisconnected, then carry frames again without
 // being reopened.
 func TestUnplugReplugMidTransfer(t *testing.T) {
@@ -419,6 +420,41 @@ func TestUnplugReplugMidTransfer(t *testing.T) {
 					return
 				case <-time.After(10 * time.Millisecond):
 				}
+			}
+		}
+	}()
+	// The other way at the same time: small numbered frames B -> A, as a
+	// peer protocol's acknowledgements would be.
+	var afterReplug, backAfterReplug atomic.Int64
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for seq := uint32(0); ; seq++ {
+			if writeRetry(b, frame(seq, 33), stop) != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, a.MTU())
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			n, err := readFrame(a, buf, 200*time.Millisecond)
+			if err != nil {
+				continue
+			}
+			seq := binary.BigEndian.Uint32(buf)
+			if n != 33 || !bytes.Equal(buf[:n], frame(seq, 33)) {
+				t.Errorf("B -> A frame %d corrupted (%d bytes)", seq, n)
+				return
+			}
+			if afterReplug.Load() != 0 {
+				backAfterReplug.Add(1)
 			}
 		}
 	}()
@@ -456,7 +492,9 @@ func TestUnplugReplugMidTransfer(t *testing.T) {
 	control(t, "unplug b")
 	waitFor(t, 5*time.Second, "A to see B leave", func() bool { return !a.Up() })
 	control(t, "plug b")
+	afterReplug.Store(1)
 	first, sawDisconnect := readN(20)
+	waitFor(t, 10*time.Second, "frames B -> A after the replug", func() bool { return backAfterReplug.Load() >= 10 })
 	if !sawDisconnect {
 		t.Errorf("B's ReadFrom never returned link.ErrDisconnected across the unplug")
 	}
