@@ -52,6 +52,9 @@ type Link struct {
 	peer        [6]byte
 	havePeer    bool
 
+	rsess   *session // the session readOne reads from; reader goroutine only
+	lastErr string   // the last reopen error logged; supervisor only
+
 	rx   chan *rxFrame
 	free chan *rxFrame
 	rdl  *deadline
@@ -448,9 +451,13 @@ func (l *Link) reopen() {
 	defer cancel()
 	s, err := l.openSession(ctx, info, chip)
 	if err != nil {
-		l.log.Warn("usbnet: reopening the cable failed; will retry", "err", err)
+		if msg := err.Error(); msg != l.lastErr { // once per distinct error, not every tick
+			l.lastErr = msg
+			l.log.Warn("usbnet: reopening the cable failed; will retry", "err", err)
+		}
 		return
 	}
+	l.lastErr = ""
 	if l.ctx.Err() != nil {
 		s.cancel()
 		s.dev.Close()
@@ -559,6 +566,7 @@ func (l *Link) readOne(s *session, buf []byte) {
 	if n == 0 {
 		return // a zero-length packet
 	}
+	l.rsess = s
 	bad := decodeFrames(s.chip.Family, buf[:n], l.deliver)
 	if bad > 0 {
 		l.dropped.Add(uint64(bad))
@@ -577,7 +585,8 @@ func (l *Link) deliver(ether []byte) {
 	var f *rxFrame
 	select {
 	case f = <-l.free:
-	case <-l.ctx.Done():
+	case <-l.rsess.ctx.Done(): // torn down (or closed) while nobody reads
+		l.dropped.Add(1)
 		return
 	}
 	f.n = copy(f.buf, payload)
@@ -588,7 +597,9 @@ func (l *Link) deliver(ether []byte) {
 	l.mu.Unlock()
 	select {
 	case l.rx <- f:
-	case <-l.ctx.Done():
+	case <-l.rsess.ctx.Done():
+		l.free <- f
+		l.dropped.Add(1)
 	}
 }
 

@@ -439,6 +439,40 @@ func TestWedgedChipIsResetAndRehandshaken(t *testing.T) {
 	}
 }
 
+func TestReplugWhileNobodyReads(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, a, b := pair(t, usbtest.Config{})
+		settle()
+		// Fill B's receive queue and the chip's FIFO: B's reader now waits
+		// for its application.
+		a.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		for {
+			if _, err := a.WriteTo(make([]byte, 1000), nil); err != nil {
+				break
+			}
+		}
+		a.SetWriteDeadline(time.Time{})
+		c.B().Unplug()
+		settle()
+		c.B().Plug()
+		settle()
+		if !b.Up() {
+			t.Fatal("B did not come back while its application was not reading")
+		}
+		go a.WriteTo([]byte("after"), nil)
+		buf := make([]byte, usbnet.MTU)
+		for {
+			n, _, err := b.ReadFrom(buf)
+			if err == nil && string(buf[:n]) == "after" {
+				break
+			}
+			if err != nil && !errors.Is(err, link.ErrDisconnected) {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
 func TestDeadlines(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := usbtest.New(usbtest.Config{})
