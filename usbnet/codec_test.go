@@ -81,3 +81,23 @@ func TestNET1080RejectsDamage(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecodeFrames feeds arbitrary transfers to every family's decoder: it
+// must never panic, and everything it delivers must lie within the transfer.
+func FuzzDecodeFrames(f *testing.F) {
+	out := make([]byte, maxWireFrame+1)
+	for _, fam := range []Family{PL25A1, NET1080, GL620A} {
+		n, _ := encodeFrame(out, fam, 64, macB, macA, 1, []byte("seed"))
+		f.Add(uint8(fam), bytes.Clone(out[:n]))
+	}
+	f.Add(uint8(GL620A), []byte{2, 0, 0, 0, 1, 0, 0, 0, 0xaa, 0xff, 0xff, 0xff, 0x7f})
+	f.Fuzz(func(t *testing.T, fam uint8, xfer []byte) {
+		family := Family(fam%5 + 1)
+		decodeFrames(family, xfer, func(e []byte) {
+			if len(e) > len(xfer) {
+				t.Fatalf("%v delivered %d bytes from a %d-byte transfer", family, len(e), len(xfer))
+			}
+			framing.DecodeEther(e)
+		})
+	})
+}
