@@ -24,6 +24,7 @@ const (
 	CDCSubset
 )
 
+// String returns the family's name, e.g. "PL-25A1".
 func (f Family) String() string {
 	switch f {
 	case PL25A1:

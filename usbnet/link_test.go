@@ -358,6 +358,42 @@ func TestUnplugAndReplug(t *testing.T) {
 	}
 }
 
+func TestReplugAtNewAddressWhenOpenedByAddress(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := usbtest.New(usbtest.Config{})
+		devs, _ := c.A().Devices()
+		a, err := usbnet.Open(context.Background(), usbnet.Config{Bus: c.A(), Logger: quiet(), BusNum: devs[0].Bus, Address: devs[0].Address})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		b := open(t, c.B())
+		settle()
+		c.A().Unplug()
+		settle()
+		c.A().Plug()
+		settle()
+		if now, _ := c.A().Devices(); now[0].Address == devs[0].Address {
+			t.Fatal("the fake did not move the device")
+		}
+		if !a.Up() {
+			t.Fatal("a link opened by --bus/--addr did not come back at the new address")
+		}
+		go b.WriteTo([]byte("moved"), nil)
+		buf := make([]byte, usbnet.MTU)
+		for {
+			n, _, err := a.ReadFrom(buf)
+			if errors.Is(err, link.ErrDisconnected) {
+				continue
+			}
+			if err != nil || string(buf[:n]) != "moved" {
+				t.Fatalf("%q, %v", buf[:n], err)
+			}
+			break
+		}
+	})
+}
+
 func TestTransferInProgressResumes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, a, b := pair(t, usbtest.Config{})
