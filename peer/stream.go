@@ -41,7 +41,8 @@ type Stream struct {
 	id      uint64
 	service string
 	prio    Priority
-	notifyC chan struct{}
+	readC   chan struct{} // wakes a blocked Read
+	writeC  chan struct{} // wakes a blocked Write
 
 	// guarded by s.mu
 	sendBuf     []byte
@@ -58,11 +59,14 @@ type Stream struct {
 	reset       error
 	closedRead  bool
 	closedWrite bool
-	rdl, wdl    time.Time
+	// resetAfterFin asks the peer to stop sending once our FIN is out.
+	resetAfterFin bool
+	rdl, wdl      time.Time
 }
 
 func (s *Session) newStream(id uint64, service string, prio Priority) *Stream {
-	st := &Stream{s: s, id: id, service: service, prio: prio, notifyC: make(chan struct{}, 1),
+	st := &Stream{s: s, id: id, service: service, prio: prio,
+		readC: make(chan struct{}, 1), writeC: make(chan struct{}, 1),
 		credit: streamWindow, recvWindow: streamWindow}
 	s.streams[id] = st
 	return st
@@ -132,13 +136,18 @@ func (st *Stream) Session() *Session { return st.s }
 
 func (st *Stream) notify() {
 	select {
-	case st.notifyC <- struct{}{}:
+	case st.readC <- struct{}{}:
+	default:
+	}
+	select {
+	case st.writeC <- struct{}{}:
 	default:
 	}
 }
 
-// wait blocks until notified, the deadline passes, or the session ends.
-func (st *Stream) wait(dl time.Time) error {
+// wait blocks until c is signalled, the deadline passes, or the session
+// ends.
+func (st *Stream) wait(c chan struct{}, dl time.Time) error {
 	var tc <-chan time.Time
 	if !dl.IsZero() {
 		d := time.Until(dl)
@@ -150,7 +159,7 @@ func (st *Stream) wait(dl time.Time) error {
 		tc = t.C
 	}
 	select {
-	case <-st.notifyC:
+	case <-c:
 	case <-st.s.done:
 	case <-tc:
 		return os.ErrDeadlineExceeded
@@ -195,7 +204,7 @@ func (st *Stream) Read(p []byte) (int, error) {
 		}
 		dl := st.rdl
 		s.mu.Unlock()
-		if err := st.wait(dl); err != nil {
+		if err := st.wait(st.readC, dl); err != nil {
 			return 0, err
 		}
 	}
@@ -234,7 +243,10 @@ func (st *Stream) Write(p []byte) (int, error) {
 			n := copy(st.sendBuf, st.sendBuf[st.sendOff:])
 			st.sendBuf, st.sendOff = st.sendBuf[:n], 0
 		}
-		room := maxSendBuf - (len(st.sendBuf) - st.sendOff)
+		// Buffer about two windows of the line: enough to keep it busy,
+		// little enough that a writer's progress tracks the line.
+		limit := min(max(2*s.cwnd, 16<<10), maxSendBuf)
+		room := limit - (len(st.sendBuf) - st.sendOff)
 		if room > 0 && done < len(p) {
 			n := min(room, len(p)-done)
 			st.sendBuf = append(st.sendBuf, p[done:done+n]...)
@@ -248,7 +260,7 @@ func (st *Stream) Write(p []byte) (int, error) {
 		st.sendWaiting = true
 		dl := st.wdl
 		s.mu.Unlock()
-		if err := st.wait(dl); err != nil {
+		if err := st.wait(st.writeC, dl); err != nil {
 			return done, err
 		}
 	}
@@ -283,9 +295,9 @@ func (st *Stream) Close() error {
 	st.closedRead = true
 	st.recvBuf, st.recvOff = nil, 0
 	if !st.recvFin && st.reset == nil && s.err == nil {
-		v := binary.AppendUvarint(nil, st.id)
-		v = append(v, "closed by the reader"...)
-		s.ctrlQ = append(s.ctrlQ, appendFrame(nil, frReset, v))
+		// Tell the peer to stop sending, after the data and FIN already
+		// queued: fillStreams sends it right behind them.
+		st.resetAfterFin = true
 		s.kick()
 	}
 	st.notify()
@@ -394,6 +406,12 @@ func (s *Session) fillStreams(body []byte, limit int) []byte {
 		if st.sendWaiting {
 			st.sendWaiting = false
 			st.notify()
+		}
+		if st.finSent && st.resetAfterFin {
+			v := binary.AppendUvarint(nil, st.id)
+			v = append(v, "closed by the reader"...)
+			s.ctrlQ = append(s.ctrlQ, appendFrame(nil, frReset, v))
+			st.resetAfterFin = false
 		}
 		if st.finSent && (st.recvFin || st.closedRead || st.reset != nil) {
 			delete(s.streams, st.id)
