@@ -183,16 +183,32 @@ func run(size, baud int64, cut float64, mtu int, dead time.Duration, out io.Writ
 	if err != nil {
 		return err
 	}
-	var pulled atomic.Bool
-	var atCut atomic.Int64
-	start := time.Now()
-	_, err1 := get(ctx, c1, dst, func(pr xfer.Progress) {
-		if !pulled.Load() && float64(pr.FileDone) >= cut*float64(size) {
-			atCut.Store(pr.FileDone)
-			pulled.Store(true)
-			p.a.Unplug()
+	// The cable is pulled when the client's session has received cut*size
+	// bytes, wherever that falls in a chunk (a progress callback would cut
+	// only at chunk boundaries, the kindest case).
+	var stored atomic.Int64
+	var recvAtCut uint64
+	pulled := make(chan struct{})
+	go func() {
+		defer close(pulled)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-c1.Done():
+				return
+			case <-tick.C:
+			}
+			if r := c1.Stats().BytesRecv; float64(r) >= cut*float64(size) {
+				p.a.Unplug()
+				recvAtCut = r
+				return
+			}
 		}
-	})
+	}()
+	start := time.Now()
+	_, err1 := get(ctx, c1, dst, func(pr xfer.Progress) { stored.Store(pr.FileDone) })
+	<-pulled
 	if err1 == nil {
 		return errors.New("the first get finished: the cable was never pulled")
 	}
@@ -200,8 +216,8 @@ func run(size, baud int64, cut float64, mtu int, dead time.Duration, out io.Writ
 	<-s1.Done()
 	t1 := time.Since(start)
 	recv1, sent1 := c1.Stats().BytesRecv, s1.Stats().BytesSent
-	fmt.Fprintf(out, "run 1:       cable pulled with %d bytes stored; session ended after %.1fs (%v); client received %d, server sent %d\n",
-		atCut.Load(), t1.Seconds(), c1.Err(), recv1, sent1)
+	fmt.Fprintf(out, "run 1:       cable pulled after %d bytes received, %d stored; session ended after %.1fs (%v); client received %d, server sent %d\n",
+		recvAtCut, stored.Load(), t1.Seconds(), c1.Err(), recv1, sent1)
 
 	p.a.Replug()
 	c2, s2, err := p.connect(ctx)
