@@ -79,6 +79,10 @@ for s in /usbrig/scripts/*.sh; do
 	if sh "$s"; then passed=$((passed + 1)); else failed=$((failed + 1)); binfail=$((binfail + 1)); fi
 done
 
+if [ $failed -gt 0 ]; then
+	echo "usbrig: kernel log (last 40 lines):"
+	dmesg | tail -n 40
+fi
 echo "usbrig: gadget log:"
 tail -n 40 /run/usbrig/gadget.log
 echo "usbrig: done after $(cut -d' ' -f1 /proc/uptime) s guest time"

@@ -261,11 +261,11 @@ func TestFramesBothWays(t *testing.T) {
 	}
 }
 
-// TestFileBothWays streams 512 KiB each way at the same time in 1501-byte
+// TestFileBothWays streams 256 KiB each way at the same time in 1501-byte
 // transfers and compares digests; it logs the raw bulk throughput.
 func TestFileBothWays(t *testing.T) {
 	a, b := openPair(t)
-	const total, chunk = 512 << 10, 1501
+	const total, chunk = 256 << 10, 1501
 	data := func(seed uint64) []byte {
 		d := make([]byte, total)
 		r := rand.New(rand.NewPCG(seed, 1))

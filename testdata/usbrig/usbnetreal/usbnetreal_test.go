@@ -236,6 +236,9 @@ func TestFileWithChat(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	stop := make(chan struct{})
+	var abortOnce sync.Once
+	abort := func() { abortOnce.Do(func() { close(stop) }) } // ends every retry loop
+	defer abort()
 	wg.Add(1)
 	go func() { // the file: seq, then data
 		defer wg.Done()
@@ -245,11 +248,11 @@ func TestFileWithChat(t *testing.T) {
 			n := copy(p[4:], file[off:min(off+chunk, size)])
 			if err := writeRetry(a, p[:4+n], stop); err != nil {
 				errs <- fmt.Errorf("file write: %w", err)
+				abort()
 				return
 			}
 		}
 	}()
-	chatDone := make(chan int, 1)
 	wg.Add(1)
 	go func() { // B reads the file and chats
 		defer wg.Done()
@@ -260,6 +263,7 @@ func TestFileWithChat(t *testing.T) {
 			if got > lines*(size/8) && lines < 8 {
 				if err := writeRetry(b, []byte(fmt.Sprintf("chat %d", lines)), stop); err != nil {
 					errs <- fmt.Errorf("chat write: %w", err)
+					abort()
 					return
 				}
 				lines++
@@ -267,10 +271,12 @@ func TestFileWithChat(t *testing.T) {
 			n, err := readFrame(b, buf, 10*time.Second)
 			if err != nil {
 				errs <- fmt.Errorf("file read at %d: %w", got, err)
+				abort()
 				return
 			}
 			if seq := binary.BigEndian.Uint32(buf); seq != next {
 				errs <- fmt.Errorf("file frame %d, want %d", seq, next)
+				abort()
 				return
 			}
 			next++
@@ -280,7 +286,6 @@ func TestFileWithChat(t *testing.T) {
 		if want := sha256.Sum256(file); !bytes.Equal(h.Sum(nil), want[:]) {
 			errs <- errors.New("file arrived with the wrong digest")
 		}
-		chatDone <- lines
 	}()
 	var chats []string
 	buf := make([]byte, a.MTU())
@@ -288,6 +293,7 @@ func TestFileWithChat(t *testing.T) {
 		n, err := readFrame(a, buf, 20*time.Second)
 		if err != nil {
 			t.Errorf("chat read after %d lines: %v", len(chats), err)
+			abort()
 			break
 		}
 		chats = append(chats, string(buf[:n]))
