@@ -19,6 +19,12 @@ import (
 
 var cipherSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s)
 
+// minRTO is the shortest retransmission timeout. Losses inside a window
+// are found by later acks long before it; it matters for the last packets of
+// a burst and keeps queueing delay on slow lines (which grows the round trip
+// faster than the estimate follows) from causing spurious resends.
+const minRTO = 200 * time.Millisecond
+
 type sessState int
 
 const (
@@ -54,8 +60,9 @@ type sendSlot struct {
 	delivered   uint64 // bytes delivered when it was sent
 	deliveredAt time.Time
 	retrans     int
-	inFlight    bool // sent and neither acked nor declared lost
-	lost        bool // waiting to be sent again
+	timeout     time.Duration // retransmission timeout set when sent
+	inFlight    bool          // sent and neither acked nor declared lost
+	lost        bool          // waiting to be sent again
 	acked       bool
 }
 
@@ -697,7 +704,7 @@ func (s *Session) onAck(v []byte, now time.Time) {
 		progress = true
 	}
 	if progress && s.srtt > 0 {
-		s.rto = max(s.srtt+4*s.rttvar, 2*time.Millisecond) // undo any backoff
+		s.rto = max(s.srtt+4*s.rttvar, minRTO) // undo any backoff
 	}
 	// Loss: a packet sent 3 transmissions before one that was acked.
 	for q := s.sndUna; q < s.sndNxt; q++ {
@@ -770,19 +777,25 @@ func (s *Session) rttSample(r time.Duration, now time.Time) {
 		s.minRTT, s.minRTTAt = r, now
 	}
 	s.rto = s.srtt + 4*s.rttvar
-	if s.rto < 2*time.Millisecond {
-		s.rto = 2 * time.Millisecond
+	if s.rto < minRTO {
+		s.rto = minRTO
 	}
 	if s.rto > 10*time.Second {
 		s.rto = 10 * time.Second
 	}
 }
 
-func (s *Session) updateCwnd() {
+// bwMax is the bottleneck delivery rate estimate in bytes/s, 0 if unknown.
+func (s *Session) bwMax() float64 {
 	var bw float64
 	for _, b := range s.bw {
 		bw = math.Max(bw, b)
 	}
+	return bw
+}
+
+func (s *Session) updateCwnd() {
+	bw := s.bwMax()
 	if bw == 0 || s.minRTT == 0 {
 		return
 	}
@@ -968,7 +981,7 @@ func (s *Session) nextPacketLocked(scratch []byte, now time.Time) ([]byte, time.
 			if !sl.inFlight {
 				continue
 			}
-			due := sl.sentAt.Add(s.rto)
+			due := sl.sentAt.Add(max(sl.timeout, s.rto))
 			if !now.Before(due) {
 				s.markLost(sl, false)
 				expired = true
@@ -1001,6 +1014,13 @@ func (s *Session) transmit(sl *sendSlot, now time.Time) {
 	sl.deliveredAt = now
 	sl.inFlight = true
 	sl.lost = false
+	// On a slow line a packet waits behind everything in flight before it:
+	// its timeout counts that time too, or a queue that builds faster than
+	// the RTT estimate follows would look like loss.
+	sl.timeout = s.rto
+	if bw := s.bwMax(); bw > 0 {
+		sl.timeout = max(s.rto, 2*(s.minRTT+time.Duration(float64(s.inflight+sl.n)/bw*float64(time.Second))))
+	}
 	s.inflight += sl.n
 	s.lastSent = now
 	s.stats.PacketsSent++

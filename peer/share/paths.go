@@ -17,6 +17,9 @@ var (
 	errSpecial = errors.New("not a regular file or folder")
 )
 
+// partialDir is where xfer keeps partial data of a put to the share root.
+const partialDir = ".p2plink-partial"
+
 // splitPath checks a path as sent on the wire ("a/b/c", slash-separated,
 // relative to the share root; "" or "." is the root) and returns its
 // elements. Absolute paths, "..", backslashes, drive letters, control
@@ -37,6 +40,8 @@ func splitPath(p string) ([]string, error) {
 			continue
 		case e == "..":
 			return nil, errBadPath
+		case len(elems) == 0 && strings.EqualFold(e, partialDir):
+			return nil, errBadPath // xfer's partial data of puts
 		case len(e) >= 2 && e[1] == ':' && (e[0]|0x20 >= 'a' && e[0]|0x20 <= 'z'):
 			return nil, errBadPath // C:, C:foo — a drive on Windows
 		case strings.ContainsRune(e, ':') && filepath.Separator == '\\':
@@ -109,9 +114,6 @@ func resolveDir(root, p string) (string, error) {
 	}
 	dir := base
 	for _, e := range elems[n:] {
-		if strings.EqualFold(e, ".p2plink-partial") {
-			return "", errBadPath
-		}
 		dir = filepath.Join(dir, e)
 		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return "", err

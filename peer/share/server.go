@@ -103,8 +103,17 @@ func (srv *Server) Serve(ctx context.Context, st Stream, p Peer) error {
 	defer stop()
 	srv.lim.prune()
 
+	// A peer that opens a stream and says nothing is not waited for long.
+	dl, hasDeadline := st.(interface{ SetReadDeadline(time.Time) error })
+	if hasDeadline {
+		dl.SetReadDeadline(time.Now().Add(requestTime))
+	}
 	var req request
-	if err := readMsg(st, maxRequest, &req); err != nil {
+	err := readMsg(st, maxRequest, &req)
+	if hasDeadline {
+		dl.SetReadDeadline(time.Time{})
+	}
+	if err != nil {
 		srv.log.Warn("share: bad request", "peer", p.Name, "fingerprint", p.Fingerprint, "err", err)
 		writeMsg(st, response{V: Version, Status: StatusBadRequest, Msg: "malformed request"})
 		return fmt.Errorf("share: reading the request from %s: %w", p.Name, err)
@@ -203,6 +212,9 @@ func (srv *Server) Serve(ctx context.Context, st Stream, p Peer) error {
 	return nil
 }
 
+// requestTime bounds how long the server waits for the request.
+const requestTime = 30 * time.Second
+
 // lingerTime bounds how long the server waits for the client to read a final
 // answer and close.
 const lingerTime = 10 * time.Second
@@ -299,7 +311,7 @@ func list(root, p string) ([]Entry, bool, error) {
 	}
 	entries := make([]Entry, 0, len(des))
 	for _, de := range des {
-		if real == root && strings.EqualFold(de.Name(), ".p2plink-partial") {
+		if real == root && strings.EqualFold(de.Name(), partialDir) {
 			continue
 		}
 		info, err := de.Info() // lstat: links are listed, not followed

@@ -227,6 +227,7 @@ func TestClimbingOutRefused(t *testing.T) {
 		{"abs/secret.txt", ErrForbidden},
 		{"fifo", ErrForbidden},
 		{"missing.txt", ErrNotFound},
+		{".p2plink-partial", ErrBadPath},
 	} {
 		dst := t.TempDir()
 		var lsErr, getErr error
@@ -240,6 +241,18 @@ func TestClimbingOutRefused(t *testing.T) {
 		if got := listAll(t, dst); len(got) != 0 {
 			t.Errorf("%q: received %v", tc.path, got)
 		}
+	}
+	// The whole share: links and the fifo are left out, nothing from
+	// outside arrives.
+	dst := t.TempDir()
+	var err error
+	call(t, srv, eve, func(st Stream) { _, err = Get(ctx, st, "docs", nil, Auth{}, dst, xfer.ReceiveOptions{}) })
+	if err != nil {
+		t.Fatalf("get of the whole share: %v", err)
+	}
+	got := listAll(t, dst)
+	if want := []string{"docs", "docs/report.bin", "docs/sub", "docs/sub/a.txt"}; !slices.Equal(got, want) {
+		t.Errorf("whole share: received %v, want %v", got, want)
 	}
 	// put: into a folder outside, through a link or "..".
 	src := filepath.Join(t.TempDir(), "planted.txt")
@@ -259,7 +272,6 @@ func TestClimbingOutRefused(t *testing.T) {
 		{"escape/new", ErrForbidden},
 		{".p2plink-partial/x", ErrBadPath},
 	} {
-		var err error
 		call(t, srv, ann, func(st Stream) {
 			_, err = Put(ctx, st, "inbox", tc.path, []string{src}, Auth{}, false, xfer.SendOptions{})
 		})

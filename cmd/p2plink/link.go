@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/p2plink/p2plink/ethnet"
+	"github.com/p2plink/p2plink/link"
+	"github.com/p2plink/p2plink/peer"
+	"github.com/p2plink/p2plink/serialnet"
+	"github.com/p2plink/p2plink/usbnet"
+)
+
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+// options are the flags every link command takes.
+type options struct {
+	name, peerFP, dir, configDir string
+	to                           string
+	timeout                      time.Duration
+	overwrite, noCompress, json  bool
+	verbose                      bool
+
+	baud, dataBits, mtu int
+	parity, stop        string
+
+	device        string
+	busNum, addrN int
+}
+
+func (o *options) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.name, "name", "", "the name peers see")
+	fs.StringVar(&o.peerFP, "peer", "", "talk only to the peer with this fingerprint")
+	fs.StringVar(&o.to, "to", "", "on a multi-peer link: the peer's name or fingerprint")
+	fs.StringVar(&o.dir, "dir", ".", "where received files go")
+	fs.StringVar(&o.configDir, "config", "", "identity and known peers directory")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up on a silent peer after this long")
+	fs.BoolVar(&o.overwrite, "overwrite", false, "replace existing files")
+	fs.BoolVar(&o.noCompress, "no-compress", false, "do not compress file data")
+	fs.BoolVar(&o.json, "json", false, "progress as JSON lines")
+	fs.BoolVar(&o.verbose, "v", false, "verbose log")
+	fs.IntVar(&o.baud, "baud", 115200, "serial line rate")
+	fs.IntVar(&o.dataBits, "data-bits", 8, "serial data bits")
+	fs.IntVar(&o.mtu, "mtu", 0, "largest frame")
+	fs.StringVar(&o.parity, "parity", "none", "serial parity")
+	fs.StringVar(&o.stop, "stop", "1", "serial stop bits")
+	fs.StringVar(&o.device, "device", "", "USB cable VID:PID")
+	fs.IntVar(&o.busNum, "bus", 0, "USB bus number")
+	fs.IntVar(&o.addrN, "addr", 0, "USB device address")
+}
+
+// parseInterleaved parses flags that may stand before, between or after
+// positional arguments, and returns the positional ones.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageError("%v", err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func (o *options) logger(w io.Writer) *slog.Logger {
+	if !o.verbose {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func (o *options) configPath() (string, error) {
+	if o.configDir != "" {
+		return o.configDir, nil
+	}
+	if d := os.Getenv("P2PLINK_CONFIG"); d != "" {
+		return d, nil
+	}
+	base, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("no config directory (%v): pass --config DIR", err)
+	}
+	return filepath.Join(base, "p2plink"), nil
+}
+
+// peerConfig loads (or makes) the identity and the known peers.
+func (o *options) peerConfig(e *env) (peer.Config, error) {
+	dir, err := o.configPath()
+	if err != nil {
+		return peer.Config{}, err
+	}
+	id, created, err := peer.LoadOrCreateIdentity(dir)
+	if err != nil {
+		return peer.Config{}, err
+	}
+	if created {
+		fmt.Fprintf(e.stderr, "new identity %s stored in %s\n", id.Fingerprint(), dir)
+	}
+	return peer.Config{
+		Identity:           id,
+		Name:               o.name,
+		KnownPeers:         peer.OpenKnownPeers(filepath.Join(dir, "known_peers")),
+		RequireFingerprint: o.peerFP,
+		DeadPeerTimeout:    o.timeout,
+		Logger:             o.logger(e.stderr),
+	}, nil
+}
+
+func (e *env) id(args []string) error {
+	var o options
+	fs := flag.NewFlagSet("id", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	o.register(fs)
+	if _, err := parseInterleaved(fs, args); err != nil {
+		return err
+	}
+	cfg, err := o.peerConfig(e)
+	if err != nil {
+		return err
+	}
+	name := o.name
+	if name == "" {
+		name, _ = os.Hostname()
+	}
+	fmt.Fprintf(e.stdout, "name:        %s\nfingerprint: %s\n", name, cfg.Identity.Fingerprint())
+	return nil
+}
+
+// linkCommand runs `p2plink serial|usb|eth …`.
+func (e *env) linkCommand(ctx context.Context, kind string, args []string) error {
+	var o options
+	fs := flag.NewFlagSet(kind, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	o.register(fs)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	var target string
+	if kind != "usb" {
+		if len(pos) == 0 {
+			if kind == "serial" {
+				return usageError("name the serial port: p2plink serial /dev/ttyUSB0 chat (p2plink ports lists them)")
+			}
+			return usageError("name the interface: p2plink eth eth0 chat")
+		}
+		target, pos = pos[0], pos[1:]
+	}
+	verb := "serve"
+	if len(pos) > 0 {
+		verb, pos = pos[0], pos[1:]
+	}
+	switch verb {
+	case "chat", "receive", "pipe", "serve", "peers":
+		if len(pos) > 0 {
+			return usageError("%s takes no arguments (got %q)", verb, pos)
+		}
+	case "send":
+		if len(pos) == 0 {
+			return usageError("send what? p2plink %s … send FILE|DIR …", kind)
+		}
+	default:
+		return usageError("unknown verb %q: chat, send, receive, pipe, serve or peers", verb)
+	}
+	pcfg, err := o.peerConfig(e)
+	if err != nil {
+		return err
+	}
+	l, err := o.openLink(ctx, kind, target, pcfg.Logger)
+	if err != nil {
+		return err
+	}
+	ep, err := peer.NewEndpoint(l, pcfg)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	defer ep.Close()
+	return e.runVerb(ctx, &o, ep, verb, pos)
+}
+
+func (o *options) openLink(ctx context.Context, kind, target string, log *slog.Logger) (link.Link, error) {
+	switch kind {
+	case "serial":
+		cfg := serialnet.Config{Baud: o.baud, DataBits: o.dataBits, MTU: o.mtu, Logger: log}
+		var err error
+		if cfg.Parity, err = parseParity(o.parity); err != nil {
+			return nil, err
+		}
+		if cfg.StopBits, err = parseStop(o.stop); err != nil {
+			return nil, err
+		}
+		return serialnet.Open(target, cfg)
+	case "usb":
+		cfg := usbnet.Config{BusNum: o.busNum, Address: o.addrN, Logger: log}
+		if o.device != "" {
+			v, p, err := parseVIDPID(o.device)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Vendor, cfg.Product = v, p
+		}
+		return usbnet.Open(ctx, cfg)
+	case "eth":
+		return ethnet.Open(target, ethnet.Config{})
+	}
+	return nil, errors.New("unknown link")
+}
+
+func parseParity(s string) (serialnet.Parity, error) {
+	switch strings.ToLower(s) {
+	case "none", "n":
+		return serialnet.ParityNone, nil
+	case "odd", "o":
+		return serialnet.ParityOdd, nil
+	case "even", "e":
+		return serialnet.ParityEven, nil
+	case "mark", "m":
+		return serialnet.ParityMark, nil
+	case "space", "s":
+		return serialnet.ParitySpace, nil
+	}
+	return 0, usageError("--parity %q: use none, odd, even, mark or space", s)
+}
+
+func parseStop(s string) (serialnet.StopBits, error) {
+	switch s {
+	case "1":
+		return serialnet.StopBits1, nil
+	case "1.5":
+		return serialnet.StopBits1Half, nil
+	case "2":
+		return serialnet.StopBits2, nil
+	}
+	return 0, usageError("--stop %q: use 1, 1.5 or 2", s)
+}
+
+func parseVIDPID(s string) (uint16, uint16, error) {
+	a, b, ok := strings.Cut(s, ":")
+	if ok {
+		v, err1 := strconv.ParseUint(a, 16, 16)
+		p, err2 := strconv.ParseUint(b, 16, 16)
+		if err1 == nil && err2 == nil {
+			return uint16(v), uint16(p), nil
+		}
+	}
+	return 0, 0, usageError("--device %q: give the cable's ids as VID:PID in hex, e.g. 067b:25a1 (p2plink ports lists them)", s)
+}

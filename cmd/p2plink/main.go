@@ -1,0 +1,125 @@
+// Command p2plink makes computers peers over a direct physical link — a
+// serial line, a USB bridge cable, an Ethernet segment — with no server and no
+// IP set-up, and moves messages, files and byte streams between them over
+// encrypted, authenticated sessions.
+//
+//	p2plink demo                               two peers over a built-in virtual line
+//	p2plink serial /dev/ttyUSB0 chat           talk over a serial cable
+//	p2plink serial /dev/ttyUSB0 send FILE…     send files and folders
+//	p2plink serial /dev/ttyUSB0 receive        receive them (into --dir)
+//	p2plink usb send FILE…                     the same over a USB bridge cable
+//	p2plink eth eth0 …                         the same on an Ethernet segment
+//	p2plink ports                              serial ports and bridge cables here
+//	p2plink id                                 this peer's name and fingerprint
+//
+// Run `p2plink help` for every flag.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// exitError carries an exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageError(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+// run is the whole program, testable: it reads only args and the given
+// streams, and returns the exit status.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := dispatch(ctx, args, stdin, stdout, stderr)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "p2plink: %v\n", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError("say what to do: p2plink demo, p2plink serial PORT chat, … (p2plink help)")
+	}
+	env := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	switch args[0] {
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "version", "--version":
+		fmt.Fprintln(stdout, "p2plink", version)
+		return nil
+	case "demo":
+		return env.demo(ctx, args[1:])
+	case "ports":
+		return env.ports(ctx, args[1:])
+	case "id":
+		return env.id(args[1:])
+	case "serial", "usb", "eth":
+		return env.linkCommand(ctx, args[0], args[1:])
+	default:
+		return usageError("unknown command %q (p2plink help lists them)", args[0])
+	}
+}
+
+const version = "0.1.0"
+
+const usage = `p2plink — peers over a direct physical link, no server, no IP
+
+Usage:
+  p2plink demo [--baud N] [--size N]       two peers over a built-in virtual serial line
+  p2plink ports                            serial ports and USB bridge cables on this machine
+  p2plink id                               this peer's name and fingerprint
+  p2plink serial PORT [flags] VERB …       over a serial line (/dev/ttyUSB0, COM3, a pty)
+  p2plink usb [flags] VERB …               over a USB host-to-host bridge cable
+  p2plink eth IFACE [flags] VERB …         over raw Ethernet frames (EtherType 0x88B5)
+
+Verbs (run the matching verb on the other end):
+  chat                 an interactive chat; lines from stdin, the peer's lines on stdout
+  send FILE|DIR …      send files and folders, verified by SHA-256, resumable
+  receive              receive files and folders into --dir (default: current directory)
+  pipe                 join stdin/stdout to the peer's, like netcat: tar c dir | p2plink … pipe
+  serve                answer the peer's chats, sends and pipes until stopped (default)
+  peers                (eth) list the peers heard on the segment: name, fingerprint, MAC
+
+Flags for every link:
+  --name NAME          the name peers see (default: host name)
+  --peer FINGERPRINT   talk only to the peer with this fingerprint
+  --to NAME|FPRINT     (eth) the peer to talk to; needed when several are there
+  --timeout DURATION   give up on a silent peer after this long (default 30s)
+  --dir DIR            where receive and serve store files (default .)
+  --overwrite          replace existing files instead of storing "name (1)"
+  --no-compress        do not compress file data
+  --json               progress as JSON lines on stderr
+  --config DIR         identity and known peers (default: $XDG_CONFIG_HOME/p2plink)
+  -v                   log what the link and the session do
+Serial flags:
+  --baud N             line rate (default 115200); --parity none|odd|even|mark|space;
+  --stop 1|1.5|2; --data-bits 5..8; --mtu N (default 4096)
+USB flags:
+  --device VID:PID     pick the cable by ids; --bus N --addr M by position
+`

@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/p2plink/p2plink/link"
+	"github.com/p2plink/p2plink/peer"
+	"github.com/p2plink/p2plink/peer/xfer"
+)
+
+// Service names: each stream is opened for one of these.
+const (
+	svcXfer = "xfer"
+	svcChat = "chat"
+	svcPipe = "pipe"
+)
+
+// connect waits for the peer and reports who it is. On a multi-peer link
+// the peer is the one --to names (or the only one there); verbs that only
+// answer (receive, serve) take whichever peer comes first.
+func (e *env) connect(ctx context.Context, o *options, ep *peer.Endpoint, verb string) (*peer.Session, error) {
+	fmt.Fprintf(e.stderr, "waiting for the peer on %s (Ctrl-C to stop)…\n", ep.Link().LocalAddr())
+	var s *peer.Session
+	var err error
+	switch {
+	case !multiPeer(ep):
+		s, err = ep.Connect(ctx, nil)
+	case o.to == "" && (verb == "receive" || verb == "serve"):
+		s, err = ep.Accept(ctx)
+	default:
+		var nb peer.Neighbor
+		nb, err = ep.FindNeighbor(ctx, o.to)
+		if err == nil {
+			s, err = ep.ConnectNeighbor(ctx, nb)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	pi := s.Peer()
+	note := ""
+	if pi.Pinned {
+		note = " (new peer: key pinned)"
+	}
+	fmt.Fprintf(e.stderr, "connected to %s, fingerprint %s%s\n", pi.Name, pi.Fingerprint, note)
+	return s, nil
+}
+
+// retryable reports whether a failed session is worth connecting again: the
+// peer restarted, so a rerun resumes where the transfer stopped.
+func retryable(s *peer.Session) bool {
+	return s != nil && errors.Is(s.Err(), peer.ErrPeerRestarted)
+}
+
+func multiPeer(ep *peer.Endpoint) bool {
+	_, ok := ep.Link().(link.Broadcaster)
+	return ok
+}
+
+// peers lists the neighbors heard on a multi-peer link.
+func (e *env) peers(ctx context.Context, ep *peer.Endpoint) error {
+	if !multiPeer(ep) {
+		return usageError("peers lists the peers of a multi-peer link (eth); a point-to-point link has one")
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(2500 * time.Millisecond):
+	}
+	nbs := ep.Neighbors()
+	if len(nbs) == 0 {
+		fmt.Fprintln(e.stdout, "no peers heard on this segment")
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "%-20s %-20s %-18s %s\n", "NAME", "FINGERPRINT", "ADDRESS", "LAST SEEN")
+	for _, nb := range nbs {
+		fmt.Fprintf(e.stdout, "%-20s %-20s %-18s %s ago\n", nb.Name, nb.Fingerprint, nb.Addr, time.Since(nb.LastSeen).Round(100*time.Millisecond))
+	}
+	return nil
+}
+
+func (e *env) runVerb(ctx context.Context, o *options, ep *peer.Endpoint, verb string, args []string) error {
+	if verb == "peers" {
+		return e.peers(ctx, ep)
+	}
+	if verb == "serve" && multiPeer(ep) && o.to == "" {
+		return e.serveAll(ctx, o, ep)
+	}
+	for attempt := 0; ; attempt++ {
+		s, err := e.connect(ctx, o, ep, verb)
+		if err != nil {
+			return err
+		}
+		err = e.runOnce(ctx, o, s, verb, args)
+		if err != nil && retryable(s) && attempt < 20 && ctx.Err() == nil {
+			fmt.Fprintf(e.stderr, "the peer restarted: reconnecting to resume\n")
+			continue
+		}
+		if err == nil {
+			s.Close()
+		}
+		return err
+	}
+}
+
+func (e *env) runOnce(ctx context.Context, o *options, s *peer.Session, verb string, args []string) error {
+	switch verb {
+	case "send":
+		return e.send(ctx, o, s, args)
+	case "receive":
+		for {
+			st, err := s.AcceptStream(ctx)
+			if err != nil {
+				return err
+			}
+			if st.Service() != svcXfer {
+				st.Close()
+				continue
+			}
+			return e.receive(ctx, o, st)
+		}
+	case "chat":
+		st, err := e.openOrAccept(ctx, s, svcChat, peer.PrioInteractive)
+		if err != nil {
+			return err
+		}
+		return e.chat(ctx, st)
+	case "pipe":
+		st, err := e.openOrAccept(ctx, s, svcPipe, peer.PrioBulk)
+		if err != nil {
+			return err
+		}
+		return xfer.Pipe(ctx, st, e.stdin, e.stdout)
+	case "serve":
+		return e.serve(ctx, o, s)
+	}
+	return fmt.Errorf("unknown verb %q", verb)
+}
+
+// openOrAccept gives both ends of a two-sided service one stream: the
+// handshake's initiator opens it, the other end accepts it.
+func (e *env) openOrAccept(ctx context.Context, s *peer.Session, service string, prio peer.Priority) (*peer.Stream, error) {
+	if s.Initiator() {
+		return s.OpenStream(ctx, service, prio)
+	}
+	for {
+		st, err := s.AcceptStream(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if st.Service() == service {
+			return st, nil
+		}
+		st.Close()
+	}
+}
+
+func (e *env) send(ctx context.Context, o *options, s *peer.Session, paths []string) error {
+	st, err := s.OpenStream(ctx, svcXfer, peer.PrioBulk)
+	if err != nil {
+		return err
+	}
+	rep := newReporter(e.stderr, o.json)
+	start := time.Now()
+	res, err := xfer.Send(ctx, st, paths, xfer.SendOptions{
+		Compress: !o.noCompress,
+		Progress: rep.update,
+		Logger:   o.logger(e.stderr),
+	})
+	rep.finish()
+	e.summary("sent", res, time.Since(start))
+	if err != nil {
+		if se := s.Err(); se != nil {
+			return fmt.Errorf("%w (%v); run the same command again to resume", err, se)
+		}
+		return err
+	}
+	return nil
+}
+
+func (e *env) receive(ctx context.Context, o *options, st *peer.Stream) error {
+	rep := newReporter(e.stderr, o.json)
+	start := time.Now()
+	res, err := xfer.Receive(ctx, st, o.dir, xfer.ReceiveOptions{
+		Overwrite: o.overwrite,
+		Progress:  rep.update,
+		Logger:    o.logger(e.stderr),
+	})
+	rep.finish()
+	e.summary("received", res, time.Since(start))
+	return err
+}
+
+func (e *env) summary(what string, res xfer.Result, d time.Duration) {
+	for _, f := range res.Files {
+		if f.Dir {
+			continue
+		}
+		line := fmt.Sprintf("  %-8s %s (%s)", f.Status, f.Name, human(f.Size))
+		if f.Resumed > 0 {
+			line += fmt.Sprintf(", resumed after %s", human(f.Resumed))
+		}
+		if f.Err != nil {
+			line += ": " + f.Err.Error()
+		}
+		fmt.Fprintln(e.stderr, line)
+	}
+	rate := float64(res.Bytes) / max(d.Seconds(), 1e-9)
+	fmt.Fprintf(e.stderr, "%s %s in %.1fs (%s/s), %s on the wire, %s resumed\n",
+		what, human(res.Bytes), d.Seconds(), human(int64(rate)), human(res.WireBytes), human(res.Resumed))
+}
+
+// serve answers whatever the peer asks for until the session ends.
+func (e *env) serve(ctx context.Context, o *options, s *peer.Session) error {
+	fmt.Fprintf(e.stderr, "serving: files go to %s\n", o.dir)
+	for {
+		st, err := s.AcceptStream(ctx)
+		if err != nil {
+			if errors.Is(err, peer.ErrPeerClosed) {
+				return nil
+			}
+			return err
+		}
+		switch st.Service() {
+		case svcXfer:
+			if err := e.receive(ctx, o, st); err != nil {
+				fmt.Fprintf(e.stderr, "receive: %v\n", err)
+			}
+		case svcChat:
+			go e.chat(ctx, st)
+		case svcPipe:
+			go xfer.Pipe(ctx, st, e.stdin, e.stdout)
+		default:
+			st.Close()
+		}
+	}
+}
+
+// serveAll serves every peer that connects, each in its own goroutine.
+func (e *env) serveAll(ctx context.Context, o *options, ep *peer.Endpoint) error {
+	fmt.Fprintf(e.stderr, "serving every peer on %s: files go to %s\n", ep.Link().LocalAddr(), o.dir)
+	for {
+		s, err := ep.Accept(ctx)
+		if err != nil {
+			return err
+		}
+		pi := s.Peer()
+		fmt.Fprintf(e.stderr, "%s (%s) connected\n", pi.Name, pi.Fingerprint)
+		go func() {
+			if err := e.serve(ctx, o, s); err != nil {
+				fmt.Fprintf(e.stderr, "%s: %v\n", pi.Name, err)
+			}
+		}()
+	}
+}
+
+func human(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
