@@ -16,7 +16,7 @@ BUS_B=$(cat /sys/bus/usb/devices/usb2/busnum 2>/dev/null || echo 2)
 
 say() { echo "peers: $*"; }
 fail() {
-	say "FAIL: $*"
+	say "FAIL at $(now) s guest time: $*"
 	for f in $W/*.log; do echo "--- $f"; tail -n 30 "$f"; done
 	exit 1
 }
@@ -37,10 +37,10 @@ timeout 45 $P usb $DEV --bus $BUS_A --config $W/ida --name peer-a -v send $W/one
 src=$?
 wait $rpid
 rrc=$?
+say "A: $(grep '^sent' $W/send1.log)"
 [ "$(sha256sum <$W/one.bin)" = "$(sha256sum <$W/inb/one.bin 2>/dev/null)" ] || fail "file A -> B missing or different"
 [ $src = 0 ] || fail "file A -> B arrived whole, but send exited $src"
 [ $rrc = 0 ] || fail "file A -> B arrived whole, but receive exited $rrc"
-say "A: $(grep '^sent' $W/send1.log)"
 say "192 KiB A -> B verified in $(awk -v a=$t0 -v b=$(now) 'BEGIN{printf "%.1f", b-a}') s (emulated)"
 
 # 2. B -> A with A's end unplugged and replugged mid-transfer
@@ -60,9 +60,9 @@ wait $spid
 src=$?
 wait $rpid
 rrc=$?
+say "B: $(grep '^sent' $W/send2.log)"
 [ "$(sha256sum <$W/two.bin)" = "$(sha256sum <$W/ina/two.bin 2>/dev/null)" ] || fail "file B -> A missing or different after the replug"
 [ $src = 0 ] || fail "file B -> A arrived whole across the replug, but send exited $src"
 [ $rrc = 0 ] || fail "file B -> A arrived whole across the replug, but receive exited $rrc"
-say "B: $(grep '^sent' $W/send2.log)"
 say "256 KiB B -> A verified across an unplug/replug in $(awk -v a=$t0 -v b=$(now) 'BEGIN{printf "%.1f", b-a}') s (emulated)"
 exit 0
