@@ -7,7 +7,6 @@ import (
 	"log"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -297,7 +296,7 @@ func maxPacket(fd int) int {
 // pumpOut reads e's bulk OUT endpoint packet by packet into the FIFO
 // toward the peer. A packet is read only when the FIFO has room for a
 // full one, so a full FIFO NAKs the writing host.
-func (e *end) pumpOut(stats *pumpStats) {
+func (e *end) pumpOut() {
 	for {
 		mp := maxPacket(e.bulkOutFD)
 		e.peer.toward.reserve(mp)
@@ -308,7 +307,6 @@ func (e *end) pumpOut(stats *pumpStats) {
 			time.Sleep(5 * time.Millisecond) // the end went away; wait for it
 			continue
 		}
-		stats.add(n)
 		e.peer.toward.commit(mp, buf[:n])
 	}
 }
@@ -325,19 +323,6 @@ func (e *end) pumpIn() {
 		}
 		e.toward.pop(gen)
 	}
-}
-
-type pumpStats struct {
-	mu    sync.Mutex
-	bytes int64
-	pkts  int64
-}
-
-func (s *pumpStats) add(n int) {
-	s.mu.Lock()
-	s.bytes += int64(n)
-	s.pkts++
-	s.mu.Unlock()
 }
 
 func logf(on bool, format string, args ...any) {

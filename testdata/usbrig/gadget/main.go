@@ -119,14 +119,13 @@ func run(args []string) error {
 	a.peer, b.peer = b, a
 	a.toward = newFIFO(*fifoCap, r.dropZLP.Load)
 	b.toward = newFIFO(*fifoCap, r.dropZLP.Load)
-	var stats pumpStats
 	for i, e := range []*end{a, b} {
 		if err := e.setup(uint16(*vid), uint16(*pid), fmt.Sprintf("USBRIG%04d", i+1)); err != nil {
 			return fmt.Errorf("end %s: %w", e.name, err)
 		}
 		r.ends[e.name] = e
 		go e.serveEP0(*verbose)
-		go e.pumpOut(&stats)
+		go e.pumpOut()
 		go e.pumpIn()
 	}
 	for _, e := range []*end{a, b} {
