@@ -6,6 +6,12 @@
 //	    two peers over the two ends of a null-modem (serialnet + peer), a
 //	    PrioBulk stream that never runs dry, and one timestamped line every
 //	    interval on a PrioInteractive stream in the same direction.
+//	serial line --a PORT --b PORT [--baud N] [--size N]
+//	    the anchor: raw bytes through the null-modem with no protocol.
+//	serial bulk --a PORT --b PORT [--baud N] [--size N]
+//	    one bare stream across the null-modem, with the sending session's
+//	    counters (retransmits, segment size, round trip) that the command
+//	    line's summary does not show.
 //	serial mem [--size N] [--mtu N] [--dir DIR]
 //	    peak memory of a file transfer (peer/xfer) between two peers over the
 //	    in-memory frame pipe (linktest.NewFramePipe): peak RSS (VmHWM) and Go
@@ -34,6 +40,10 @@ func main() {
 	switch os.Args[1] {
 	case "chat":
 		err = chatDelay(ctx, os.Args[2:])
+	case "line":
+		err = lineAnchor(os.Args[2:])
+	case "bulk":
+		err = bulkStats(ctx, os.Args[2:])
 	case "mem":
 		err = memPeak(ctx, os.Args[2:])
 	default:
