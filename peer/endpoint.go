@@ -122,6 +122,7 @@ type Endpoint struct {
 	mu        sync.Mutex
 	sessions  map[string]*Session
 	neighbors map[string]*Neighbor
+	refused   map[string]error // why the last session with an address was refused
 	accepted  chan *Session
 	closed    bool
 }
@@ -142,6 +143,7 @@ func NewEndpoint(l link.Link, cfg Config) (*Endpoint, error) {
 		done:      make(chan struct{}),
 		sessions:  make(map[string]*Session),
 		neighbors: make(map[string]*Neighbor),
+		refused:   make(map[string]error),
 		accepted:  make(chan *Session, 16),
 		heard:     make(chan struct{}, 1),
 	}
@@ -164,6 +166,11 @@ func (e *Endpoint) Connect(ctx context.Context, addr net.Addr) (*Session, error)
 	if e.closed {
 		e.mu.Unlock()
 		return nil, ErrClosed
+	}
+	if err := e.refused[addr.String()]; err != nil {
+		delete(e.refused, addr.String())
+		e.mu.Unlock()
+		return nil, err
 	}
 	s := e.sessions[addr.String()]
 	if s == nil {
@@ -222,10 +229,14 @@ func (e *Endpoint) Close() error {
 // Link returns the endpoint's link.
 func (e *Endpoint) Link() link.Link { return e.l }
 
-func (e *Endpoint) forget(s *Session) {
+func (e *Endpoint) forget(s *Session, err error) {
 	e.mu.Lock()
 	if e.sessions[s.key] == s {
 		delete(e.sessions, s.key)
+	}
+	if !s.claimed && (errors.Is(err, ErrVersion) || errors.Is(err, ErrRefused) || errors.Is(err, ErrKeyChanged) || errors.Is(err, ErrFingerprintMismatch)) {
+		// No Connect waits for it: keep the reason for the next one.
+		e.refused[s.key] = err
 	}
 	e.mu.Unlock()
 }

@@ -188,13 +188,15 @@ func TestReliableOverLossyLink(t *testing.T) {
 		{"slowline", linktest.PipeConfig{Loss: 0.05, Bandwidth: 2_000_000, Latency: time.Millisecond, Seed: 3}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := connect(t, tc.pc, testConfig(t, "a"), testConfig(t, "b"))
-			defer p.close()
-			data := randBytes(7, 1<<20)
-			transfer(t, p.sa, p.sb, data)
-			if st := p.sa.Stats(); st.Retransmits == 0 {
-				t.Errorf("no retransmissions on a lossy link: %+v", st)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				p := connect(t, tc.pc, testConfig(t, "a"), testConfig(t, "b"))
+				defer p.close()
+				data := randBytes(7, 1<<20)
+				transfer(t, p.sa, p.sb, data)
+				if st := p.sa.Stats(); st.Retransmits == 0 {
+					t.Errorf("no retransmissions on a lossy link: %+v", st)
+				}
+			})
 		})
 	}
 }
@@ -249,6 +251,10 @@ func TestManyStreams(t *testing.T) {
 // A chat line written during a bulk transfer overtakes the bulk data queued
 // before it.
 func TestPriorityOvertakesBulk(t *testing.T) {
+	synctest.Test(t, testPriorityOvertakesBulk)
+}
+
+func testPriorityOvertakesBulk(t *testing.T) {
 	p := connect(t, linktest.PipeConfig{Bandwidth: 200_000, MTU: 1500}, testConfig(t, "a"), testConfig(t, "b"))
 	defer p.close()
 	ctx := context.Background()
@@ -435,6 +441,10 @@ func TestUnplugMidTransferResumes(t *testing.T) {
 }
 
 func TestPeerRestartDetected(t *testing.T) {
+	synctest.Test(t, testPeerRestartDetected)
+}
+
+func testPeerRestartDetected(t *testing.T) {
 	a, b := linktest.NewFramePipe(linktest.PipeConfig{})
 	ca, cb := testConfig(t, "a"), testConfig(t, "b")
 	ea, _ := NewEndpoint(a, ca)
@@ -475,6 +485,10 @@ func newTestEndpoint(t *testing.T, l link.Link, c Config) *Endpoint {
 }
 
 func TestSegmentAdaptsToDamage(t *testing.T) {
+	synctest.Test(t, testSegmentAdaptsToDamage)
+}
+
+func testSegmentAdaptsToDamage(t *testing.T) {
 	// 20 % of frames lost: segments shrink from the MTU.
 	p := connect(t, linktest.PipeConfig{Loss: 0.2, Seed: 4, MTU: 4096}, testConfig(t, "a"), testConfig(t, "b"))
 	defer p.close()

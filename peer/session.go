@@ -281,7 +281,7 @@ func (s *Session) fail(err error) {
 	for _, st := range streams {
 		st.notify()
 	}
-	s.e.forget(s)
+	s.e.forget(s, err)
 	if !errors.Is(err, ErrClosed) {
 		s.cfg.Logger.Info("session ended", "peer", s.key, "err", err)
 	}

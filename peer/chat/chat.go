@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -110,12 +111,27 @@ func Run(ctx context.Context, s Stream, in io.Reader, out io.Writer, opts Option
 	}
 	name = cut(name, maxName)
 
-	var wmu sync.Mutex // serialises frames from the two writers below
+	var (
+		wmu  sync.Mutex // serialises writes to s
+		left bool       // we half-closed s
+	)
 	send := func(typ byte, t time.Time, text string) error {
 		wmu.Lock()
 		defer wmu.Unlock()
+		if left {
+			return net.ErrClosed
+		}
 		_, err := s.Write(appendFrame(nil, typ, t, text))
 		return err
+	}
+	leave := func() error {
+		wmu.Lock()
+		defer wmu.Unlock()
+		if left {
+			return nil
+		}
+		left = true
+		return s.CloseWrite()
 	}
 	// Our side (hello, then lines) is written by its own goroutine while
 	// this one reads, so that neither peer blocks the other.
@@ -125,13 +141,13 @@ func Run(ctx context.Context, s Stream, in io.Reader, out io.Writer, opts Option
 			upErr <- fmt.Errorf("chat: sending hello: %w", err)
 			return
 		}
-		upErr <- sendLines(in, func(line string) error { return send(typeText, opts.Now(), line) }, s)
+		upErr <- sendLines(in, func(line string) error { return send(typeText, opts.Now(), line) }, leave)
 	}()
 
 	err := receive(s, out, opts)
 	if err == nil {
-		// The peer left; a failure on our side of the stream since then
-		// (it closed its end) is no error.
+		// The peer left: we leave too, cleanly (the peer sees EOF).
+		leave()
 		return nil
 	}
 	select {
@@ -153,7 +169,7 @@ func result(ctx context.Context, err error) error {
 
 // sendLines sends each line of in, cut into pieces of at most MaxMessage
 // bytes (on UTF-8 boundaries), and half-closes s at the end of in.
-func sendLines(in io.Reader, send func(string) error, s Stream) error {
+func sendLines(in io.Reader, send func(string) error, leave func() error) error {
 	br := bufio.NewReaderSize(in, MaxMessage)
 	var pending []byte
 	sentPart := false
@@ -161,7 +177,7 @@ func sendLines(in io.Reader, send func(string) error, s Stream) error {
 		frag, isPrefix, err := br.ReadLine()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				if cerr := s.CloseWrite(); cerr != nil {
+				if cerr := leave(); cerr != nil {
 					return fmt.Errorf("chat: leaving: %w", cerr)
 				}
 				return nil
