@@ -263,13 +263,15 @@ func BenchmarkLine(b *testing.B) {
 	b.Run("chat", func(b *testing.B) {
 		a, c := streamPair()
 		inR, inW := io.Pipe()
+		in2R, in2W := io.Pipe() // the receiving side stays until the end
 		got := make(chan Message, 1)
 		var wg sync.WaitGroup
 		wg.Add(2)
 		go func() { defer wg.Done(); Run(context.Background(), a, inR, io.Discard, Options{}) }()
 		go func() {
 			defer wg.Done()
-			Run(context.Background(), c, strings.NewReader(""), io.Discard, Options{OnMessage: func(m Message) { got <- m }})
+			Run(context.Background(), c, in2R, io.Discard, Options{OnMessage: func(m Message) { got <- m }})
+			in2R.Close()
 		}()
 		b.SetBytes(int64(len(line)))
 		b.ReportAllocs()
@@ -281,6 +283,7 @@ func BenchmarkLine(b *testing.B) {
 		b.ReportMetric(float64(delay.Nanoseconds())/float64(b.N), "ns-delay/line")
 		inW.Close()
 		wg.Wait()
+		in2W.Close()
 	})
 	b.Run("anchor", func(b *testing.B) {
 		a, c := streamPair()
