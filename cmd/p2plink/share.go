@@ -42,7 +42,7 @@ type shareFlags struct {
 func (f *shareFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.shares, "share", "serve: share folder DIR as NAME: NAME=DIR[:ro|:rw] (repeatable; default read-only)")
 	fs.Var(&f.allow, "allow", "serve: who may see share NAME: NAME=FP[,FP…]; or FP[,FP…] for shares without a list; \"everyone\" for all peers (default)")
-	fs.Var(&f.passwordFiles, "password-file", "serve: NAME=FILE, FILE's first line is share NAME's password or its hash; ls/get/put: [NAME=]FILE, the password to give")
+	fs.Var(&f.passwordFiles, "password-file", "serve: NAME=FILE, FILE's first line is share NAME's password or its hash; ls/get/put: [NAME=]FILE, the password to give (default $P2PLINK_PASSWORD)")
 	fs.StringVar(&f.sharesFile, "shares", "", "the shares file (default: shares.json in the config directory)")
 }
 
