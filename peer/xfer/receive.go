@@ -85,6 +85,9 @@ func Receive(ctx context.Context, s Stream, dir string, opts ReceiveOptions) (Re
 	}
 	err = rc.run()
 	rc.closeCurrent()
+	if rc.dec != nil {
+		rc.dec.Close()
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			err = ctx.Err()
@@ -140,6 +143,9 @@ func (rc *receiver) run() error {
 	}
 	typ, p, err := rc.r.next()
 	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("xfer: the sender closed the stream before the transfer began: %w", io.ErrUnexpectedEOF)
+		}
 		return readErr("reading the sender's hello", err)
 	}
 	if typ != msgHello {
@@ -271,7 +277,7 @@ func (rc *receiver) plan(f *rfile, r *reply) error {
 		}
 		if fi.Mode().IsRegular() && fi.Size() == f.Size && rc.sameHash(name, &f.Hash) {
 			r.Action = actPresent
-			f.res.Status, f.res.Path = StatusPresent, name
+			f.res.Status, f.res.Path, f.res.Stored = StatusPresent, name, name
 			return nil
 		}
 		if rc.opts.Overwrite {
@@ -663,7 +669,7 @@ func (rc *receiver) endFile(typ byte, p []byte) error {
 		rc.log.Warn("xfer: not stored", "name", f.Name, "reason", ferr)
 		reason = ferr.Error()
 	} else {
-		f.res.Status = StatusDone
+		f.res.Status, f.res.Stored = StatusDone, f.res.Path
 		reason = f.res.Path
 	}
 	rc.cur = nil

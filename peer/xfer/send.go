@@ -113,7 +113,7 @@ func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Resu
 		if o.err != nil {
 			res.Files[i].Status, res.Files[i].Err = StatusFailed, o.err
 		} else {
-			res.Files[i].Status = StatusDone
+			res.Files[i].Status, res.Files[i].Stored = StatusDone, o.stored
 		}
 	}
 	if ctx.Err() != nil {
@@ -144,7 +144,10 @@ func streamErr(ctx context.Context, doing string, err error) error {
 }
 
 // fileOutcome is the receiver's verdict on one file.
-type fileOutcome struct{ err error }
+type fileOutcome struct {
+	err    error
+	stored string
+}
 
 // sendReader reads the receiver's side of the conversation.
 type sendReader struct {
@@ -229,6 +232,7 @@ func (sr *sendReader) loop() error {
 		o := &fileOutcome{}
 		switch status {
 		case resOK:
+			o.stored = reason
 		case resVerify:
 			o.err = fmt.Errorf("%w: receiver: %s", ErrVerify, reason)
 		case resChanged:

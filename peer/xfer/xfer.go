@@ -115,6 +115,7 @@ type FileResult struct {
 	Name    string // relative, slash-separated name as on the wire
 	Dir     bool   // a directory entry
 	Path    string // sender: local path; receiver: where it was stored, relative to the receive directory
+	Stored  string // where the receiver stored it, relative to its directory (both sides; "" if not stored)
 	Size    int64  // bytes in the file
 	Resumed int64  // bytes the receiver already held and that were not sent again
 	Sent    int64  // bytes of file data moved in this run (before compression)

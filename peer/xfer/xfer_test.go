@@ -138,9 +138,10 @@ func TestSendReceiveTree(t *testing.T) {
 				t.Fatal(err)
 			}
 			writeFile(t, filepath.Join(src, "single.bin"), randBytes(5, 1000), 0o600)
-			var last Progress
+			var last, rlast Progress
 			o := run(t, []string{filepath.Join(src, "tree"), filepath.Join(src, "single.bin")}, dst,
-				SendOptions{Compress: compress, Progress: func(p Progress) { last = p }}, ReceiveOptions{})
+				SendOptions{Compress: compress, Progress: func(p Progress) { last = p }},
+				ReceiveOptions{Progress: func(p Progress) { rlast = p }})
 			mustOK(t, o)
 			for name, data := range files {
 				mode := fs.FileMode(0o644)
@@ -162,8 +163,8 @@ func TestSendReceiveTree(t *testing.T) {
 			if o.sres.Bytes != total || o.rres.Bytes != total {
 				t.Errorf("bytes sent %d, received %d, want %d", o.sres.Bytes, o.rres.Bytes, total)
 			}
-			if last.Done != total || last.Total != total {
-				t.Errorf("last progress %+v, want done = total = %d", last, total)
+			if last.Done != total || last.Total != total || rlast.Done != total || rlast.Total != total {
+				t.Errorf("last progress: sender %+v, receiver %+v, want done = total = %d", last, rlast, total)
 			}
 			if compress && o.sres.WireBytes >= o.sres.Bytes*9/10 {
 				t.Errorf("compressed %d bytes to %d", o.sres.Bytes, o.sres.WireBytes)
@@ -232,6 +233,9 @@ func TestExistingFileNeverOverwritten(t *testing.T) {
 	}
 	if f := statusOf(t, o.rres, "report.tar.gz"); f.Path != "report (2).tar.gz" {
 		t.Errorf("stored as %q, want %q", f.Path, "report (2).tar.gz")
+	}
+	if f := statusOf(t, o.sres, "report.tar.gz"); f.Stored != "report (2).tar.gz" {
+		t.Errorf("sender told it was stored as %q, want %q", f.Stored, "report (2).tar.gz")
 	}
 
 	// Sending again: the identical copy is found and nothing is sent.
