@@ -503,3 +503,34 @@ func testSegmentAdaptsToDamage(t *testing.T) {
 		t.Errorf("segment %d on a clean line, want the MTU's %d", seg, 4096-pktOverhed)
 	}
 }
+
+// Close waits for the data already written, tells the peer, and returns
+// promptly: the peer's session ends with ErrPeerClosed.
+func TestGracefulClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := connect(t, linktest.PipeConfig{Bandwidth: 100_000}, testConfig(t, "a"), testConfig(t, "b"))
+		defer p.close()
+		ctx := context.Background()
+		st, _ := p.sa.OpenStream(ctx, "x", PrioBulk)
+		data := randBytes(1, 50_000)
+		st.Write(data)
+		st.CloseWrite()
+		start := time.Now()
+		p.sa.Close()
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("Close took %v", d)
+		}
+		rs, err := p.sb.AcceptStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(rs)
+		if !bytes.Equal(got, data) {
+			t.Errorf("got %d of %d bytes written before Close", len(got), len(data))
+		}
+		<-p.sb.Done()
+		if !errors.Is(p.sb.Err(), ErrPeerClosed) {
+			t.Errorf("peer's session ended with %v, want ErrPeerClosed", p.sb.Err())
+		}
+	})
+}

@@ -146,6 +146,7 @@ type Session struct {
 	rr         int
 	readyBuf   []*Stream // scratch for fillStreams
 	closing    bool      // Close sent
+	peerClosed bool      // the peer sent CLOSE: ack it, then end
 	stats      Stats
 }
 
@@ -226,8 +227,13 @@ func (s *Session) Err() error {
 }
 
 // Close ends the session gracefully: data already written to streams is
-// delivered first (for at most the dead-peer timeout), then the peer is told.
+// delivered first (for at most the dead-peer timeout), then the peer is told
+// and Close returns once it acknowledged (or after a few seconds).
 func (s *Session) Close() error {
+	drained := func() bool {
+		return s.sndUna == s.sndNxt && len(s.ctrlQ) == 0 && !s.pendingStreamData()
+	}
+	s.waitLocked(s.cfg.DeadPeerTimeout, drained)
 	s.mu.Lock()
 	if s.err == nil && s.state == stEstablished && !s.closing {
 		s.closing = true
@@ -235,26 +241,29 @@ func (s *Session) Close() error {
 		s.kick()
 	}
 	s.mu.Unlock()
-	t := time.NewTimer(s.cfg.DeadPeerTimeout)
-	defer t.Stop()
-	for {
-		s.mu.Lock()
-		drained := s.sndUna == s.sndNxt && len(s.ctrlQ) == 0 && !s.pendingStreamData()
-		s.mu.Unlock()
-		if drained {
-			break
-		}
-		select {
-		case <-s.done:
-		case <-t.C:
-		case <-time.After(5 * time.Millisecond):
-			continue
-		}
-		break
-	}
+	s.waitLocked(3*time.Second, drained)
 	s.fail(ErrClosed)
 	s.wg.Wait()
 	return nil
+}
+
+// waitLocked polls cond under the session lock until it holds, the session
+// ends or d passes.
+func (s *Session) waitLocked(d time.Duration, cond func() bool) {
+	deadline := time.Now().Add(d)
+	for {
+		s.mu.Lock()
+		ok := s.err != nil || s.state != stEstablished || cond()
+		s.mu.Unlock()
+		if ok || !time.Now().Before(deadline) {
+			return
+		}
+		select {
+		case <-s.done:
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 func (s *Session) kick() {
@@ -668,7 +677,11 @@ func (s *Session) onFrames(b []byte, now time.Time) {
 		case frReset:
 			s.onReset(val)
 		case frClose:
-			s.failLocked(ErrPeerClosed)
+			// Acknowledge it, then end: the writer ends the session once
+			// the ack is out, so the peer's Close need not wait.
+			s.peerClosed = true
+			s.ackDue = true
+			s.kick()
 			return
 		}
 	}
@@ -873,6 +886,10 @@ func (s *Session) writeLoop() {
 		if ended {
 			return
 		}
+		if pkt == nil && s.peerClosedAcked() {
+			s.fail(ErrPeerClosed)
+			return
+		}
 		if pkt != nil {
 			if _, err := s.e.l.WriteTo(pkt, s.addr); err != nil {
 				if errors.Is(err, net.ErrClosed) {
@@ -897,6 +914,12 @@ func (s *Session) writeLoop() {
 			return
 		}
 	}
+}
+
+func (s *Session) peerClosedAcked() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peerClosed && !s.ackDue
 }
 
 // nextPacketLocked returns the next packet to send, or nil and how long to
@@ -940,6 +963,9 @@ func (s *Session) nextPacketLocked(scratch []byte, now time.Time) ([]byte, time.
 	if s.ackDue {
 		s.ackDue = false
 		return s.ctrlPacket(scratch, s.ackFrame(scratch[pktHdrLen:pktHdrLen])), 0
+	}
+	if s.peerClosed {
+		return nil, 0
 	}
 	w := uint64(len(s.slots))
 	// Retransmit what was lost, oldest first.

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/p2plink/p2plink/link/linktest"
+)
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runCmd(ctx context.Context, stdin string, args ...string) result {
+	var out, errb bytes.Buffer
+	code := run(ctx, args, strings.NewReader(stdin), &out, &errb)
+	return result{code, out.String(), errb.String()}
+}
+
+// Two p2plink commands on the two ends of a virtual serial line: one sends
+// a folder, the other receives it, and every file arrives intact.
+func TestSendReceiveOverSerial(t *testing.T) {
+	nm, err := linktest.NewNullModem(linktest.NullModemConfig{Baud: 2_000_000})
+	if err != nil {
+		t.Skipf("no ptys here: %v", err)
+	}
+	defer nm.Close()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src", "docs")
+	os.MkdirAll(filepath.Join(src, "sub"), 0o755)
+	files := map[string][]byte{"a.bin": make([]byte, 100_000), "sub/b.txt": []byte("hello\n")}
+	rand.Read(files["a.bin"])
+	for name, data := range files {
+		os.WriteFile(filepath.Join(src, name), data, 0o644)
+	}
+	inbox := filepath.Join(dir, "inbox")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	var rs, rr result
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		rs = runCmd(ctx, "", "serial", nm.PortA(), "--baud", "2000000", "--config", filepath.Join(dir, "cfgA"), "--name", "alice", "send", src)
+	}()
+	go func() {
+		defer wg.Done()
+		rr = runCmd(ctx, "", "serial", nm.PortB(), "--baud", "2000000", "--config", filepath.Join(dir, "cfgB"), "--name", "bob", "--dir", inbox, "receive")
+	}()
+	wg.Wait()
+	if rs.code != 0 || rr.code != 0 {
+		t.Fatalf("send exit %d: %s\nreceive exit %d: %s", rs.code, rs.stderr, rr.code, rr.stderr)
+	}
+	for name, data := range files {
+		got, err := os.ReadFile(filepath.Join(inbox, "docs", name))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("%s: differs after transfer (%v)", name, err)
+		}
+	}
+	if !strings.Contains(rs.stderr, "connected to bob") || !strings.Contains(rs.stderr, "new peer: key pinned") {
+		t.Errorf("sender did not report the peer:\n%s", rs.stderr)
+	}
+	// The identity is kept private.
+	fi, err := os.Stat(filepath.Join(dir, "cfgA", "identity"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("identity file: %v %v", fi, err)
+	}
+}
+
+func TestErrorsSayWhatToDo(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 2, "say what to do"},
+		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"serial"}, 2, "name the serial port"},
+		{[]string{"serial", "/dev/ttyNOPE9", "--config", dir, "chat"}, 1, "/dev/ttyNOPE9"},
+		{[]string{"serial", "/dev/null", "--config", dir, "dance"}, 2, "unknown verb"},
+		{[]string{"serial", "/dev/null", "--config", dir, "--parity", "weird", "chat"}, 2, "--parity"},
+		{[]string{"serial", "/dev/null", "--config", dir, "send"}, 2, "send what"},
+		{[]string{"usb", "--device", "zz", "--config", dir, "chat"}, 2, "VID:PID"},
+	} {
+		r := runCmd(ctx, "", tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("p2plink %v: exit %d, stderr %q; want exit %d mentioning %q", tc.args, r.code, r.stderr, tc.code, tc.want)
+		}
+	}
+}
+
+func TestID(t *testing.T) {
+	dir := t.TempDir()
+	r1 := runCmd(context.Background(), "", "id", "--config", dir, "--name", "zed")
+	r2 := runCmd(context.Background(), "", "id", "--config", dir)
+	if r1.code != 0 || !strings.Contains(r1.stdout, "zed") {
+		t.Fatalf("id: %+v", r1)
+	}
+	fp := func(s string) string {
+		_, after, _ := strings.Cut(s, "fingerprint: ")
+		return strings.TrimSpace(after)
+	}
+	if fp(r1.stdout) == "" || fp(r1.stdout) != fp(r2.stdout) {
+		t.Fatalf("fingerprint not stable across runs: %q vs %q", r1.stdout, r2.stdout)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("demo takes a few seconds")
+	}
+	r := runCmd(context.Background(), "", "demo", "--size", "65536")
+	if r.code != 0 || !strings.Contains(r.stdout, "demo OK") || !strings.Contains(r.stdout, "verified") {
+		t.Fatalf("demo exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}
