@@ -453,6 +453,9 @@ func (rc *receiver) startFile(p []byte) error {
 		return rc.fatal(err)
 	}
 	rc.done += off
+	if rc.opts.Progress != nil {
+		rc.opts.Progress(Progress{Name: f.Name, FileDone: off, FileSize: f.Size, Done: rc.done, Total: rc.total})
+	}
 	return nil
 }
 

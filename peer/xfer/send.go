@@ -377,6 +377,9 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 	if err := fs.w.file(index, off); err != nil {
 		return err
 	}
+	if fs.opts.Progress != nil {
+		fs.opts.Progress(Progress{Name: f.Name, FileDone: off, FileSize: f.Size, Done: fs.done, Total: fs.total})
+	}
 	misses := 0
 	for pos, chunk := off, 0; pos < f.Size; chunk++ {
 		n := min(int64(ChunkSize), f.Size-pos)

@@ -145,8 +145,8 @@ type SendOptions struct {
 	// Compress compresses each chunk with zstd when that makes it more
 	// than 5 % smaller; incompressible data is sent as it is.
 	Compress bool
-	// Progress, if set, is called after each chunk and once per file
-	// when it is finished or skipped. It must not block for long.
+	// Progress, if set, is called when a file's data starts and after
+	// each chunk. It must not block for long.
 	Progress func(Progress)
 	// Logger receives warnings (skipped files). Nil means no logging.
 	Logger *slog.Logger
@@ -161,7 +161,8 @@ type ReceiveOptions struct {
 	// MaxEntries limits the number of manifest entries accepted;
 	// 0 means 1,000,000.
 	MaxEntries int
-	// Progress, if set, is called after each chunk written.
+	// Progress, if set, is called when a file's data starts and after
+	// each chunk written. It must not block for long.
 	Progress func(Progress)
 	// Logger receives notes on refused names and renamed files. Nil means
 	// no logging.

@@ -139,9 +139,19 @@ func TestSendReceiveTree(t *testing.T) {
 			}
 			writeFile(t, filepath.Join(src, "single.bin"), randBytes(5, 1000), 0o600)
 			var last, rlast Progress
+			started := map[string]bool{}
 			o := run(t, []string{filepath.Join(src, "tree"), filepath.Join(src, "single.bin")}, dst,
-				SendOptions{Compress: compress, Progress: func(p Progress) { last = p }},
+				SendOptions{Compress: compress, Progress: func(p Progress) {
+					if p.Done < last.Done || p.FileDone > p.FileSize {
+						t.Errorf("progress %+v after %+v", p, last)
+					}
+					last = p
+					started[p.Name] = true
+				}},
 				ReceiveOptions{Progress: func(p Progress) { rlast = p }})
+			if len(started) != len(files)+1 {
+				t.Errorf("progress for %d files, want %d (empty ones too)", len(started), len(files)+1)
+			}
 			mustOK(t, o)
 			for name, data := range files {
 				mode := fs.FileMode(0o644)
