@@ -47,7 +47,7 @@ type rfile struct {
 	res     *FileResult
 	action  byte
 	offset  int64     // offered offset
-	whole   hash.Hash // SHA-256 state over the offered prefix
+	whole   hash.Hash // SHA-256 state over the offered prefix; nil if none
 	started bool
 }
 
@@ -284,7 +284,6 @@ func (rc *receiver) plan(f *rfile, r *reply) error {
 			break
 		}
 	}
-	f.whole = sha256.New()
 	r.Offset = rc.verifyPartial(f, &r.Root)
 	f.offset = r.Offset
 	return nil
@@ -338,6 +337,7 @@ func (rc *receiver) verifyPartial(f *rfile, root *[hashLen]byte) int64 {
 	defer sums.Close()
 	sr := bufio.NewReader(sums)
 	buf := make([]byte, ChunkSize)
+	f.whole = sha256.New()
 	rh := sha256.New()
 	var want [hashLen]byte
 	var pos int64
@@ -358,6 +358,9 @@ func (rc *receiver) verifyPartial(f *rfile, root *[hashLen]byte) int64 {
 		pos += n
 	}
 	rh.Sum(root[:0])
+	if pos == 0 {
+		f.whole = nil // kept only for files that resume
+	}
 	return pos
 }
 
@@ -442,8 +445,8 @@ func (rc *receiver) startFile(p []byte) error {
 		return rc.fatal(protoErrorf("file %q sent from offset %d; %d was asked for", f.Name, off, f.offset))
 	}
 	f.started = true
-	if off == 0 && f.offset != 0 {
-		f.whole.Reset() // the sender did not accept our prefix
+	if off == 0 || f.whole == nil {
+		f.whole = sha256.New() // nothing kept, or the sender did not accept it
 	}
 	f.res.Resumed = off
 	rc.res.Resumed += off
