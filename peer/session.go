@@ -812,10 +812,13 @@ func (s *Session) updateCwnd() {
 	if bw == 0 || s.minRTT == 0 {
 		return
 	}
-	// Two bandwidth-delay products keep the line busy while acks travel;
-	// more would only queue in the driver and delay urgent streams.
-	c := int(2*bw*s.minRTT.Seconds()) + 2*s.seg
-	lo := 4 * s.seg
+	// One bandwidth-delay product and a segment keep the line busy; the
+	// headroom on top absorbs acks that arrive in bursts. On a slow line
+	// it is kept to what the line sends in 20 ms, because everything in
+	// flight queues in the driver ahead of urgent streams (a chat line).
+	bdp := int(bw * s.minRTT.Seconds())
+	c := bdp + s.seg + min(bdp+s.seg, int(bw*0.020))
+	lo := 2 * s.seg
 	if c < lo {
 		c = lo
 	}

@@ -122,7 +122,7 @@ func (e *env) demo(ctx context.Context, args []string) error {
 		return err
 	}
 	dst := filepath.Join(work, "bob", "inbox")
-	rep := newReporter(e.stdout, false)
+	rep := newReporter(e.stdout, false, "alice -> bob")
 	recvErr := make(chan error, 1)
 	go func() {
 		st, err := sb.AcceptStream(ctx)
@@ -139,6 +139,7 @@ func (e *env) demo(ctx context.Context, args []string) error {
 	}
 	t0 := time.Now()
 	res, err := xfer.Send(ctx, st, []string{src}, xfer.SendOptions{Progress: rep.update})
+	rep.finish()
 	if err != nil {
 		return fmt.Errorf("send: %w", err)
 	}

@@ -85,6 +85,15 @@ func (o *options) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
+// displayName is the name we show: --name or the host name.
+func (o *options) displayName() string {
+	if o.name != "" {
+		return o.name
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
 func (o *options) configPath() (string, error) {
 	if o.configDir != "" {
 		return o.configDir, nil

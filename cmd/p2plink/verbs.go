@@ -126,7 +126,7 @@ func (e *env) runOnce(ctx context.Context, o *options, s *peer.Session, verb str
 		if err != nil {
 			return err
 		}
-		return e.chat(ctx, st)
+		return e.chat(ctx, o.displayName(), st)
 	case "pipe":
 		st, err := e.openOrAccept(ctx, s, svcPipe, peer.PrioBulk)
 		if err != nil {
@@ -162,7 +162,7 @@ func (e *env) send(ctx context.Context, o *options, s *peer.Session, paths []str
 	if err != nil {
 		return err
 	}
-	rep := newReporter(e.stderr, o.json)
+	rep := newReporter(e.stderr, o.json, "send")
 	start := time.Now()
 	res, err := xfer.Send(ctx, st, paths, xfer.SendOptions{
 		Compress: !o.noCompress,
@@ -181,7 +181,7 @@ func (e *env) send(ctx context.Context, o *options, s *peer.Session, paths []str
 }
 
 func (e *env) receive(ctx context.Context, o *options, st *peer.Stream) error {
-	rep := newReporter(e.stderr, o.json)
+	rep := newReporter(e.stderr, o.json, "receive")
 	start := time.Now()
 	res, err := xfer.Receive(ctx, st, o.dir, xfer.ReceiveOptions{
 		Overwrite: o.overwrite,
@@ -229,7 +229,7 @@ func (e *env) serve(ctx context.Context, o *options, s *peer.Session) error {
 				fmt.Fprintf(e.stderr, "receive: %v\n", err)
 			}
 		case svcChat:
-			go e.chat(ctx, st)
+			go e.chat(ctx, o.displayName(), st)
 		case svcPipe:
 			go xfer.Pipe(ctx, st, e.stdin, e.stdout)
 		default:

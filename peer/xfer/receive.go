@@ -135,7 +135,7 @@ func (rc *receiver) fatal(err error) error {
 }
 
 func (rc *receiver) run() error {
-	if err := rc.w.hello(); err != nil {
+	if err := rc.w.hello(roleReceiver); err != nil {
 		return streamErr(rc.ctx, "sending hello", err)
 	}
 	if err := rc.w.flush(); err != nil {
@@ -151,12 +151,15 @@ func (rc *receiver) run() error {
 	if typ != msgHello {
 		return rc.fatal(protoErrorf("expected hello, got message %q", typ))
 	}
-	v, chunk, err := parseHello(p)
+	v, chunk, role, err := parseHello(p)
 	if err != nil {
 		return rc.fatal(err)
 	}
 	if v != Version {
 		return rc.fatal(fmt.Errorf("%w: the sender speaks version %d, this is version %d; use the same p2plink release on both sides", ErrVersion, v, Version))
+	}
+	if role != roleSender {
+		return rc.fatal(fmt.Errorf("%w: both sides are receiving; run send on one of them", ErrProtocol))
 	}
 	if chunk != ChunkSize {
 		return rc.fatal(protoErrorf("chunk size %d, expected %d", chunk, ChunkSize))

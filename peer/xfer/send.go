@@ -78,7 +78,7 @@ func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Resu
 	}()
 	w := &writer{bw: bufio.NewWriterSize(s, ioBuffer)}
 	err = func() error {
-		if err := w.hello(); err != nil {
+		if err := w.hello(roleSender); err != nil {
 			return err
 		}
 		for i := range files {
@@ -177,12 +177,15 @@ func (sr *sendReader) loop() error {
 	if typ != msgHello {
 		return protoErrorf("expected hello, got message %q", typ)
 	}
-	v, _, err := parseHello(p)
+	v, _, role, err := parseHello(p)
 	if err != nil {
 		return err
 	}
 	if v != Version {
 		return fmt.Errorf("%w: the receiver speaks version %d, this is version %d; use the same p2plink release on both sides", ErrVersion, v, Version)
+	}
+	if role != roleReceiver {
+		return fmt.Errorf("%w: both sides are sending; run receive on one of them", ErrProtocol)
 	}
 	replies := make([]reply, 0, sr.n)
 	for len(replies) < sr.n {

@@ -40,6 +40,12 @@ const (
 	helloMagic = "p2plink-xfer"
 )
 
+// Roles in hello.
+const (
+	roleSender   byte = 'S'
+	roleReceiver byte = 'R'
+)
+
 // Entry kinds.
 const (
 	kindFile byte = 0
@@ -113,11 +119,12 @@ func (w *writer) msg(typ byte, parts ...[]byte) error {
 
 func (w *writer) flush() error { return w.bw.Flush() }
 
-func (w *writer) hello() error {
-	b := make([]byte, 0, len(helloMagic)+5)
+func (w *writer) hello(role byte) error {
+	b := make([]byte, 0, len(helloMagic)+6)
 	b = append(b, helloMagic...)
 	b = append(b, Version)
 	b = binary.BigEndian.AppendUint32(b, ChunkSize)
+	b = append(b, role)
 	return w.msg(msgHello, b)
 }
 
@@ -215,12 +222,20 @@ func (r *reader) next() (byte, []byte, error) {
 	return r.hdr[0], p, nil
 }
 
-func parseHello(p []byte) (version byte, chunk uint32, err error) {
-	if len(p) != len(helloMagic)+5 || string(p[:len(helloMagic)]) != helloMagic {
-		return 0, 0, protoErrorf("not a p2plink file transfer (bad hello)")
+// parseHello checks a hello. For another version it returns that version
+// and no error, whatever follows it.
+func parseHello(p []byte) (version byte, chunk uint32, role byte, err error) {
+	m := len(helloMagic)
+	if len(p) < m+1 || string(p[:m]) != helloMagic {
+		return 0, 0, 0, protoErrorf("not a p2plink file transfer (bad hello)")
 	}
-	p = p[len(helloMagic):]
-	return p[0], binary.BigEndian.Uint32(p[1:]), nil
+	if p[m] != Version {
+		return p[m], 0, 0, nil
+	}
+	if len(p) != m+6 || (p[m+5] != roleSender && p[m+5] != roleReceiver) {
+		return 0, 0, 0, protoErrorf("malformed hello")
+	}
+	return p[m], binary.BigEndian.Uint32(p[m+1:]), p[m+5], nil
 }
 
 func parseEntry(p []byte) (entry, error) {

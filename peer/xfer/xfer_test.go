@@ -315,7 +315,7 @@ func newFakeSender(t *testing.T, s Stream) *fakeSender {
 // manifest sends hello and entries, and returns the receiver's replies.
 func (f *fakeSender) manifest(es ...entry) []reply {
 	f.t.Helper()
-	f.w.hello()
+	f.w.hello(roleSender)
 	var total int64
 	for i := range es {
 		f.w.entry(&es[i])
@@ -328,7 +328,7 @@ func (f *fakeSender) manifest(es ...entry) []reply {
 	if err != nil || typ != msgHello {
 		f.t.Fatalf("hello: %q %v", typ, err)
 	}
-	if _, _, err := parseHello(p); err != nil {
+	if _, _, _, err := parseHello(p); err != nil {
 		f.t.Fatal(err)
 	}
 	var rs []reply
@@ -750,7 +750,7 @@ func TestCancel(t *testing.T) {
 				break
 			}
 		}
-		f.w.hello()
+		f.w.hello(roleReceiver)
 		r := reply{Action: actSend}
 		f.w.reply(&r)
 		f.w.flush()
@@ -799,4 +799,30 @@ func TestPipeCut(t *testing.T) {
 	if !errors.Is(err, errCut) {
 		t.Errorf("Pipe over a cut stream: %v, want the cut", err)
 	}
+}
+
+func TestBothSidesSame(t *testing.T) {
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "f"), []byte("x"), 0o644)
+	a, b := streamPair()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := Send(context.Background(), b, []string{filepath.Join(src, "f")}, SendOptions{})
+		errc <- err
+	}()
+	_, err := Send(context.Background(), a, []string{filepath.Join(src, "f")}, SendOptions{})
+	if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "run receive") {
+		t.Errorf("two senders: %v", err)
+	}
+	<-errc
+	a, b = streamPair()
+	go func() {
+		_, err := Receive(context.Background(), b, t.TempDir(), ReceiveOptions{})
+		errc <- err
+	}()
+	_, err = Receive(context.Background(), a, t.TempDir(), ReceiveOptions{})
+	if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "run send") {
+		t.Errorf("two receivers: %v", err)
+	}
+	<-errc
 }
