@@ -38,6 +38,8 @@ type options struct {
 
 	device        string
 	busNum, addrN int
+
+	sf shareFlags
 }
 
 func (o *options) register(fs *flag.FlagSet) {
@@ -59,6 +61,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.device, "device", "", "USB cable VID:PID")
 	fs.IntVar(&o.busNum, "bus", 0, "USB bus number")
 	fs.IntVar(&o.addrN, "addr", 0, "USB device address")
+	o.sf.register(fs)
 }
 
 // parseInterleaved parses flags that may stand before, between or after
@@ -184,8 +187,20 @@ func (e *env) linkCommand(ctx context.Context, kind string, args []string) error
 		if len(pos) == 0 {
 			return usageError("send what? p2plink %s … send FILE|DIR …", kind)
 		}
+	case "ls":
+		if len(pos) > 1 {
+			return usageError("ls takes one SHARE/PATH at most")
+		}
+	case "get":
+		if len(pos) == 0 {
+			return usageError("get what? p2plink %s … get SHARE/PATH …", kind)
+		}
+	case "put":
+		if len(pos) < 2 {
+			return usageError("put takes local files and a SHARE/PATH: p2plink %s … put ./photos docs/", kind)
+		}
 	default:
-		return usageError("unknown verb %q: chat, send, receive, pipe, serve or peers", verb)
+		return usageError("unknown verb %q: chat, send, receive, pipe, ls, get, put, serve or peers", verb)
 	}
 	pcfg, err := o.peerConfig(e)
 	if err != nil {

@@ -103,7 +103,10 @@ Verbs (run the matching verb on the other end):
   send FILE|DIR …      send files and folders, verified by SHA-256, resumable
   receive              receive files and folders into --dir (default: current directory)
   pipe                 join stdin/stdout to the peer's, like netcat: tar c dir | p2plink … pipe
-  serve                answer the peer's chats, sends and pipes until stopped (default)
+  ls [SHARE/PATH]      list the peer's shares, or a folder in one
+  get SHARE/PATH …     fetch files or folders from the peer's shares (into --dir); resumable
+  put LOCAL … SHARE/PATH  store files or folders in a read-write share of the peer
+  serve                answer chats, sends, pipes and share requests until stopped (default)
   peers                (eth) list the peers heard on the segment: name, fingerprint, MAC
 
 Flags for every link:
@@ -120,6 +123,12 @@ Flags for every link:
 Serial flags:
   --baud N             line rate (default 115200); --parity none|odd|even|mark|space;
   --stop 1|1.5|2; --data-bits 5..8; --mtu N (default 4096)
+Share flags (serve):
+  --share NAME=DIR[:ro|:rw]   share a folder (read-only unless :rw); repeatable
+  --allow NAME=FP[,FP…]       who may see a share (default: every peer); "everyone" for all
+  --password-file NAME=FILE   the share's password (or its argon2id hash) is FILE's first line;
+                              for ls/get/put, the password to give (or $P2PLINK_PASSWORD)
+  --shares FILE               the shares file (default: shares.json in the config directory)
 USB flags:
   --device VID:PID     pick the cable by ids; --bus N --addr M by position
 `

@@ -81,6 +81,11 @@ func (e *env) peers(ctx context.Context, ep *peer.Endpoint) error {
 	return nil
 }
 
+// fatal reports errors that another session would meet again.
+func fatal(err error) bool {
+	return errors.Is(err, peer.ErrVersion) || errors.Is(err, peer.ErrKeyChanged) || errors.Is(err, peer.ErrFingerprintMismatch)
+}
+
 func (e *env) runVerb(ctx context.Context, o *options, ep *peer.Endpoint, verb string, args []string) error {
 	if verb == "peers" {
 		return e.peers(ctx, ep)
@@ -94,6 +99,12 @@ func (e *env) runVerb(ctx context.Context, o *options, ep *peer.Endpoint, verb s
 			return err
 		}
 		err = e.runOnce(ctx, o, s, verb, args)
+		if verb == "serve" && ctx.Err() == nil && !fatal(err) {
+			// A server outlives its clients: wait for the next session.
+			s.Close()
+			fmt.Fprintf(e.stderr, "%s left (%v); serving on\n", s.Peer().Name, s.Err())
+			continue
+		}
 		if err != nil && retryable(s) && attempt < 20 && ctx.Err() == nil {
 			fmt.Fprintf(e.stderr, "the peer restarted: reconnecting to resume\n")
 			continue
@@ -135,6 +146,8 @@ func (e *env) runOnce(ctx context.Context, o *options, s *peer.Session, verb str
 		return xfer.Pipe(ctx, st, e.stdin, e.stdout)
 	case "serve":
 		return e.serve(ctx, o, s)
+	case "ls", "get", "put":
+		return e.shareVerb(ctx, o, &o.sf, s, verb, args)
 	}
 	return fmt.Errorf("unknown verb %q", verb)
 }
@@ -214,7 +227,10 @@ func (e *env) summary(what string, res xfer.Result, d time.Duration) {
 
 // serve answers whatever the peer asks for until the session ends.
 func (e *env) serve(ctx context.Context, o *options, s *peer.Session) error {
-	fmt.Fprintf(e.stderr, "serving: files go to %s\n", o.dir)
+	fmt.Fprintf(e.stderr, "serving: files sent to us go to %s\n", o.dir)
+	if _, err := e.shareServer(o, &o.sf); err != nil {
+		return err
+	}
 	for {
 		st, err := s.AcceptStream(ctx)
 		if err != nil {
@@ -232,6 +248,12 @@ func (e *env) serve(ctx context.Context, o *options, s *peer.Session) error {
 			go e.chat(ctx, o.displayName(), st)
 		case svcPipe:
 			go xfer.Pipe(ctx, st, e.stdin, e.stdout)
+		case svcShare:
+			go func() {
+				if err := e.serveShares(ctx, o, &o.sf, s, st); err != nil {
+					fmt.Fprintf(e.stderr, "share: %v\n", err)
+				}
+			}()
 		default:
 			st.Close()
 		}
