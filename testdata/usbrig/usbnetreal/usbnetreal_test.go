@@ -157,6 +157,18 @@ func writeRetry(l *usbnet.Link, p []byte, stop <-chan struct{}) error {
 	}
 }
 
+// drainLink discards the frames a link holds from an earlier test, until
+// it has been quiet for 200ms.
+func drainLink(l *usbnet.Link) {
+	buf := make([]byte, l.MTU())
+	for {
+		_, err := readFrame(l, buf, 200*time.Millisecond)
+		if err != nil && !errors.Is(err, link.ErrDisconnected) {
+			return
+		}
+	}
+}
+
 func readFrame(l *usbnet.Link, buf []byte, d time.Duration) (int, error) {
 	l.SetReadDeadline(time.Now().Add(d))
 	n, _, err := l.ReadFrom(buf)
@@ -396,13 +408,20 @@ func TestWriterStalls(t *testing.T) {
 	}
 }
 
-// TestUnplugReplugMidTransfer streams numbered frames from A to B and
-// small ones from B to A, unplugs B's end of the cable in the middle and plugs it back: both
-// Links must report link.ErrDisconnected, then carry frames again without
-// being reopened.
+// TestUnplugReplugMidTransfer streams numbered frames toward one end and
+// small ones back, unplugs that end in the middle and plugs it back: both
+// Links must report link.ErrDisconnected, then carry frames both ways
+// again without being reopened. Each end takes a turn at being unplugged.
 func TestUnplugReplugMidTransfer(t *testing.T) {
 	a, b := openPair(t, func(c *usbnet.Config) { c.TransferTimeout = 500 * time.Millisecond })
-	defer control(t, "plug b")
+	t.Run("unplug B", func(t *testing.T) { unplugMidTransfer(t, a, b, "b") })
+	t.Run("unplug A", func(t *testing.T) { unplugMidTransfer(t, b, a, "a") })
+}
+
+func unplugMidTransfer(t *testing.T, src, dst *usbnet.Link, dstName string) {
+	defer control(t, "plug "+dstName)
+	drainLink(src)
+	drainLink(dst)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var writeErrs sync.Map
@@ -416,7 +435,7 @@ func TestUnplugReplugMidTransfer(t *testing.T) {
 			default:
 			}
 			for {
-				_, err := a.WriteTo(frame(seq, 801), nil)
+				_, err := src.WriteTo(frame(seq, 801), nil)
 				if err == nil {
 					break
 				}
@@ -429,34 +448,34 @@ func TestUnplugReplugMidTransfer(t *testing.T) {
 			}
 		}
 	}()
-	// The other way at the same time: small numbered frames B -> A, as a
-	// peer protocol's acknowledgements would be.
+	// The other way at the same time: small numbered frames, as a peer
+	// protocol's acknowledgements would be.
 	var afterReplug, backAfterReplug atomic.Int64
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		for seq := uint32(0); ; seq++ {
-			if writeRetry(b, frame(seq, 33), stop) != nil {
+			if writeRetry(dst, frame(seq, 33), stop) != nil {
 				return
 			}
 		}
 	}()
 	go func() {
 		defer wg.Done()
-		buf := make([]byte, a.MTU())
+		buf := make([]byte, src.MTU())
 		for {
 			select {
 			case <-stop:
 				return
 			default:
 			}
-			n, err := readFrame(a, buf, 200*time.Millisecond)
+			n, err := readFrame(src, buf, 200*time.Millisecond)
 			if err != nil {
 				continue
 			}
 			seq := binary.BigEndian.Uint32(buf)
 			if n != 33 || !bytes.Equal(buf[:n], frame(seq, 33)) {
-				t.Errorf("B -> A frame %d corrupted (%d bytes)", seq, n)
+				t.Errorf("back-channel frame %d corrupted (%d bytes)", seq, n)
 				return
 			}
 			if afterReplug.Load() != 0 {
@@ -466,12 +485,12 @@ func TestUnplugReplugMidTransfer(t *testing.T) {
 	}()
 	defer func() { close(stop); wg.Wait() }()
 
-	buf := make([]byte, b.MTU())
+	buf := make([]byte, dst.MTU())
 	var last uint32
 	readN := func(n int) (first uint32, sawDisconnect bool) {
 		t.Helper()
 		for got := 0; got < n; {
-			k, err := readFrame(b, buf, 15*time.Second)
+			k, err := readFrame(dst, buf, 15*time.Second)
 			if errors.Is(err, link.ErrDisconnected) {
 				sawDisconnect = true
 				continue
@@ -495,18 +514,18 @@ func TestUnplugReplugMidTransfer(t *testing.T) {
 	}
 	readN(20)
 	before := last
-	control(t, "unplug b")
-	waitFor(t, 5*time.Second, "A to see B leave", func() bool { return !a.Up() })
-	waitFor(t, 5*time.Second, "A's WriteTo to fail with link.ErrDisconnected while B is away", func() bool {
+	control(t, "unplug "+dstName)
+	waitFor(t, 5*time.Second, "the writer to see the far end leave", func() bool { return !src.Up() })
+	waitFor(t, 5*time.Second, "the writer's WriteTo to fail with link.ErrDisconnected while the far end is away", func() bool {
 		_, ok := writeErrs.Load(true)
 		return ok
 	})
-	control(t, "plug b")
+	control(t, "plug "+dstName)
 	afterReplug.Store(1)
 	first, sawDisconnect := readN(20)
-	waitFor(t, 10*time.Second, "frames B -> A after the replug", func() bool { return backAfterReplug.Load() >= 10 })
+	waitFor(t, 10*time.Second, "back-channel frames after the replug", func() bool { return backAfterReplug.Load() >= 10 })
 	if !sawDisconnect {
-		t.Errorf("B's ReadFrom never returned link.ErrDisconnected across the unplug")
+		t.Errorf("the unplugged end's ReadFrom never returned link.ErrDisconnected across the unplug")
 	}
 	if first <= before {
 		t.Errorf("after replug frame %d, not after %d", first, before)
