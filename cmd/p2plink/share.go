@@ -301,11 +301,11 @@ func (e *env) getFiles(ctx context.Context, o *options, f *shareFlags, s *peer.S
 			Progress:  rep.update,
 			Logger:    o.logger(e.stderr),
 		})
-		rep.finish()
 		var se *share.StatusError
 		if errors.As(err, &se) {
-			return explain(err, name)
+			return explain(err, name) // refused: nothing moved, no summary
 		}
+		rep.finish()
 		e.summary("received", res, time.Since(start))
 		if err != nil {
 			if serr := s.Err(); serr != nil {
@@ -342,11 +342,11 @@ func (e *env) putFiles(ctx context.Context, o *options, f *shareFlags, s *peer.S
 		Progress: rep.update,
 		Logger:   o.logger(e.stderr),
 	})
-	rep.finish()
 	var se *share.StatusError
 	if errors.As(err, &se) {
-		return explain(err, remote)
+		return explain(err, remote) // refused: nothing moved, no summary
 	}
+	rep.finish()
 	e.summary("sent", res, time.Since(start))
 	if err != nil {
 		if serr := s.Err(); serr != nil {
