@@ -2,8 +2,9 @@
 # Two `p2plink usb` peers inside the usbrig VM, one on each end of the
 # cable (end A on the first bus, end B on the second):
 #   1. a file sent A -> B and verified by SHA-256;
-#   2. a file sent B -> A while A's end is unplugged and replugged in the
-#      middle; the transfer must resume and the file arrive whole.
+#   2. a 1 MiB file sent B -> A while A's end is unplugged and replugged in
+#      the middle (after the sender reports 10%); the transfer must resume,
+#      the file arrive whole and both commands exit 0.
 # Run by guest-init.sh; exits non-zero on the first failure. Needs
 # P2PLINK_USBRIG_CTL (the gadget's control FIFO).
 
@@ -43,16 +44,30 @@ say "A: $(grep '^sent' $W/send1.log)"
 [ $rrc = 0 ] || fail "file A -> B arrived whole, but receive exited $rrc"
 say "192 KiB A -> B verified in $(awk -v a=$t0 -v b=$(now) 'BEGIN{printf "%.1f", b-a}') s (emulated)"
 
-# 2. B -> A with A's end unplugged and replugged mid-transfer
-dd if=/dev/urandom of=$W/two.bin bs=1024 count=256 2>/dev/null
+# 2. B -> A with A's end unplugged and replugged mid-transfer: the unplug
+#    comes once the sender reports at least 10% and before it is done.
+dd if=/dev/urandom of=$W/two.bin bs=1024 count=1024 2>/dev/null
 t0=$(now)
-timeout 60 $P usb $DEV --bus $BUS_A --config $W/ida --name peer-a -v --dir $W/ina receive >$W/recv2.log 2>&1 &
+timeout 90 $P usb $DEV --bus $BUS_A --config $W/ida --name peer-a -v --dir $W/ina receive >$W/recv2.log 2>&1 &
 rpid=$!
-timeout 60 $P usb $DEV --bus $BUS_B --config $W/idb --name peer-b -v send $W/two.bin >$W/send2.log 2>&1 &
+timeout 90 $P usb $DEV --bus $BUS_B --config $W/idb --name peer-b -v send $W/two.bin >$W/send2.log 2>&1 &
 spid=$!
-sleep 2
+progress() { # the sender's last whole percentage, from its progress lines
+	tr '\r' '\n' <$W/send2.log 2>/dev/null | grep -oE '[0-9]+(\.[0-9]+)?%' | tail -n1 | cut -d. -f1 | tr -d %
+}
+i=0
+while :; do
+	p=$(progress)
+	[ -n "$p" ] && [ "$p" -ge 10 ] && break
+	kill -0 $spid 2>/dev/null || fail "send B -> A ended before reaching 10%"
+	i=$((i + 1))
+	[ $i -le 600 ] || fail "send B -> A made no progress in 60 s"
+	sleep 0.1
+done
+[ "$p" -lt 100 ] && kill -0 $spid 2>/dev/null ||
+	fail "send B -> A finished before the unplug could come (make the file larger)"
 ctl "unplug a"
-say "unplugged A at $(now) s"
+say "unplugged A at $(now) s with the sender at ${p}%"
 sleep 1
 ctl "plug a"
 say "plugged A back at $(now) s"
@@ -64,5 +79,5 @@ say "B: $(grep '^sent' $W/send2.log)"
 [ "$(sha256sum <$W/two.bin)" = "$(sha256sum <$W/ina/two.bin 2>/dev/null)" ] || fail "file B -> A missing or different after the replug"
 [ $src = 0 ] || fail "file B -> A arrived whole across the replug, but send exited $src"
 [ $rrc = 0 ] || fail "file B -> A arrived whole across the replug, but receive exited $rrc"
-say "256 KiB B -> A verified across an unplug/replug in $(awk -v a=$t0 -v b=$(now) 'BEGIN{printf "%.1f", b-a}') s (emulated)"
+say "1 MiB B -> A verified across an unplug/replug in $(awk -v a=$t0 -v b=$(now) 'BEGIN{printf "%.1f", b-a}') s (emulated)"
 exit 0
