@@ -38,6 +38,17 @@
 // NET1080, both FIFOs flushed and STATUS bit 14 polled. Every cable has its
 // stale bytes drained on open.
 //
+// # Transfers
+//
+// One reader goroutine per link keeps an IN transfer posted at all times,
+// into a buffer that is a multiple of wMaxPacketSize and holds the largest
+// transfer, and queues frames for ReadFrom (32 deep; when the queue is full it
+// stops reading, the chip's FIFO fills and the far end's writes wait: USB's
+// own flow control). Every transfer has a deadline (Config.TransferTimeout)
+// through a reusable context, so the driver allocates nothing per frame.
+// Several IN transfers in flight at once (as libusb allows) are not used:
+// the seam's blocking ReadContext cannot order their completions.
+//
 // # Unplug and replug
 //
 // When the far end leaves or the cable is pulled, calls return errors
