@@ -172,7 +172,7 @@ func (l *Link) openSession(ctx context.Context, info DeviceInfo, chip Chip) (*se
 	s.ctx, s.cancel = context.WithCancel(l.ctx)
 	s.rctx, s.wctx = newXferCtx(s.ctx), newXferCtx(s.ctx)
 	l.log.Info("usbnet: cable open", "device", info.String(), "chip", chip.Name,
-		"in", fmt.Sprintf("%#02x", s.inAddr()), "out", fmt.Sprintf("%#02x", s.outAddr()), "maxpacket", s.mps)
+		"in", fmt.Sprintf("%#02x", s.inEP), "out", fmt.Sprintf("%#02x", s.outEP), "maxpacket", s.mps)
 	return s, nil
 }
 
@@ -306,8 +306,6 @@ const (
 	drainLimit   = 2048
 )
 
-func (s *session) inAddr() uint8  { return s.inEP }
-func (s *session) outAddr() uint8 { return s.outEP }
 
 // drain reads and discards what the chip buffered before we came.
 func (l *Link) drain(ctx context.Context, s *session) {
