@@ -306,7 +306,6 @@ const (
 	drainLimit   = 2048
 )
 
-
 // drain reads and discards what the chip buffered before we came.
 func (l *Link) drain(ctx context.Context, s *session) {
 	buf := make([]byte, roundUp(drainLimit, s.inMPS))
