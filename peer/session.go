@@ -758,7 +758,7 @@ func (s *Session) ackSlot(sl *sendSlot, now time.Time) {
 		s.rttSample(now.Sub(sl.sentAt), now)
 		s.lossSample(false)
 	}
-	if el := now.Sub(sl.deliveredAt); el > 0 {
+	if el := now.Sub(sl.deliveredAt); el > 0 && sl.retrans == 0 {
 		rate := float64(s.delivered-sl.delivered) / el.Seconds()
 		if rate > s.bw[s.bwRound] {
 			s.bw[s.bwRound] = rate
@@ -1048,7 +1048,10 @@ func (s *Session) transmit(sl *sendSlot, now time.Time) {
 	// the RTT estimate follows would look like loss.
 	sl.timeout = s.rto
 	if bw := s.bwMax(); bw > 0 {
-		sl.timeout = max(s.rto, 2*(s.minRTT+time.Duration(float64(s.inflight+sl.n)/bw*float64(time.Second))))
+		q := 2 * (s.minRTT + time.Duration(float64(s.inflight+sl.n)/bw*float64(time.Second)))
+		// A rate estimate that is stale or low after an outage must
+		// not stretch the timeout without bound.
+		sl.timeout = min(max(s.rto, q), s.rto+5*time.Second)
 	}
 	s.inflight += sl.n
 	s.lastSent = now

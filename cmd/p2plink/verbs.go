@@ -109,9 +109,9 @@ func (e *env) runVerb(ctx context.Context, o *options, ep *peer.Endpoint, verb s
 			fmt.Fprintf(e.stderr, "the peer restarted: reconnecting to resume\n")
 			continue
 		}
-		if err == nil {
-			s.Close()
-		}
+		// Tell the peer we are done, even after a refusal, so that it
+		// need not wait for a dead-peer timeout.
+		s.Close()
 		return err
 	}
 }

@@ -126,11 +126,21 @@ type receiver struct {
 	id    string
 }
 
-// fatal tells the sender why the transfer stops, and returns err.
+// fatal tells the sender why the transfer stops, and returns err. What the
+// sender still writes is read and dropped meanwhile, so that a sender blocked
+// writing cannot block us; the stream is closed afterwards.
 func (rc *receiver) fatal(err error) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		io.Copy(io.Discard, rc.r.br)
+	}()
 	if rc.w.fatal(err.Error()) == nil {
 		rc.w.flush()
 	}
+	rc.s.CloseWrite()
+	rc.s.Close()
+	<-done
 	return err
 }
 
