@@ -145,18 +145,27 @@ func (rc *receiver) fatal(err error) error {
 }
 
 func (rc *receiver) run() error {
-	if err := rc.w.hello(roleReceiver); err != nil {
-		return streamErr(rc.ctx, "sending hello", err)
-	}
-	if err := rc.w.flush(); err != nil {
-		return streamErr(rc.ctx, "sending hello", err)
-	}
+	// Our hello is written while the sender's is read, so that neither
+	// side blocks the other on a stream without buffering.
+	hello := make(chan error, 1)
+	go func() {
+		err := rc.w.hello(roleReceiver)
+		if err == nil {
+			err = rc.w.flush()
+		}
+		hello <- err
+	}()
 	typ, p, err := rc.r.next()
 	if err != nil {
+		rc.s.Close()
+		<-hello
 		if errors.Is(err, io.EOF) {
 			return fmt.Errorf("xfer: the sender closed the stream before the transfer began: %w", io.ErrUnexpectedEOF)
 		}
 		return readErr("reading the sender's hello", err)
+	}
+	if err := <-hello; err != nil {
+		return streamErr(rc.ctx, "sending hello", err)
 	}
 	if typ != msgHello {
 		return rc.fatal(protoErrorf("expected hello, got message %q", typ))
