@@ -33,7 +33,8 @@ import (
 // Stream is a reliable, ordered, full-duplex byte stream, as the peer protocol
 // provides for each service. CloseWrite half-closes it: the peer's Read returns
 // io.EOF after all data written before. Close releases it and unblocks pending
-// Read and Write calls.
+// Read and Write calls; it may be called more than once, and concurrently with
+// Read and Write.
 type Stream interface {
 	io.Reader
 	io.Writer
