@@ -442,6 +442,120 @@ func frame(dst, src net.HardwareAddr, typ uint16, body []byte) []byte {
 	return append(f, body...)
 }
 
+// Packet kinds of the peer protocol (peer/SPEC.md): the first byte of a
+// frame's payload.
+const (
+	kindHello = 0x01
+	kindHS1   = 0x02
+	kindHS3   = 0x04
+	kindData  = 0x05
+	kindCtrl  = 0x06
+)
+
+// frameCapture is one frame a tap saw: the whole Ethernet frame and the
+// peer packet kind it carries.
+type frameCapture struct {
+	frame []byte
+	kind  byte
+}
+
+// capture reads frames from src arriving on tap until max are read or
+// the tap is quiet for quiet.
+func capture(tap *packet.Conn, src net.HardwareAddr, quiet time.Duration, max int) []frameCapture {
+	var got []frameCapture
+	buf := make([]byte, 9216)
+	for len(got) < max {
+		tap.SetReadDeadline(time.Now().Add(quiet))
+		n, _, err := tap.ReadFrom(buf)
+		if err != nil {
+			break
+		}
+		// dst(6) src(6) type(2) version(1) length(2) payload
+		if n > 17 && bytes.Equal(buf[6:12], src) {
+			got = append(got, frameCapture{frame: bytes.Clone(buf[:n]), kind: buf[17]})
+		}
+	}
+	tap.SetReadDeadline(time.Time{})
+	return got
+}
+
+// TestReplayedHandshake records the handshake of a session on both peers'
+// wires and has a stranger replay every handshake packet to the peer it was
+// meant for once the session is established. A replay proves nothing new:
+// the session must carry on.
+func TestReplayedHandshake(t *testing.T) {
+	seg := netns.NewBridged(t, 3, 1500)
+	if out, err := exec.Command("ip", "-n", seg.Bridge, "link", "set", "port2", "type", "bridge_slave", "learning", "off").CombinedOutput(); err != nil {
+		t.Fatalf("turning off learning on the stranger's bridge port: %v: %s", err, out)
+	}
+	cfg := peer.Config{DeadPeerTimeout: 5 * time.Second}
+	a := startNode(t, seg.Hosts[0], "alice", cfg)
+	b := startNode(t, seg.Hosts[1], "bob", cfg)
+	stranger := rawConn(t, seg.Hosts[2], etherType)
+	tapA, tapB := rawConn(t, a.host, etherType), rawConn(t, b.host, etherType)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	toA, toB := make(chan []frameCapture, 1), make(chan []frameCapture, 1)
+	go func() { toA <- capture(tapA, b.host.MAC, time.Second, 256) }()
+	go func() { toB <- capture(tapB, a.host.MAC, time.Second, 256) }()
+	s, err := a.connect(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := echoCheck(ctx, s, 16<<10); err != nil {
+		t.Fatal(err)
+	}
+	type replay struct {
+		frame []byte
+		to    net.HardwareAddr
+		kind  byte
+	}
+	var replays []replay
+	for _, c := range <-toA {
+		if c.kind >= kindHello && c.kind <= kindHS3 {
+			replays = append(replays, replay{c.frame, a.host.MAC, c.kind})
+		}
+	}
+	for _, c := range <-toB {
+		if c.kind >= kindHello && c.kind <= kindHS3 {
+			replays = append(replays, replay{c.frame, b.host.MAC, c.kind})
+		}
+	}
+	kinds := map[byte]int{}
+	for _, r := range replays {
+		kinds[r.kind]++
+	}
+	for k := byte(kindHello); k <= kindHS3; k++ {
+		if kinds[k] == 0 {
+			t.Fatalf("captured no packet of kind %#x (hello and the three handshake messages); captured %v", k, kinds)
+		}
+	}
+	for range 3 {
+		for _, r := range replays {
+			if _, err := stranger.WriteTo(r.frame, &packet.Addr{HardwareAddr: r.to}); err != nil {
+				t.Fatalf("replaying: %v", err)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The session still carries data, well within the dead-peer timeout.
+	ectx, ecancel := context.WithTimeout(ctx, 3*time.Second)
+	defer ecancel()
+	if err := echoCheck(ectx, s, 64<<10); err != nil {
+		b.mu.Lock()
+		for bs := range b.served {
+			t.Logf("bob's session: err %v, %+v", bs.Err(), bs.Stats())
+		}
+		b.mu.Unlock()
+		t.Fatalf("the session stopped carrying data after %d replayed handshake packets (%v by kind) (alice initiator: %v): %v (session: %v)",
+			len(replays), kinds, s.Initiator(), err, s.Err())
+	}
+	if err := s.Err(); err != nil {
+		t.Fatalf("the session ended after replayed handshake packets: %v", err)
+	}
+}
+
 // TestStranger runs a transfer between two peers while a third host on the
 // segment sends garbage of our EtherType, frames of another EtherType,
 // frames with a spoofed source address, and replays of the session's own
@@ -463,34 +577,29 @@ func TestStranger(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	// A tap on bob's interface captures the session's frames as they
-	// arrive (a socket bound to one protocol sees incoming frames only).
-	tap := rawConn(t, b.host, etherType)
 	stranger := rawConn(t, strangerHost, etherType)
-
 	s, err := a.connect(ctx, "bob")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Capture a few real frames of the session, handshake over.
+	// A tap on bob's interface captures the session's frames as they
+	// arrive (a socket bound to one protocol sees incoming frames only),
+	// handshake over: data and control packets. TestReplayedHandshake
+	// replays the handshake.
+	tap := rawConn(t, b.host, etherType)
+	done := make(chan []frameCapture, 1)
+	go func() { done <- capture(tap, a.host.MAC, 2*time.Second, 64) }()
 	if err := echoCheck(ctx, s, 64<<10); err != nil {
 		t.Fatal(err)
 	}
 	var captured [][]byte
-	tap.SetReadDeadline(time.Now().Add(2 * time.Second))
-	buf := make([]byte, 2048)
-	for len(captured) < 64 {
-		n, _, err := tap.ReadFrom(buf)
-		if err != nil {
-			break
-		}
-		if bytes.Equal(buf[6:12], a.host.MAC) {
-			captured = append(captured, bytes.Clone(buf[:n]))
+	for _, c := range <-done {
+		if c.kind == kindData || c.kind == kindCtrl {
+			captured = append(captured, c.frame)
 		}
 	}
-	tap.SetReadDeadline(time.Time{})
 	if len(captured) == 0 {
-		t.Fatal("the tap on bob's interface captured no frame from alice")
+		t.Fatal("the tap on bob's interface captured no data packet from alice")
 	}
 
 	// The stranger's traffic, repeated until the transfer is done.
@@ -561,6 +670,9 @@ func TestStranger(t *testing.T) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	for bs := range b.served {
+		t.Logf("bob's session with %s: %+v", bs.Peer().Name, bs.Stats())
+	}
 	if len(b.xferErrs) != 0 {
 		t.Errorf("bob's xfer service failed: %v", b.xferErrs)
 	}

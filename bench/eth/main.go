@@ -235,12 +235,16 @@ func ping(ctx context.Context, ifname, to string, n, size int) error {
 	if err != nil {
 		return err
 	}
+	before := s.Stats()
 	rtts, err := pingPong(st, n, size)
+	after := s.Stats()
 	st.Close()
 	s.Close()
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(os.Stderr, "ping: %d rounds: %d packets sent, %d received (acks included), %d retransmits\n",
+		len(rtts)+len(rtts)/10, after.PacketsSent-before.PacketsSent, after.PacketsRecv-before.PacketsRecv, after.Retransmits-before.Retransmits)
 	report("p2plink", rtts)
 	return nil
 }
