@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -483,7 +484,9 @@ func TestLyingSender(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dst := t.TempDir()
-			res, err := receiveFrom(t, dst, ReceiveOptions{}, func(f *fakeSender) {
+			var written int64
+			ro := ReceiveOptions{hookFile: func(f partFile) partFile { return countWrites{f, &written} }}
+			res, err := receiveFrom(t, dst, ro, func(f *fakeSender) {
 				f.manifest(c.e)
 				f.send(func(w *writer) {
 					w.file(0, 0)
@@ -501,7 +504,38 @@ func TestLyingSender(t *testing.T) {
 			if got := listAll(t, dst); len(got) != 0 {
 				t.Errorf("kept: %v", got)
 			}
+			// Nothing beyond the announced size, and no chunk whose
+			// hash is wrong, ever reaches the disk.
+			if written > c.e.Size || (c.name == "bad chunk hash" && written != 0) {
+				t.Errorf("%d bytes written for a file of %d", written, c.e.Size)
+			}
 		})
+	}
+}
+
+type countWrites struct {
+	partFile
+	n *int64
+}
+
+func (c countWrites) Write(p []byte) (int, error) {
+	n, err := c.partFile.Write(p)
+	*c.n += int64(n)
+	return n, err
+}
+
+func TestFolderWhereAFileIs(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(src, "a/b"), []byte("new"), 0o644)
+	writeFile(t, filepath.Join(dst, "a"), []byte("a file"), 0o644)
+	o := run(t, []string{filepath.Join(src, "a")}, dst, SendOptions{}, ReceiveOptions{})
+	for _, name := range []string{"a", "a/b"} {
+		if f := statusOf(t, o.sres, name); f.Status != StatusFailed || !errors.Is(f.Err, ErrRefused) {
+			t.Errorf("%s: %v %v, want refused", name, f.Status, f.Err)
+		}
+	}
+	if got, _ := os.ReadFile(filepath.Join(dst, "a")); string(got) != "a file" {
+		t.Errorf("existing file changed: %q", got)
 	}
 }
 
@@ -811,18 +845,46 @@ func TestBothSidesSame(t *testing.T) {
 		errc <- err
 	}()
 	_, err := Send(context.Background(), a, []string{filepath.Join(src, "f")}, SendOptions{})
-	if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "run receive") {
-		t.Errorf("two senders: %v", err)
+	err2 := <-errc
+	// At least one side learns why (the other may find the stream
+	// closed first); both fail.
+	if err == nil || err2 == nil || !errors.Is(err, ErrProtocol) && !errors.Is(err2, ErrProtocol) ||
+		!strings.Contains(err.Error()+err2.Error(), "run receive") {
+		t.Errorf("two senders: %v; %v", err, err2)
 	}
-	<-errc
 	a, b = streamPair()
 	go func() {
 		_, err := Receive(context.Background(), b, t.TempDir(), ReceiveOptions{})
 		errc <- err
 	}()
 	_, err = Receive(context.Background(), a, t.TempDir(), ReceiveOptions{})
-	if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "run send") {
-		t.Errorf("two receivers: %v", err)
+	err2 = <-errc
+	if err == nil || err2 == nil || !errors.Is(err, ErrProtocol) && !errors.Is(err2, ErrProtocol) ||
+		!strings.Contains(err.Error()+err2.Error(), "run send") {
+		t.Errorf("two receivers: %v; %v", err, err2)
 	}
-	<-errc
+}
+
+// TestNoGoroutineLeft runs transfers (one cut, one refused, one cancelled)
+// in a synctest bubble, which fails if any goroutine is left blocked.
+func TestNoGoroutineLeft(t *testing.T) {
+	src := t.TempDir()
+	data := randBytes(40, 6*ChunkSize)
+	writeFile(t, filepath.Join(src, "f"), data, 0o644)
+	synctest.Test(t, func(t *testing.T) {
+		dst := t.TempDir()
+		a, b := cutPair(3 * ChunkSize)
+		if o := transfer(t, a, b, []string{filepath.Join(src, "f")}, dst, SendOptions{Compress: true}, ReceiveOptions{}); o.rerr == nil {
+			t.Error("cut transfer succeeded")
+		}
+		o := run(t, []string{filepath.Join(src, "f")}, dst, SendOptions{}, ReceiveOptions{})
+		mustOK(t, o)
+		a, b = streamPair()
+		go func() { Receive(context.Background(), b, dst, ReceiveOptions{}) }()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := Send(ctx, a, []string{filepath.Join(src, "f")}, SendOptions{}); !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled Send: %v", err)
+		}
+	})
 }
