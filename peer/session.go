@@ -25,6 +25,10 @@ var cipherSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, no
 // faster than the estimate follows) from causing spurious resends.
 const minRTO = 200 * time.Millisecond
 
+// reorderThreshold is how many later transmissions must be acked before a
+// packet counts as lost.
+const reorderThreshold = 1
+
 type sessState int
 
 const (
@@ -127,6 +131,8 @@ type Session struct {
 	seg          int     // current segment (payload) size
 	maxSeg       int     // largest segment the link allows
 	lossEWMA     float64 // share of packets lost to damage
+	dmgBytes     float64 // wire bytes of first transmissions, decaying
+	dmgLosses    float64 // of those, lost to damage, decaying
 	lossEvents   int
 
 	// receiving
@@ -182,7 +188,10 @@ func newSession(e *Endpoint, addr net.Addr) *Session {
 	if e.cfg.MaxSegment > 0 && e.cfg.MaxSegment < s.maxSeg {
 		s.maxSeg = e.cfg.MaxSegment
 	}
-	s.seg = s.maxSeg
+	// Start with modest segments and grow them while the line is clean: a
+	// segment already sent is resent whole, so starting at the MTU on a
+	// noisy line would strand large packets that rarely get through.
+	s.seg = min(s.maxSeg, 1024)
 	s.cwnd = 4 * s.seg
 	s.slots = make([]sendSlot, e.cfg.Window)
 	s.rslots = make([]recvSlot, e.cfg.Window)
@@ -719,14 +728,16 @@ func (s *Session) onAck(v []byte, now time.Time) {
 	if progress && s.srtt > 0 {
 		s.rto = max(s.srtt+4*s.rttvar, minRTO) // undo any backoff
 	}
-	// Loss: a packet sent 3 transmissions before one that was acked.
+	// Loss: a packet sent before one that was acked. p2plink's links
+	// deliver in order (a serial line, a USB pipe, one Ethernet segment),
+	// so a gap in the acks is a loss, not a packet still on its way.
 	for q := s.sndUna; q < s.sndNxt; q++ {
 		sl := &s.slots[q%w]
-		if sl.inFlight && sl.order+3 <= s.maxAcked {
+		if sl.inFlight && sl.order+reorderThreshold <= s.maxAcked {
 			// Count it as damage only when both it and the packet that
 			// overtook it were first transmissions: after a timeout,
 			// retransmissions overtake packets still on their way.
-			s.markLost(sl, sl.retrans == 0 && sl.order+3 <= s.maxAckedFirst)
+			s.markLost(sl, sl.retrans == 0 && sl.order+reorderThreshold <= s.maxAckedFirst)
 		}
 	}
 	s.kick()
@@ -818,39 +829,51 @@ func (s *Session) updateCwnd() {
 	// flight queues in the driver ahead of urgent streams (a chat line).
 	bdp := int(bw * s.minRTT.Seconds())
 	c := bdp + s.seg + min(bdp+s.seg, int(bw*0.020))
-	lo := 2 * s.seg
+	// Enough packets in flight that a loss shows as a gap in the acks
+	// (not only by timeout), without queueing much on a slow line.
+	lo := max(2*s.seg, min(8*s.seg, 4096))
 	if c < lo {
 		c = lo
 	}
 	s.cwnd = c
 }
 
-// lossSample feeds the damage-rate estimate that sizes segments.
+// lossSample feeds the damage-rate estimate that sizes segments: one
+// sample per first transmission, lost or not.
 func (s *Session) lossSample(lost bool) {
-	x := 0.0
+	// Per-byte damage rate: losses over bytes, both decaying with a window
+	// of about 128 KiB sent, plus a prior of a tenth of a loss so that a
+	// short clean record does not pass for a perfect line.
+	const window = 128 << 10
+	w := float64(s.seg + 40)
+	d := math.Exp(-w / window)
+	s.dmgBytes = s.dmgBytes*d + w
+	s.dmgLosses *= d
 	if lost {
-		x = 1
+		s.dmgLosses++
 	}
-	s.lossEWMA += (x - s.lossEWMA) / 64
+	s.lossEWMA += (b2f(lost) - s.lossEWMA) / 16
 	s.lossEvents++
-	if s.cfg.FixedSegment || s.lossEvents%16 != 0 {
+	if s.cfg.FixedSegment || s.lossEvents%8 != 0 {
 		return
 	}
 	// Packets of w wire bytes survive a per-byte damage rate e with
 	// probability (1-e)^w. Goodput per wire byte, seg/(seg+h)·(1-e)^(seg+h),
 	// peaks near seg+h = sqrt(h/e) for small e.
 	const h = 40.0
-	w := float64(s.seg) + h
-	p := math.Min(s.lossEWMA, 0.9)
-	if p < 1e-4 {
-		s.seg = min(s.maxSeg, s.seg*2)
-		return
-	}
-	e := -math.Log(1-p) / w
+	e := (s.dmgLosses + 0.1) / s.dmgBytes
 	opt := int(math.Sqrt(h/e) - h)
 	opt = max(128, min(s.maxSeg, opt))
-	// Move half way, to damp the feedback between size and measured rate.
-	s.seg = (s.seg + opt) / 2
+	// Shrink at once (damaged packets are expensive: they are resent
+	// whole), grow at most twofold per step.
+	s.seg = min(opt, 2*s.seg)
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (s *Session) markLost(sl *sendSlot, damage bool) {
@@ -1012,7 +1035,10 @@ func (s *Session) nextPacketLocked(scratch []byte, now time.Time) ([]byte, time.
 			}
 			due := sl.sentAt.Add(max(sl.timeout, s.rto))
 			if !now.Before(due) {
-				s.markLost(sl, false)
+				// A timeout while the peer's packets still arrive means
+				// this one was damaged; silence means the line is down,
+				// which says nothing about packet size.
+				s.markLost(sl, sl.retrans == 0 && now.Sub(s.lastRecv) < s.rto/2)
 				expired = true
 				continue
 			}
