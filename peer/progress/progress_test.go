@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/creack/pty"
 )
 
 type clock struct{ t time.Time }
@@ -204,5 +206,21 @@ func TestBar(t *testing.T) {
 func TestAutoNotTerminal(t *testing.T) {
 	if m := New(&bytes.Buffer{}, Options{}).Mode(); m != Lines {
 		t.Errorf("mode %v for a buffer, want Lines", m)
+	}
+}
+
+func TestAutoTerminal(t *testing.T) {
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal here: %v", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 50}); err != nil {
+		t.Fatal(err)
+	}
+	r := New(tty, Options{})
+	if r.Mode() != Bar || r.opts.Width != 50 {
+		t.Errorf("on a terminal of 50 columns: mode %v, width %d; want Bar, 50", r.Mode(), r.opts.Width)
 	}
 }

@@ -888,3 +888,17 @@ func TestNoGoroutineLeft(t *testing.T) {
 		}
 	})
 }
+
+func TestPipeCancel(t *testing.T) {
+	a, b := streamPair()
+	go io.Copy(io.Discard, b) // a peer that never ends its side
+	inR, inW := io.Pipe()
+	defer inW.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error)
+	go func() { errc <- Pipe(ctx, a, inR, io.Discard) }()
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("Pipe: %v, want context.Canceled", err)
+	}
+}
