@@ -534,3 +534,59 @@ func TestGracefulClose(t *testing.T) {
 		}
 	})
 }
+
+// Handshake packets recorded on the wire and replayed into an established
+// session are ignored: the session carries on.
+func TestReplayedHandshakeIgnored(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := testConfig(t, "a"), testConfig(t, "b")
+		a, tapA := linktest.NewFramePipe(linktest.PipeConfig{})
+		tapB, b := linktest.NewFramePipe(linktest.PipeConfig{})
+		var mu sync.Mutex
+		var recorded [][]byte // frames towards b
+		relay := func(from, to link.Link, rec bool) {
+			buf := make([]byte, 1500)
+			for {
+				n, _, err := from.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				if rec && buf[0] != kindData && buf[0] != kindCtrl {
+					mu.Lock()
+					recorded = append(recorded, bytes.Clone(buf[:n]))
+					mu.Unlock()
+				}
+				to.WriteTo(buf[:n], nil)
+			}
+		}
+		go relay(tapA, tapB, true)
+		go relay(tapB, tapA, false)
+		ea, _ := NewEndpoint(a, ca)
+		eb, _ := NewEndpoint(b, cb)
+		defer ea.Close()
+		defer eb.Close()
+		defer tapA.Close()
+		defer tapB.Close()
+		ctx := context.Background()
+		go eb.Connect(ctx, nil)
+		sa, err := ea.Connect(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb, _ := eb.Connect(ctx, nil)
+		mu.Lock()
+		replay := recorded
+		mu.Unlock()
+		if len(replay) == 0 {
+			t.Fatal("nothing recorded")
+		}
+		for _, f := range replay {
+			tapB.WriteTo(f, nil)
+		}
+		time.Sleep(time.Second)
+		transfer(t, sa, sb, randBytes(9, 10_000))
+		if sb.Err() != nil {
+			t.Fatalf("session ended after replay: %v", sb.Err())
+		}
+	})
+}

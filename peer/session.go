@@ -460,6 +460,12 @@ func (s *Session) onHandshake(pkt []byte) {
 		s.stats.Rejected++ // versions are settled by the hellos
 		return
 	}
+	if s.state == stEstablished && pkt[0] != kindHS2 {
+		// A replayed message 1 or 3: the handshake is over, and only
+		// authenticated packets may change an established session.
+		s.stats.Rejected++
+		return
+	}
 	in, rn := binary.BigEndian.Uint64(pkt[2:10]), binary.BigEndian.Uint64(pkt[10:18])
 	msg := pkt[hsHdrLen:]
 	payload := s.myPayload()
