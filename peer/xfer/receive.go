@@ -657,6 +657,9 @@ func (rc *receiver) endFile(typ byte, p []byte) error {
 			if err := rc.w.indexReason(msgResult, idx, code, err.Error()); err != nil {
 				return streamErr(rc.ctx, "sending a result", err)
 			}
+			if err := rc.w.flush(); err != nil {
+				return streamErr(rc.ctx, "sending a result", err)
+			}
 			return nil
 		}
 	}
