@@ -833,8 +833,12 @@ func (s *Session) updateCwnd() {
 	// headroom on top absorbs acks that arrive in bursts. On a slow line
 	// it is kept to what the line sends in 20 ms, because everything in
 	// flight queues in the driver ahead of urgent streams (a chat line).
-	bdp := int(bw * s.minRTT.Seconds())
-	c := bdp + s.seg + min(bdp+s.seg, int(bw*0.020))
+	// The allowance is time, not a multiple of the BDP: on a fast link the
+	// round trip under load (the peer's processing, scheduling, acks in
+	// bursts) dwarfs the idle minimum, and a window of 2·BDP would shrink
+	// round after round; 20 ms of the line is ample there and tiny on a
+	// serial line.
+	c := int(bw*(s.minRTT.Seconds()+0.020)) + s.seg
 	// Enough packets in flight that a loss shows as a gap in the acks
 	// (not only by timeout), without queueing much on a slow line.
 	lo := max(2*s.seg, min(8*s.seg, 4096))
