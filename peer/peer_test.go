@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -587,6 +588,53 @@ func TestReplayedHandshakeIgnored(t *testing.T) {
 		transfer(t, sa, sb, randBytes(9, 10_000))
 		if sb.Err() != nil {
 			t.Fatalf("session ended after replay: %v", sb.Err())
+		}
+	})
+}
+
+// batchLink gives a frame pipe end a WriteBatch, as ethnet has.
+type batchLink struct {
+	*linktest.FrameEnd
+	mu      sync.Mutex
+	batches int
+	frames  int
+}
+
+func (b *batchLink) WriteBatch(ps [][]byte, addr net.Addr) (int, error) {
+	b.mu.Lock()
+	b.batches++
+	b.frames += len(ps)
+	b.mu.Unlock()
+	for i, p := range ps {
+		if _, err := b.WriteTo(p, addr); err != nil {
+			return i, err
+		}
+	}
+	return len(ps), nil
+}
+
+// On a link that sends batches, the writer hands it several packets at
+// once, and the data still arrives whole through loss.
+func TestBatchedWrites(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := linktest.NewFramePipe(linktest.PipeConfig{Loss: 0.05, Seed: 3, QueueLen: 256})
+		ba := &batchLink{FrameEnd: a}
+		ea, _ := NewEndpoint(ba, testConfig(t, "a"))
+		eb, _ := NewEndpoint(b, testConfig(t, "b"))
+		defer ea.Close()
+		defer eb.Close()
+		ctx := context.Background()
+		go eb.Connect(ctx, nil)
+		sa, err := ea.Connect(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb, _ := eb.Connect(ctx, nil)
+		transfer(t, sa, sb, randBytes(4, 1<<20))
+		ba.mu.Lock()
+		defer ba.mu.Unlock()
+		if ba.batches == 0 || ba.frames < 2*ba.batches {
+			t.Fatalf("%d batches of %d frames: the writer did not batch", ba.batches, ba.frames)
 		}
 	})
 }

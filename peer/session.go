@@ -908,46 +908,83 @@ func (s *Session) pendingStreamData() bool {
 	return false
 }
 
+// batchWriter is implemented by links that send several frames in one system
+// call (ethnet's sendmmsg).
+type batchWriter interface {
+	WriteBatch(ps [][]byte, addr net.Addr) (int, error)
+}
+
+// maxBatch is the most packets the writer hands a batchWriter at once.
+const maxBatch = 32
+
 // writeLoop is the session's only sender.
 func (s *Session) writeLoop() {
 	defer s.wg.Done()
-	scratch := make([]byte, s.e.mtu)
+	bw, batching := s.e.l.(batchWriter)
+	n := 1
+	if batching {
+		n = maxBatch
+	}
+	scratch := make([][]byte, n)
+	for i := range scratch {
+		scratch[i] = make([]byte, s.e.mtu)
+	}
+	batch := make([][]byte, 0, n)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		var wait time.Duration
+		batch = batch[:0]
 		s.mu.Lock()
-		pkt, wait := s.nextPacketLocked(scratch, time.Now())
+		for len(batch) < n {
+			var pkt []byte
+			pkt, wait = s.nextPacketLocked(scratch[len(batch)], time.Now())
+			if pkt == nil {
+				break
+			}
+			batch = append(batch, pkt)
+		}
 		ended := s.err != nil
 		s.mu.Unlock()
 		if ended {
 			return
 		}
-		if pkt == nil && s.peerClosedAcked() {
-			s.fail(ErrPeerClosed)
-			return
-		}
-		if pkt != nil {
-			if _, err := s.e.l.WriteTo(pkt, s.addr); err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					s.fail(ErrClosed)
-					return
-				}
-				// Disconnected or a deadline: the packet is lost; the
-				// protocol resends what matters. Do not spin.
-				select {
-				case <-s.done:
-					return
-				case <-time.After(20 * time.Millisecond):
-				}
+		if len(batch) == 0 {
+			if s.peerClosedAcked() {
+				s.fail(ErrPeerClosed)
+				return
+			}
+			timer.Reset(wait)
+			select {
+			case <-s.wake:
+			case <-timer.C:
+			case <-s.done:
+				return
 			}
 			continue
 		}
-		timer.Reset(wait)
-		select {
-		case <-s.wake:
-		case <-timer.C:
-		case <-s.done:
-			return
+		var err error
+		if batching && len(batch) > 1 {
+			_, err = bw.WriteBatch(batch, s.addr)
+		} else {
+			for _, p := range batch {
+				if _, err = s.e.l.WriteTo(p, s.addr); err != nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				s.fail(ErrClosed)
+				return
+			}
+			// Disconnected or a deadline: the packets are lost; the
+			// protocol resends what matters. Do not spin.
+			select {
+			case <-s.done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
 		}
 	}
 }
