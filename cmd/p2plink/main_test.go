@@ -124,3 +124,34 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// pipe joins the two commands' standard streams, like netcat.
+func TestPipeOverSerial(t *testing.T) {
+	nm, err := linktest.NewNullModem(linktest.NullModemConfig{Baud: 2_000_000})
+	if err != nil {
+		t.Skipf("no ptys here: %v", err)
+	}
+	defer nm.Close()
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	payload := strings.Repeat("tar stream bytes\n", 5000)
+	var wg sync.WaitGroup
+	var ra, rb result
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		ra = runCmd(ctx, payload, "serial", nm.PortA(), "--baud", "2000000", "--config", filepath.Join(dir, "a"), "pipe")
+	}()
+	go func() {
+		defer wg.Done()
+		rb = runCmd(ctx, "back", "serial", nm.PortB(), "--baud", "2000000", "--config", filepath.Join(dir, "b"), "pipe")
+	}()
+	wg.Wait()
+	if ra.code != 0 || rb.code != 0 {
+		t.Fatalf("exits %d %d: %s / %s", ra.code, rb.code, ra.stderr, rb.stderr)
+	}
+	if rb.stdout != payload || ra.stdout != "back" {
+		t.Fatalf("pipe carried %d and %q bytes, want %d and %q", len(rb.stdout), ra.stdout, len(payload), "back")
+	}
+}

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/p2plink/p2plink/link"
 	"github.com/p2plink/p2plink/peer"
 	"github.com/p2plink/p2plink/peer/xfer"
+	"golang.org/x/term"
 )
 
 // Service names: each stream is opened for one of these.
@@ -143,13 +147,23 @@ func (e *env) runOnce(ctx context.Context, o *options, s *peer.Session, verb str
 		if err != nil {
 			return err
 		}
-		return xfer.Pipe(ctx, st, e.stdin, e.stdout)
+		return xfer.Pipe(ctx, st, e.pipeInput(), e.stdout)
 	case "serve":
 		return e.serve(ctx, o, s)
 	case "ls", "get", "put":
 		return e.shareVerb(ctx, o, &o.sf, s, verb, args)
 	}
 	return fmt.Errorf("unknown verb %q", verb)
+}
+
+// pipeInput is what pipe sends: stdin, unless it is a terminal — then the
+// pipe only receives (tar c dir | p2plink … pipe on one end, p2plink … pipe
+// | tar x on the other) and ends when the peer's data does.
+func (e *env) pipeInput() io.Reader {
+	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return strings.NewReader("")
+	}
+	return e.stdin
 }
 
 // openOrAccept gives both ends of a two-sided service one stream: the
