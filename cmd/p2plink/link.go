@@ -39,7 +39,8 @@ type options struct {
 	device        string
 	busNum, addrN int
 
-	sf shareFlags
+	sf    shareFlags
+	count int
 }
 
 func (o *options) register(fs *flag.FlagSet) {
@@ -62,6 +63,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.busNum, "bus", 0, "USB bus number")
 	fs.IntVar(&o.addrN, "addr", 0, "USB device address")
 	o.sf.register(fs)
+	fs.IntVar(&o.count, "count", 20, "ping: round trips to measure")
 }
 
 // parseInterleaved parses flags that may stand before, between or after
@@ -179,7 +181,7 @@ func (e *env) linkCommand(ctx context.Context, kind string, args []string) error
 		verb, pos = pos[0], pos[1:]
 	}
 	switch verb {
-	case "chat", "receive", "pipe", "serve", "peers":
+	case "chat", "receive", "pipe", "serve", "peers", "ping":
 		if len(pos) > 0 {
 			return usageError("%s takes no arguments (got %q)", verb, pos)
 		}
@@ -200,7 +202,7 @@ func (e *env) linkCommand(ctx context.Context, kind string, args []string) error
 			return usageError("put takes local files and a SHARE/PATH: p2plink %s … put ./photos docs/", kind)
 		}
 	default:
-		return usageError("unknown verb %q: chat, send, receive, pipe, ls, get, put, serve or peers", verb)
+		return usageError("unknown verb %q: chat, send, receive, pipe, ls, get, put, ping, serve or peers", verb)
 	}
 	pcfg, err := o.peerConfig(e)
 	if err != nil {

@@ -106,7 +106,8 @@ Verbs (run the matching verb on the other end):
   ls [SHARE/PATH]      list the peer's shares, or a folder in one
   get SHARE/PATH …     fetch files or folders from the peer's shares (into --dir); resumable
   put LOCAL … SHARE/PATH  store files or folders in a read-write share of the peer
-  serve                answer chats, sends, pipes and share requests until stopped (default)
+  ping [--count N]     round-trip times to a peer that runs serve
+  serve                answer chats, sends, pipes, pings and share requests until stopped (default)
   peers                (eth) list the peers heard on the segment: name, fingerprint, MAC
 
 Flags for every link:

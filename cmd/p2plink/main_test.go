@@ -155,3 +155,26 @@ func TestPipeOverSerial(t *testing.T) {
 		t.Fatalf("pipe carried %d and %q bytes, want %d and %q", len(rb.stdout), ra.stdout, len(payload), "back")
 	}
 }
+
+// ping measures round trips against a peer that serves.
+func TestPingAgainstServe(t *testing.T) {
+	nm, err := linktest.NewNullModem(linktest.NullModemConfig{Baud: 2_000_000})
+	if err != nil {
+		t.Skipf("no ptys here: %v", err)
+	}
+	defer nm.Close()
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan result, 1)
+	go func() {
+		done <- runCmd(sctx, "", "serial", nm.PortB(), "--baud", "2000000", "--config", filepath.Join(dir, "b"), "--dir", dir, "serve")
+	}()
+	r := runCmd(ctx, "", "serial", nm.PortA(), "--baud", "2000000", "--config", filepath.Join(dir, "a"), "--count", "5", "ping")
+	stop()
+	<-done
+	if r.code != 0 || !strings.Contains(r.stdout, "5 round trips of 32 bytes") {
+		t.Fatalf("ping exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+}

@@ -152,6 +152,8 @@ func (e *env) runOnce(ctx context.Context, o *options, s *peer.Session, verb str
 		return e.serve(ctx, o, s)
 	case "ls", "get", "put":
 		return e.shareVerb(ctx, o, &o.sf, s, verb, args)
+	case "ping":
+		return e.ping(ctx, s, o.count)
 	}
 	return fmt.Errorf("unknown verb %q", verb)
 }
@@ -262,6 +264,8 @@ func (e *env) serve(ctx context.Context, o *options, s *peer.Session) error {
 			go e.chat(ctx, o.displayName(), st)
 		case svcPipe:
 			go xfer.Pipe(ctx, st, e.stdin, e.stdout)
+		case svcPing:
+			go echo(st)
 		case svcShare:
 			go func() {
 				if err := e.serveShares(ctx, o, &o.sf, s, st); err != nil {
