@@ -4,7 +4,8 @@
 #   1. a file sent A -> B and verified by SHA-256;
 #   2. a 1 MiB file sent B -> A while A's end is unplugged and replugged in
 #      the middle (after the sender reports 10%); the transfer must resume,
-#      the file arrive whole and both commands exit 0.
+#      the file arrive whole and both commands exit 0;
+#   3. round trips of `p2plink usb ping` against `serve` (a figure).
 # Run by guest-init.sh; exits non-zero on the first failure. Needs
 # P2PLINK_USBRIG_CTL (the gadget's control FIFO).
 
@@ -80,4 +81,14 @@ say "B: $(grep '^sent' $W/send2.log)"
 [ $src = 0 ] || fail "file B -> A arrived whole across the replug, but send exited $src"
 [ $rrc = 0 ] || fail "file B -> A arrived whole across the replug, but receive exited $rrc"
 say "1 MiB B -> A verified across an unplug/replug in $(awk -v a=$t0 -v b=$(now) 'BEGIN{printf "%.1f", b-a}') s (emulated)"
+
+# 3. Round trips of `p2plink usb ping` against `serve` on the far end.
+timeout 60 $P usb $DEV --bus $BUS_B --config $W/idb --name peer-b --dir $W/inb serve >$W/serve3.log 2>&1 &
+vpid=$!
+timeout 45 $P usb $DEV --bus $BUS_A --config $W/ida --name peer-a --count 50 ping >$W/ping3.log 2>&1
+prc=$?
+kill $vpid 2>/dev/null
+wait $vpid 2>/dev/null
+[ $prc = 0 ] || fail "ping exited $prc"
+say "p2plink usb ping (emulated): $(grep 'round trips' $W/ping3.log)"
 exit 0
