@@ -134,41 +134,9 @@ func TestEncryptedOnTheWire(t *testing.T) {
 	// A tap between the ends records every frame; the secret never shows.
 	secret := bytes.Repeat([]byte("TOP-SECRET-PAYLOAD"), 50)
 	ca, cb := testConfig(t, "a"), testConfig(t, "b")
-	a, tapA := linktest.NewFramePipe(linktest.PipeConfig{})
-	tapB, b := linktest.NewFramePipe(linktest.PipeConfig{})
-	var mu sync.Mutex
-	var seen [][]byte
-	relay := func(from, to link.Link) {
-		buf := make([]byte, 1500)
-		for {
-			n, _, err := from.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			seen = append(seen, bytes.Clone(buf[:n]))
-			mu.Unlock()
-			to.WriteTo(buf[:n], nil)
-		}
-	}
-	go relay(tapA, tapB)
-	go relay(tapB, tapA)
-	ea, _ := NewEndpoint(a, ca)
-	eb, _ := NewEndpoint(b, cb)
-	defer ea.Close()
-	defer eb.Close()
-	defer tapA.Close()
-	defer tapB.Close()
-	ctx := context.Background()
-	go eb.Connect(ctx, nil)
-	sa, err := ea.Connect(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb, _ := eb.Connect(ctx, nil)
-	transfer(t, sa, sb, secret)
-	mu.Lock()
-	defer mu.Unlock()
+	tp := tapped(t, ca, cb, func([]byte) bool { return true })
+	transfer(t, tp.sa, tp.sb, secret)
+	seen := tp.frames()
 	if len(seen) < 5 {
 		t.Fatalf("tap saw only %d frames", len(seen))
 	}
@@ -540,54 +508,20 @@ func TestGracefulClose(t *testing.T) {
 // session are ignored: the session carries on.
 func TestReplayedHandshakeIgnored(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		ca, cb := testConfig(t, "a"), testConfig(t, "b")
-		a, tapA := linktest.NewFramePipe(linktest.PipeConfig{})
-		tapB, b := linktest.NewFramePipe(linktest.PipeConfig{})
-		var mu sync.Mutex
-		var recorded [][]byte // frames towards b
-		relay := func(from, to link.Link, rec bool) {
-			buf := make([]byte, 1500)
-			for {
-				n, _, err := from.ReadFrom(buf)
-				if err != nil {
-					return
-				}
-				if rec && buf[0] != kindData && buf[0] != kindCtrl {
-					mu.Lock()
-					recorded = append(recorded, bytes.Clone(buf[:n]))
-					mu.Unlock()
-				}
-				to.WriteTo(buf[:n], nil)
-			}
-		}
-		go relay(tapA, tapB, true)
-		go relay(tapB, tapA, false)
-		ea, _ := NewEndpoint(a, ca)
-		eb, _ := NewEndpoint(b, cb)
-		defer ea.Close()
-		defer eb.Close()
-		defer tapA.Close()
-		defer tapB.Close()
-		ctx := context.Background()
-		go eb.Connect(ctx, nil)
-		sa, err := ea.Connect(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sb, _ := eb.Connect(ctx, nil)
-		mu.Lock()
-		replay := recorded
-		mu.Unlock()
+		tp := tapped(t, testConfig(t, "a"), testConfig(t, "b"), func(f []byte) bool {
+			return f[0] != kindData && f[0] != kindCtrl // the handshake
+		})
+		replay := tp.frames()
 		if len(replay) == 0 {
 			t.Fatal("nothing recorded")
 		}
 		for _, f := range replay {
-			tapB.WriteTo(f, nil)
+			tp.toB.WriteTo(f, nil)
 		}
 		time.Sleep(time.Second)
-		transfer(t, sa, sb, randBytes(9, 10_000))
-		if sb.Err() != nil {
-			t.Fatalf("session ended after replay: %v", sb.Err())
+		transfer(t, tp.sa, tp.sb, randBytes(9, 10_000))
+		if tp.sb.Err() != nil {
+			t.Fatalf("session ended after replay: %v", tp.sb.Err())
 		}
 	})
 }
@@ -637,4 +571,55 @@ func TestBatchedWrites(t *testing.T) {
 			t.Fatalf("%d batches of %d frames: the writer did not batch", ba.batches, ba.frames)
 		}
 	})
+}
+
+// tap is a session whose frames pass through a relay that records them.
+type tap struct {
+	sa, sb *Session
+	toB    link.Link // writes here reach b as if from a
+	mu     sync.Mutex
+	seen   [][]byte
+}
+
+func (tp *tap) frames() [][]byte {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	return append([][]byte(nil), tp.seen...)
+}
+
+// tapped connects two peers through a relay that records every frame that
+// keep selects, in both directions.
+func tapped(t *testing.T, ca, cb Config, keep func([]byte) bool) *tap {
+	t.Helper()
+	a, tapA := linktest.NewFramePipe(linktest.PipeConfig{})
+	tapB, b := linktest.NewFramePipe(linktest.PipeConfig{})
+	tp := &tap{toB: tapB}
+	relay := func(from, to link.Link) {
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := from.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if keep(buf[:n]) {
+				tp.mu.Lock()
+				tp.seen = append(tp.seen, bytes.Clone(buf[:n]))
+				tp.mu.Unlock()
+			}
+			to.WriteTo(buf[:n], nil)
+		}
+	}
+	go relay(tapA, tapB)
+	go relay(tapB, tapA)
+	ea := newTestEndpoint(t, a, ca)
+	eb := newTestEndpoint(t, b, cb)
+	t.Cleanup(func() { tapA.Close(); tapB.Close() })
+	ctx := context.Background()
+	go eb.Connect(ctx, nil)
+	var err error
+	if tp.sa, err = ea.Connect(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	tp.sb, _ = eb.Connect(ctx, nil)
+	return tp
 }

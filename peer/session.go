@@ -378,10 +378,7 @@ func (s *Session) onHello(pkt []byte) bool {
 	if s.nonce < nonce {
 		s.initiator = true
 		s.state = stInitiator
-		hs, err := noise.NewHandshakeState(noise.Config{
-			CipherSuite: cipherSuite, Pattern: noise.HandshakeXX, Initiator: true,
-			Prologue: s.prologue(), StaticKeypair: s.cfg.Identity.key,
-		})
+		hs, err := s.newHandshake(true)
 		if err != nil {
 			s.failLocked(err)
 			return false
@@ -483,10 +480,7 @@ func (s *Session) onHandshake(pkt []byte) {
 		}
 		s.peerNonce = in
 		s.state = stResponder
-		hs, err := noise.NewHandshakeState(noise.Config{
-			CipherSuite: cipherSuite, Pattern: noise.HandshakeXX, Initiator: false,
-			Prologue: s.prologue(), StaticKeypair: s.cfg.Identity.key,
-		})
+		hs, err := s.newHandshake(false)
 		if err != nil {
 			s.failLocked(err)
 			return
@@ -517,14 +511,7 @@ func (s *Session) onHandshake(pkt []byte) {
 		if s.hs == nil || s.hs.MessageIndex() != 1 {
 			return
 		}
-		pl, _, _, err := s.hs.ReadMessage(nil, msg)
-		if err != nil {
-			s.stats.Rejected++
-			return
-		}
-		if err := s.verifyPeer(pl); err != nil {
-			s.sendReject("key refused")
-			s.failLocked(err)
+		if _, _, ok := s.readPeerMessage(msg); !ok {
 			return
 		}
 		out, cs1, cs2, err := s.hs.WriteMessage(nil, payload)
@@ -539,19 +526,37 @@ func (s *Session) onHandshake(pkt []byte) {
 		if s.initiator || in != s.peerNonce || rn != s.nonce || s.hs == nil || s.state == stEstablished {
 			return
 		}
-		pl, cs1, cs2, err := s.hs.ReadMessage(nil, msg)
-		if err != nil {
-			s.stats.Rejected++
-			return
-		}
-		if err := s.verifyPeer(pl); err != nil {
-			s.sendReject("key refused")
-			s.failLocked(err)
+		cs1, cs2, ok := s.readPeerMessage(msg)
+		if !ok {
 			return
 		}
 		s.hsOut = nil
 		s.establish(cs2, cs1)
 	}
+}
+
+// readPeerMessage reads a handshake message that carries the peer's
+// description and checks the peer; a refused peer is told and the session
+// ends.
+func (s *Session) readPeerMessage(msg []byte) (cs1, cs2 *noise.CipherState, ok bool) {
+	pl, cs1, cs2, err := s.hs.ReadMessage(nil, msg)
+	if err != nil {
+		s.stats.Rejected++
+		return nil, nil, false
+	}
+	if err := s.verifyPeer(pl); err != nil {
+		s.sendReject("key refused")
+		s.failLocked(err)
+		return nil, nil, false
+	}
+	return cs1, cs2, true
+}
+
+func (s *Session) newHandshake(initiator bool) (*noise.HandshakeState, error) {
+	return noise.NewHandshakeState(noise.Config{
+		CipherSuite: cipherSuite, Pattern: noise.HandshakeXX, Initiator: initiator,
+		Prologue: s.prologue(), StaticKeypair: s.cfg.Identity.key,
+	})
 }
 
 func (s *Session) myPayload() []byte {
