@@ -146,8 +146,12 @@ func (nm *NullModem) bridge(src, dst *os.File, chunk int, n noise) {
 			}
 		}
 		if nm.cfg.Baud > 0 {
+			// The line is busy until lineFree. A reader that comes back a
+			// little late (timer slack, the write, the next read) has not
+			// let the line idle: only a real gap restarts the clock, or
+			// the slack of every chunk would slow the line by a few %.
 			now := time.Now()
-			if lineFree.Before(now) {
+			if now.Sub(lineFree) > 20*time.Millisecond {
 				lineFree = now
 			}
 			lineFree = lineFree.Add(time.Duration(int64(k) * int64(nm.cfg.BitsPerByte) * int64(time.Second) / int64(nm.cfg.Baud)))
