@@ -623,3 +623,15 @@ func tapped(t *testing.T, ca, cb Config, keep func([]byte) bool) *tap {
 	tp.sb, _ = eb.Connect(ctx, nil)
 	return tp
 }
+
+// On a clean link with jumbo frames, segments grow to the MTU.
+func TestSegmentReachesJumboMTU(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := connect(t, linktest.PipeConfig{MTU: 9000}, testConfig(t, "a"), testConfig(t, "b"))
+		defer p.close()
+		transfer(t, p.sa, p.sb, randBytes(3, 4<<20))
+		if seg := p.sa.Stats().Segment; seg != 9000-pktOverhed {
+			t.Errorf("segment %d on a clean jumbo link, want %d", seg, 9000-pktOverhed)
+		}
+	})
+}

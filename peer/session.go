@@ -878,6 +878,11 @@ func (s *Session) lossSample(lost bool) {
 	const h = 40.0
 	e := (s.dmgLosses + 0.1) / s.dmgBytes
 	opt := int(math.Sqrt(h/e) - h)
+	if s.dmgLosses < 0.05 && s.dmgBytes > 64<<10 {
+		// No damage in a good stretch of the line: the prior would
+		// otherwise cap segments near 7 KB and keep jumbo frames unused.
+		opt = s.maxSeg
+	}
 	opt = max(128, min(s.maxSeg, opt))
 	// Shrink at once (damaged packets are expensive: they are resent
 	// whole), grow at most twofold per step.
