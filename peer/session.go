@@ -778,7 +778,7 @@ func (s *Session) ackSlot(sl *sendSlot, now time.Time) {
 	s.delivered += uint64(sl.n)
 	if sl.retrans == 0 {
 		s.rttSample(now.Sub(sl.sentAt), now)
-		s.lossSample(false)
+		s.lossSample(false, sl.n)
 	}
 	if el := now.Sub(sl.deliveredAt); el > 0 && sl.retrans == 0 {
 		rate := float64(s.delivered-sl.delivered) / el.Seconds()
@@ -855,12 +855,14 @@ func (s *Session) updateCwnd() {
 
 // lossSample feeds the damage-rate estimate that sizes segments: one
 // sample per first transmission, lost or not.
-func (s *Session) lossSample(lost bool) {
+func (s *Session) lossSample(lost bool, n int) {
 	// Per-byte damage rate: losses over bytes, both decaying with a window
 	// of about 128 KiB sent, plus a prior of a tenth of a loss so that a
-	// short clean record does not pass for a perfect line.
+	// short clean record does not pass for a perfect line. Each sample
+	// weighs the packet's own size (n, plus the link's framing): samples
+	// arrive a round trip late, when the segment size may have changed.
 	const window = 128 << 10
-	w := float64(s.seg + 40)
+	w := float64(n + 19)
 	d := math.Exp(-w / window)
 	s.dmgBytes = s.dmgBytes*d + w
 	s.dmgLosses *= d
@@ -905,7 +907,7 @@ func (s *Session) markLost(sl *sendSlot, damage bool) {
 	s.inflight -= sl.n
 	s.lostQ = append(s.lostQ, sl.seq)
 	if damage {
-		s.lossSample(true)
+		s.lossSample(true, sl.n)
 	}
 }
 
