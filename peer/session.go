@@ -122,7 +122,6 @@ type Session struct {
 	// path estimates
 	srtt, rttvar time.Duration
 	minRTT       time.Duration
-	minRTTAt     time.Time
 	rto          time.Duration
 	bw           [8]float64 // bytes/s, per round
 	bwRound      int
@@ -166,6 +165,7 @@ type Stats struct {
 	Segment                  int     // current segment size
 	LossRate                 float64 // estimated share of packets damaged
 	Cwnd                     int
+	Rate                     float64 // bottleneck delivery rate estimate, bytes/s
 }
 
 func newSession(e *Endpoint, addr net.Addr) *Session {
@@ -222,6 +222,7 @@ func (s *Session) Stats() Stats {
 	defer s.mu.Unlock()
 	st := s.stats
 	st.SRTT, st.MinRTT, st.Segment, st.LossRate, st.Cwnd = s.srtt, s.minRTT, s.seg, s.lossEWMA, s.cwnd
+	st.Rate = s.bwMax()
 	return st
 }
 
@@ -808,8 +809,12 @@ func (s *Session) rttSample(r time.Duration, now time.Time) {
 		s.rttvar = (3*s.rttvar + d) / 4
 		s.srtt = (7*s.srtt + r) / 8
 	}
-	if s.minRTT == 0 || r < s.minRTT || now.Sub(s.minRTTAt) > 10*time.Second {
-		s.minRTT, s.minRTTAt = r, now
+	// The minimum is kept for the whole session. Letting it expire would
+	// let it ratchet up: on a FIFO line every sample carries the queue that
+	// the window (sized from the minimum) keeps, so a fresh minimum is
+	// always a little larger than the last.
+	if s.minRTT == 0 || r < s.minRTT {
+		s.minRTT = r
 	}
 	s.rto = s.srtt + 4*s.rttvar
 	if s.rto < minRTO {
@@ -885,10 +890,22 @@ func (s *Session) lossSample(lost bool, n int) {
 		// otherwise cap segments near 7 KB and keep jumbo frames unused.
 		opt = s.maxSeg
 	}
-	opt = max(128, min(s.maxSeg, opt))
+	opt = max(128, min(s.segCap(), opt))
 	// Shrink at once (damaged packets are expensive: they are resent
 	// whole), grow at most twofold per step.
 	s.seg = min(opt, 2*s.seg)
+}
+
+// segCap is the largest segment worth sending now: the link's, and on a
+// slow line what it sends in a quarter second, so that an urgent packet
+// queued behind two segments (the least window) waits at most half a
+// second. 115200 baud gives about 2.9 KB.
+func (s *Session) segCap() int {
+	c := s.maxSeg
+	if bw := s.bwMax(); bw > 0 {
+		c = min(c, max(1024, int(bw/4)))
+	}
+	return c
 }
 
 func b2f(b bool) float64 {
