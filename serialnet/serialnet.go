@@ -70,6 +70,7 @@ import (
 	"go.bug.st/serial"
 
 	"github.com/p2plink/p2plink/framing"
+	"github.com/p2plink/p2plink/internal/deadline"
 	"github.com/p2plink/p2plink/link"
 )
 
@@ -115,7 +116,7 @@ type Link struct {
 
 	// Reader state: rdl, the queues and discEv are shared with ReadFrom;
 	// dec, rbuf and cand belong to the reader goroutine.
-	rdl    *deadline
+	rdl    *deadline.Deadline
 	free   chan *slot
 	full   chan *slot
 	discEv chan error
@@ -149,7 +150,7 @@ func Open(path string, cfg Config) (*Link, error) {
 		closing:    make(chan struct{}),
 		wbuf:       make([]byte, 1+framing.EncodedLen(s.MTU)),
 		idleGap:    idleChars * s.charTime,
-		rdl:        newDeadline(),
+		rdl:        deadline.New(),
 		free:       make(chan *slot, queueLen),
 		full:       make(chan *slot, queueLen),
 		discEv:     make(chan error, 1),
@@ -363,7 +364,7 @@ func (l *Link) ReadFrom(p []byte) (int, net.Addr, error) {
 	if l.closed.Load() {
 		return 0, nil, l.opErr("read", net.ErrClosed)
 	}
-	if l.rdl.passed() {
+	if l.rdl.Passed() {
 		return 0, nil, l.opErr("read", os.ErrDeadlineExceeded)
 	}
 	select {
@@ -373,7 +374,7 @@ func (l *Link) ReadFrom(p []byte) (int, net.Addr, error) {
 		return 0, nil, l.opErr("read", err)
 	case <-l.closing:
 		return 0, nil, l.opErr("read", net.ErrClosed)
-	case <-l.rdl.wait():
+	case <-l.rdl.Wait():
 		return 0, nil, l.opErr("read", os.ErrDeadlineExceeded)
 	}
 }
@@ -507,7 +508,7 @@ func (l *Link) SetReadDeadline(t time.Time) error {
 	if l.closed.Load() {
 		return l.opErr("set", net.ErrClosed)
 	}
-	l.rdl.set(t)
+	l.rdl.Set(t)
 	return nil
 }
 

@@ -2,75 +2,8 @@ package serialnet
 
 import (
 	"testing"
-	"testing/synctest"
 	"time"
 )
-
-func TestDeadlineFiresOnTime(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		d := newDeadline()
-		fired := func() bool {
-			synctest.Wait()
-			select {
-			case <-d.wait():
-				return true
-			default:
-				return false
-			}
-		}
-		d.set(time.Now().Add(time.Second))
-		time.Sleep(999 * time.Millisecond)
-		if fired() || d.passed() {
-			t.Fatal("fired early")
-		}
-		time.Sleep(time.Millisecond)
-		if !fired() || !d.passed() {
-			t.Fatal("did not fire at the deadline")
-		}
-		// Moving it later reopens the channel; a waiter on the old one was
-		// released already.
-		d.set(time.Now().Add(time.Second))
-		if fired() {
-			t.Fatal("still fired after moving the deadline later")
-		}
-		// Moving it again before it fires: only the new time counts.
-		time.Sleep(500 * time.Millisecond)
-		d.set(time.Now().Add(time.Second))
-		time.Sleep(600 * time.Millisecond)
-		if fired() {
-			t.Fatal("the replaced timer fired")
-		}
-		time.Sleep(400 * time.Millisecond)
-		if !fired() {
-			t.Fatal("did not fire at the new deadline")
-		}
-		d.set(time.Time{})
-		time.Sleep(time.Hour)
-		if fired() {
-			t.Fatal("a cleared deadline fired")
-		}
-		d.set(time.Now().Add(-time.Second))
-		if !fired() {
-			t.Fatal("a deadline in the past did not fire at once")
-		}
-		// A waiter blocked on the channel is released by a later set.
-		d.set(time.Time{})
-		released := make(chan struct{})
-		go func() {
-			<-d.wait()
-			close(released)
-		}()
-		synctest.Wait()
-		d.set(time.Now().Add(time.Minute))
-		time.Sleep(time.Minute)
-		synctest.Wait()
-		select {
-		case <-released:
-		default:
-			t.Fatal("waiter not released")
-		}
-	})
-}
 
 func TestLineIdleEstimate(t *testing.T) {
 	s, err := Config{Baud: 10000}.resolve() // 8N1: 10 bits, 1 ms a character

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/p2plink/p2plink/framing"
+	"github.com/p2plink/p2plink/internal/deadline"
 	"github.com/p2plink/p2plink/link"
 )
 
@@ -57,8 +58,8 @@ type Link struct {
 
 	rx   chan *rxFrame
 	free chan *rxFrame
-	rdl  *deadline
-	wdl  *deadline
+	rdl  *deadline.Deadline
+	wdl  *deadline.Deadline
 
 	wmu  sync.Mutex // serialises writers
 	wbuf []byte
@@ -123,8 +124,8 @@ func Open(ctx context.Context, cfg Config) (*Link, error) {
 		failCh:      make(chan struct{}, 1),
 		rx:          make(chan *rxFrame, rxQueue),
 		free:        make(chan *rxFrame, rxQueue),
-		rdl:         newDeadline(),
-		wdl:         newDeadline(),
+		rdl:         deadline.New(),
+		wdl:         deadline.New(),
 		wbuf:        make([]byte, maxWireFrame+1),
 	}
 	l.sel = cfg
@@ -622,7 +623,7 @@ func (l *Link) ReadFrom(p []byte) (int, net.Addr, error) {
 		}
 		down := l.downCh
 		l.mu.Unlock()
-		dl := l.rdl.wait()
+		dl := l.rdl.Wait()
 		select {
 		case f := <-l.rx:
 			return l.take(f, p)
@@ -663,7 +664,7 @@ func (l *Link) WriteTo(p []byte, addr net.Addr) (int, error) {
 	}
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	if l.wdl.expired() {
+	if l.wdl.Passed() {
 		return 0, l.opErr("write", os.ErrDeadlineExceeded)
 	}
 	s, up := l.acquire()
@@ -689,18 +690,18 @@ func (l *Link) WriteTo(p []byte, addr net.Addr) (int, error) {
 	}
 	x := s.wctx
 	x.begin(l.cfg.TransferTimeout)
-	if l.wdl.arm(x.cancel) {
+	if l.wdl.Arm(x.cancel) {
 		x.finish()
 		return 0, l.opErr("write", os.ErrDeadlineExceeded)
 	}
 	_, err = s.out.WriteContext(x, l.wbuf[:n])
-	l.wdl.disarm()
+	l.wdl.Disarm()
 	ctxErr := x.finish()
 	if err != nil {
 		switch {
 		case l.ctx.Err() != nil:
 			return 0, l.opErr("write", net.ErrClosed)
-		case l.wdl.expired():
+		case l.wdl.Passed():
 			return 0, l.opErr("write", os.ErrDeadlineExceeded)
 		case s.ctx.Err() != nil:
 			return 0, l.opErr("write", fmt.Errorf("cable lost mid-frame: %w", link.ErrDisconnected))
@@ -725,8 +726,8 @@ func (l *Link) Close() error {
 	l.closeOnce.Do(func() {
 		l.cancel()
 		l.wg.Wait()
-		l.rdl.stop()
-		l.wdl.stop()
+		l.rdl.Stop()
+		l.wdl.Stop()
 		if l.ownBus {
 			l.bus.Close()
 		}
@@ -739,16 +740,16 @@ func (l *Link) LocalAddr() net.Addr { return l.local }
 
 // SetDeadline sets the read and write deadlines.
 func (l *Link) SetDeadline(t time.Time) error {
-	l.rdl.set(t)
-	l.wdl.set(t)
+	l.rdl.Set(t)
+	l.wdl.Set(t)
 	return nil
 }
 
 // SetReadDeadline sets the deadline for ReadFrom.
-func (l *Link) SetReadDeadline(t time.Time) error { l.rdl.set(t); return nil }
+func (l *Link) SetReadDeadline(t time.Time) error { l.rdl.Set(t); return nil }
 
 // SetWriteDeadline sets the deadline for WriteTo.
-func (l *Link) SetWriteDeadline(t time.Time) error { l.wdl.set(t); return nil }
+func (l *Link) SetWriteDeadline(t time.Time) error { l.wdl.Set(t); return nil }
 
 // MTU returns the largest frame WriteTo accepts: 1497 bytes, so that the
 // Ethernet frame fits the 1500-byte MTU of the kernel's usb0.

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/p2plink/p2plink/internal/deadline"
 	"github.com/p2plink/p2plink/link"
 )
 
@@ -152,7 +153,7 @@ type ByteEnd struct {
 	in     *byteDir
 	out    *byteDir
 	local  net.Addr
-	rd, wd deadline
+	rd, wd *deadline.Deadline
 	token  chan struct{}
 
 	closeOnce sync.Once
@@ -203,8 +204,8 @@ func NewBytePipe(cfg ByteConfig) (a, b *ByteEnd) {
 			in:     in,
 			out:    out,
 			local:  link.Addr{Net: "bytepipe", Name: c.Name + "/" + side},
-			rd:     newDeadline(),
-			wd:     newDeadline(),
+			rd:     deadline.New(),
+			wd:     deadline.New(),
 			token:  make(chan struct{}, 1),
 			closed: make(chan struct{}),
 		}
@@ -228,7 +229,7 @@ func (e *ByteEnd) Read(p []byte) (int, error) {
 		if closedChan(e.closed) {
 			return 0, e.opErr("read", net.ErrClosed)
 		}
-		dl := e.rd.wait()
+		dl := e.rd.Wait()
 		if closedChan(dl) {
 			return 0, e.opErr("read", os.ErrDeadlineExceeded)
 		}
@@ -291,7 +292,7 @@ func (e *ByteEnd) Write(p []byte) (int, error) {
 	if closedChan(e.closed) {
 		return 0, e.opErr("write", net.ErrClosed)
 	}
-	dl := e.wd.wait()
+	dl := e.wd.Wait()
 	if closedChan(dl) {
 		return 0, e.opErr("write", os.ErrDeadlineExceeded)
 	}
@@ -382,8 +383,8 @@ func (d *byteDir) put(chunk []byte, st *byteCounters) int {
 func (e *ByteEnd) Close() error {
 	e.closeOnce.Do(func() {
 		close(e.closed)
-		e.rd.stop()
-		e.wd.stop()
+		e.rd.Stop()
+		e.wd.Stop()
 		d := e.in
 		d.mu.Lock()
 		d.closed = true
@@ -407,7 +408,7 @@ func (e *ByteEnd) SetReadDeadline(t time.Time) error {
 	if closedChan(e.closed) {
 		return e.opErr("set", net.ErrClosed)
 	}
-	e.rd.set(t)
+	e.rd.Set(t)
 	return nil
 }
 
@@ -416,7 +417,7 @@ func (e *ByteEnd) SetWriteDeadline(t time.Time) error {
 	if closedChan(e.closed) {
 		return e.opErr("set", net.ErrClosed)
 	}
-	e.wd.set(t)
+	e.wd.Set(t)
 	return nil
 }
 

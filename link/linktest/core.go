@@ -18,68 +18,13 @@ func signal(c chan struct{}) {
 	}
 }
 
-// deadline is a settable deadline: wait returns a channel that is closed once
-// the deadline has passed. It uses only time.Now and time.AfterFunc, so it
-// runs on the fake clock inside a testing/synctest bubble.
-type deadline struct {
-	mu     sync.Mutex
-	timer  *time.Timer
-	cancel chan struct{}
-}
-
-func newDeadline() deadline { return deadline{cancel: make(chan struct{})} }
-
-func closedChan(c chan struct{}) bool {
+// closedChan reports whether c is closed, without blocking.
+func closedChan(c <-chan struct{}) bool {
 	select {
 	case <-c:
 		return true
 	default:
 		return false
-	}
-}
-
-// set arms the deadline at t; the zero time clears it.
-func (d *deadline) set(t time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.timer != nil && !d.timer.Stop() {
-		<-d.cancel // the timer fired: wait for its callback to close cancel
-	}
-	d.timer = nil
-	closed := closedChan(d.cancel)
-	if t.IsZero() {
-		if closed {
-			d.cancel = make(chan struct{})
-		}
-		return
-	}
-	if dur := time.Until(t); dur > 0 {
-		if closed {
-			d.cancel = make(chan struct{})
-		}
-		c := d.cancel
-		d.timer = time.AfterFunc(dur, func() { close(c) })
-		return
-	}
-	if !closed {
-		close(d.cancel)
-	}
-}
-
-// wait returns a channel closed when the deadline passes.
-func (d *deadline) wait() chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.cancel
-}
-
-// stop disarms the timer for good (on Close).
-func (d *deadline) stop() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.timer != nil {
-		d.timer.Stop()
-		d.timer = nil
 	}
 }
 

@@ -160,8 +160,8 @@ func (e *HubEnd) SetDeadline(t time.Time) error {
 	if e.st.isClosed() {
 		return e.st.opErr("set", nil, net.ErrClosed)
 	}
-	e.st.rd.set(t)
-	e.st.wd.set(t)
+	e.st.rd.Set(t)
+	e.st.wd.Set(t)
 	return nil
 }
 
@@ -170,7 +170,7 @@ func (e *HubEnd) SetReadDeadline(t time.Time) error {
 	if e.st.isClosed() {
 		return e.st.opErr("set", nil, net.ErrClosed)
 	}
-	e.st.rd.set(t)
+	e.st.rd.Set(t)
 	return nil
 }
 
@@ -179,7 +179,7 @@ func (e *HubEnd) SetWriteDeadline(t time.Time) error {
 	if e.st.isClosed() {
 		return e.st.opErr("set", nil, net.ErrClosed)
 	}
-	e.st.wd.set(t)
+	e.st.wd.Set(t)
 	return nil
 }
 

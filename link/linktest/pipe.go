@@ -105,8 +105,8 @@ func (e *FrameEnd) SetDeadline(t time.Time) error {
 	if e.st.isClosed() {
 		return e.st.opErr("set", nil, net.ErrClosed)
 	}
-	e.st.rd.set(t)
-	e.st.wd.set(t)
+	e.st.rd.Set(t)
+	e.st.wd.Set(t)
 	return nil
 }
 
@@ -115,7 +115,7 @@ func (e *FrameEnd) SetReadDeadline(t time.Time) error {
 	if e.st.isClosed() {
 		return e.st.opErr("set", nil, net.ErrClosed)
 	}
-	e.st.rd.set(t)
+	e.st.rd.Set(t)
 	return nil
 }
 
@@ -124,7 +124,7 @@ func (e *FrameEnd) SetWriteDeadline(t time.Time) error {
 	if e.st.isClosed() {
 		return e.st.opErr("set", nil, net.ErrClosed)
 	}
-	e.st.wd.set(t)
+	e.st.wd.Set(t)
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/p2plink/p2plink/internal/deadline"
 	"github.com/p2plink/p2plink/link"
 )
 
@@ -127,7 +128,7 @@ type station struct {
 	plug   *plug // this station's cable
 	faults *faultCounters
 	stats  counters
-	rd, wd deadline
+	rd, wd *deadline.Deadline
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -141,8 +142,8 @@ func newStation(cfg *PipeConfig, netName string, local net.Addr, p *plug, f *fau
 		in:     newQueue(cfg.QueueLen, cfg.MTU),
 		plug:   p,
 		faults: f,
-		rd:     newDeadline(),
-		wd:     newDeadline(),
+		rd:     deadline.New(),
+		wd:     deadline.New(),
 		closed: make(chan struct{}),
 	}
 }
@@ -159,7 +160,7 @@ func (s *station) read(p []byte) (int, net.Addr, error) {
 		if s.isClosed() {
 			return 0, nil, s.opErr("read", nil, net.ErrClosed)
 		}
-		dl := s.rd.wait()
+		dl := s.rd.Wait()
 		if closedChan(dl) {
 			return 0, nil, s.opErr("read", nil, os.ErrDeadlineExceeded)
 		}
@@ -203,11 +204,11 @@ func (s *station) read(p []byte) (int, net.Addr, error) {
 
 // beginWrite checks the common preconditions of WriteTo and takes the
 // transmitter's write token; the caller must release it with <-token.
-func (s *station) beginWrite(n int, addr net.Addr, token chan struct{}) (chan struct{}, error) {
+func (s *station) beginWrite(n int, addr net.Addr, token chan struct{}) (<-chan struct{}, error) {
 	if s.isClosed() {
 		return nil, s.opErr("write", addr, net.ErrClosed)
 	}
-	dl := s.wd.wait()
+	dl := s.wd.Wait()
 	if closedChan(dl) {
 		return nil, s.opErr("write", addr, os.ErrDeadlineExceeded)
 	}
@@ -243,7 +244,7 @@ func (s *station) unpluggedTo(dst *plug, addr net.Addr) (bool, error) {
 
 // deliver sends copies of p (as the medium decides) to the receiver r. The
 // caller holds the write token of m.
-func (s *station) deliver(p []byte, r *station, m *medium, dl chan struct{}, addr net.Addr) error {
+func (s *station) deliver(p []byte, r *station, m *medium, dl <-chan struct{}, addr net.Addr) error {
 	for range m.copies() {
 		for {
 			// The cable may have been pulled while we waited for room.
@@ -275,8 +276,8 @@ func (s *station) deliver(p []byte, r *station, m *medium, dl chan struct{}, add
 func (s *station) close() {
 	s.closeOnce.Do(func() {
 		close(s.closed)
-		s.rd.stop()
-		s.wd.stop()
+		s.rd.Stop()
+		s.wd.Stop()
 		s.in.close()
 	})
 }
