@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/flynn/noise"
-	"github.com/p2plink/p2plink/link"
 )
 
 var cipherSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s)
@@ -1247,5 +1246,3 @@ func (s *Session) Context() context.Context {
 	}()
 	return ctx
 }
-
-var _ = link.PeerAddr
