@@ -88,6 +88,8 @@ type session struct {
 	inEP     uint8
 	outEP    uint8
 	noStatus bool // the chip stalls its status request: assume the peer is there
+	// statusTimeouts counts status requests in a row that timed out.
+	statusTimeouts int
 
 	ctx    context.Context // ends when the session is torn down
 	cancel context.CancelFunc
@@ -465,6 +467,10 @@ func (l *Link) reopen() {
 	l.setUp(l.pollPeer(s))
 }
 
+// maxStatusTimeouts is how many peer-status requests in a row may time out
+// before the cable counts as lost.
+const maxStatusTimeouts = 3
+
 // pollPeer asks the chip whether the far end is attached.
 func (l *Link) pollPeer(s *session) bool {
 	switch s.chip.Family {
@@ -477,9 +483,16 @@ func (l *Link) pollPeer(s *session) bool {
 			if errors.Is(err, ErrStall) {
 				return l.Up() // a one-off stall says nothing new
 			}
+			if errors.Is(err, os.ErrDeadlineExceeded) && s.statusTimeouts < maxStatusTimeouts {
+				// A loaded host can let a control request time out
+				// with the cable fine: only a run of them means it is gone.
+				s.statusTimeouts++
+				return l.Up()
+			}
 			l.fail(s, err)
 			return false
 		}
+		s.statusTimeouts = 0
 		return st[1]&0x03 == 0 // neither suspended nor unplugged
 	case PL2301:
 		if s.intr == nil || s.noStatus {

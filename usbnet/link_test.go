@@ -769,3 +769,34 @@ func ExampleOpen() {
 	fmt.Println(string(buf[:n]))
 	// Output: hello over USB
 }
+
+// A peer-status request that times out now and then (a loaded host) does
+// not take the link down; a run of them does.
+func TestStatusTimeoutsTolerated(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, a, b := pair(t, usbtest.Config{})
+		settle()
+		type res struct {
+			n   int
+			err error
+		}
+		got := make(chan res, 1)
+		buf := make([]byte, usbnet.MTU)
+		go func() { n, _, err := a.ReadFrom(buf); got <- res{n, err} }()
+		synctest.Wait()
+		c.A().TimeOutControl(2)
+		settle()
+		b.WriteTo([]byte("still here"), nil)
+		r := <-got
+		if r.err != nil || string(buf[:r.n]) != "still here" {
+			t.Fatalf("after two status timeouts A read %q, %v; want the frame, the link never down", buf[:r.n], r.err)
+		}
+		c.A().TimeOutControl(1000)
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if a.Up() {
+			t.Fatal("a run of status timeouts did not count as a lost cable")
+		}
+		c.A().TimeOutControl(0)
+	})
+}

@@ -78,6 +78,8 @@ type End struct {
 	busy     bool
 	denied   bool
 	halted   bool // bulk endpoints stall until a reset
+
+	controlTimeouts int // the next control requests that time out
 }
 
 // New returns a cable with both ends plugged in.
@@ -175,6 +177,10 @@ func (e *End) Plug() {
 	e.addr += 2
 	e.c.broadcast()
 }
+
+// TimeOutControl makes the next n control requests on this end time out,
+// as a loaded host or a slow chip can.
+func (e *End) TimeOutControl(n int) { e.c.mu.Lock(); e.controlTimeouts = n; e.c.mu.Unlock() }
 
 // SetBusy makes Claim fail as if a kernel driver held the interface and
 // could not be detached.
@@ -278,6 +284,10 @@ func (h *handle) Control(rType, request uint8, value, index uint16, data []byte)
 	}
 	if c.cfg.StallControl {
 		return 0, fmt.Errorf("usbtest: control %#02x/%#02x: %w", rType, request, usbnet.ErrStall)
+	}
+	if h.e.controlTimeouts > 0 {
+		h.e.controlTimeouts--
+		return 0, fmt.Errorf("usbtest: control %#02x/%#02x: %w", rType, request, os.ErrDeadlineExceeded)
 	}
 	far := h.e.far()
 	switch {
