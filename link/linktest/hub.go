@@ -156,32 +156,13 @@ func (e *HubEnd) Close() error {
 func (e *HubEnd) LocalAddr() net.Addr { return e.st.local }
 
 // SetDeadline sets the read and write deadlines.
-func (e *HubEnd) SetDeadline(t time.Time) error {
-	if e.st.isClosed() {
-		return e.st.opErr("set", nil, net.ErrClosed)
-	}
-	e.st.rd.Set(t)
-	e.st.wd.Set(t)
-	return nil
-}
+func (e *HubEnd) SetDeadline(t time.Time) error { return e.st.setDeadlines(t, true, true) }
 
 // SetReadDeadline sets the deadline for ReadFrom calls, pending ones too.
-func (e *HubEnd) SetReadDeadline(t time.Time) error {
-	if e.st.isClosed() {
-		return e.st.opErr("set", nil, net.ErrClosed)
-	}
-	e.st.rd.Set(t)
-	return nil
-}
+func (e *HubEnd) SetReadDeadline(t time.Time) error { return e.st.setDeadlines(t, true, false) }
 
 // SetWriteDeadline sets the deadline for WriteTo calls, pending ones too.
-func (e *HubEnd) SetWriteDeadline(t time.Time) error {
-	if e.st.isClosed() {
-		return e.st.opErr("set", nil, net.ErrClosed)
-	}
-	e.st.wd.Set(t)
-	return nil
-}
+func (e *HubEnd) SetWriteDeadline(t time.Time) error { return e.st.setDeadlines(t, false, true) }
 
 // MTU returns the largest frame the hub carries.
 func (e *HubEnd) MTU() int { return e.st.cfg.MTU }

@@ -101,32 +101,13 @@ func (e *FrameEnd) Close() error {
 func (e *FrameEnd) LocalAddr() net.Addr { return e.st.local }
 
 // SetDeadline sets the read and write deadlines.
-func (e *FrameEnd) SetDeadline(t time.Time) error {
-	if e.st.isClosed() {
-		return e.st.opErr("set", nil, net.ErrClosed)
-	}
-	e.st.rd.Set(t)
-	e.st.wd.Set(t)
-	return nil
-}
+func (e *FrameEnd) SetDeadline(t time.Time) error { return e.st.setDeadlines(t, true, true) }
 
 // SetReadDeadline sets the deadline for ReadFrom calls, pending ones too.
-func (e *FrameEnd) SetReadDeadline(t time.Time) error {
-	if e.st.isClosed() {
-		return e.st.opErr("set", nil, net.ErrClosed)
-	}
-	e.st.rd.Set(t)
-	return nil
-}
+func (e *FrameEnd) SetReadDeadline(t time.Time) error { return e.st.setDeadlines(t, true, false) }
 
 // SetWriteDeadline sets the deadline for WriteTo calls, pending ones too.
-func (e *FrameEnd) SetWriteDeadline(t time.Time) error {
-	if e.st.isClosed() {
-		return e.st.opErr("set", nil, net.ErrClosed)
-	}
-	e.st.wd.Set(t)
-	return nil
-}
+func (e *FrameEnd) SetWriteDeadline(t time.Time) error { return e.st.setDeadlines(t, false, true) }
 
 // MTU returns the largest frame the pipe carries.
 func (e *FrameEnd) MTU() int { return e.st.cfg.MTU }

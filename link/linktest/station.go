@@ -154,6 +154,21 @@ func (s *station) opErr(op string, addr net.Addr, err error) error {
 
 func (s *station) isClosed() bool { return closedChan(s.closed) }
 
+// setDeadlines sets the read and/or write deadline, for the Set*Deadline
+// methods of both kinds of end.
+func (s *station) setDeadlines(t time.Time, read, write bool) error {
+	if s.isClosed() {
+		return s.opErr("set", nil, net.ErrClosed)
+	}
+	if read {
+		s.rd.Set(t)
+	}
+	if write {
+		s.wd.Set(t)
+	}
+	return nil
+}
+
 // read implements ReadFrom.
 func (s *station) read(p []byte) (int, net.Addr, error) {
 	for {
