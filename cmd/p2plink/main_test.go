@@ -25,15 +25,48 @@ func runCmd(ctx context.Context, stdin string, args ...string) result {
 	return result{code, out.String(), errb.String()}
 }
 
-// Two p2plink commands on the two ends of a virtual serial line: one sends
-// a folder, the other receives it, and every file arrives intact.
-func TestSendReceiveOverSerial(t *testing.T) {
+// line is a virtual serial line for two p2plink commands, each end with its
+// own config directory under dir.
+type line struct {
+	nm  *linktest.NullModem
+	dir string
+}
+
+func newLine(t *testing.T) *line {
+	t.Helper()
 	nm, err := linktest.NewNullModem(linktest.NullModemConfig{Baud: 2_000_000})
 	if err != nil {
 		t.Skipf("no ptys here: %v", err)
 	}
-	defer nm.Close()
-	dir := t.TempDir()
+	t.Cleanup(func() { nm.Close() })
+	return &line{nm: nm, dir: t.TempDir()}
+}
+
+// args returns `serial PORT --baud … --config DIR` for end "a" or "b",
+// followed by more.
+func (l *line) args(end string, more ...string) []string {
+	port := l.nm.PortA()
+	if end == "b" {
+		port = l.nm.PortB()
+	}
+	return append([]string{"serial", port, "--baud", "2000000", "--config", filepath.Join(l.dir, "cfg"+end)}, more...)
+}
+
+// both runs a command on each end at once and returns their results.
+func (l *line) both(ctx context.Context, stdinA string, a []string, stdinB string, b []string) (ra, rb result) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); ra = runCmd(ctx, stdinA, l.args("a", a...)...) }()
+	go func() { defer wg.Done(); rb = runCmd(ctx, stdinB, l.args("b", b...)...) }()
+	wg.Wait()
+	return ra, rb
+}
+
+// Two p2plink commands on the two ends of a virtual serial line: one sends
+// a folder, the other receives it, and every file arrives intact.
+func TestSendReceiveOverSerial(t *testing.T) {
+	l := newLine(t)
+	dir := l.dir
 	src := filepath.Join(dir, "src", "docs")
 	os.MkdirAll(filepath.Join(src, "sub"), 0o755)
 	files := map[string][]byte{"a.bin": make([]byte, 100_000), "sub/b.txt": []byte("hello\n")}
@@ -44,18 +77,7 @@ func TestSendReceiveOverSerial(t *testing.T) {
 	inbox := filepath.Join(dir, "inbox")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var wg sync.WaitGroup
-	var rs, rr result
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		rs = runCmd(ctx, "", "serial", nm.PortA(), "--baud", "2000000", "--config", filepath.Join(dir, "cfgA"), "--name", "alice", "send", src)
-	}()
-	go func() {
-		defer wg.Done()
-		rr = runCmd(ctx, "", "serial", nm.PortB(), "--baud", "2000000", "--config", filepath.Join(dir, "cfgB"), "--name", "bob", "--dir", inbox, "receive")
-	}()
-	wg.Wait()
+	rs, rr := l.both(ctx, "", []string{"--name", "alice", "send", src}, "", []string{"--name", "bob", "--dir", inbox, "receive"})
 	if rs.code != 0 || rr.code != 0 {
 		t.Fatalf("send exit %d: %s\nreceive exit %d: %s", rs.code, rs.stderr, rr.code, rr.stderr)
 	}
@@ -69,7 +91,7 @@ func TestSendReceiveOverSerial(t *testing.T) {
 		t.Errorf("sender did not report the peer:\n%s", rs.stderr)
 	}
 	// The identity is kept private.
-	fi, err := os.Stat(filepath.Join(dir, "cfgA", "identity"))
+	fi, err := os.Stat(filepath.Join(dir, "cfga", "identity"))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("identity file: %v %v", fi, err)
 	}
@@ -127,27 +149,11 @@ func TestDemo(t *testing.T) {
 
 // pipe joins the two commands' standard streams, like netcat.
 func TestPipeOverSerial(t *testing.T) {
-	nm, err := linktest.NewNullModem(linktest.NullModemConfig{Baud: 2_000_000})
-	if err != nil {
-		t.Skipf("no ptys here: %v", err)
-	}
-	defer nm.Close()
-	dir := t.TempDir()
+	l := newLine(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	payload := strings.Repeat("tar stream bytes\n", 5000)
-	var wg sync.WaitGroup
-	var ra, rb result
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		ra = runCmd(ctx, payload, "serial", nm.PortA(), "--baud", "2000000", "--config", filepath.Join(dir, "a"), "pipe")
-	}()
-	go func() {
-		defer wg.Done()
-		rb = runCmd(ctx, "back", "serial", nm.PortB(), "--baud", "2000000", "--config", filepath.Join(dir, "b"), "pipe")
-	}()
-	wg.Wait()
+	ra, rb := l.both(ctx, payload, []string{"pipe"}, "back", []string{"pipe"})
 	if ra.code != 0 || rb.code != 0 {
 		t.Fatalf("exits %d %d: %s / %s", ra.code, rb.code, ra.stderr, rb.stderr)
 	}
@@ -158,20 +164,13 @@ func TestPipeOverSerial(t *testing.T) {
 
 // ping measures round trips against a peer that serves.
 func TestPingAgainstServe(t *testing.T) {
-	nm, err := linktest.NewNullModem(linktest.NullModemConfig{Baud: 2_000_000})
-	if err != nil {
-		t.Skipf("no ptys here: %v", err)
-	}
-	defer nm.Close()
-	dir := t.TempDir()
+	l := newLine(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan result, 1)
-	go func() {
-		done <- runCmd(sctx, "", "serial", nm.PortB(), "--baud", "2000000", "--config", filepath.Join(dir, "b"), "--dir", dir, "serve")
-	}()
-	r := runCmd(ctx, "", "serial", nm.PortA(), "--baud", "2000000", "--config", filepath.Join(dir, "a"), "--count", "5", "ping")
+	go func() { done <- runCmd(sctx, "", l.args("b", "--dir", l.dir, "serve")...) }()
+	r := runCmd(ctx, "", l.args("a", "--count", "5", "ping")...)
 	stop()
 	<-done
 	if r.code != 0 || !strings.Contains(r.stdout, "5 round trips of 32 bytes") {

@@ -305,12 +305,7 @@ func (e *env) getFiles(ctx context.Context, o *options, f *shareFlags, s *peer.S
 		if errors.As(err, &se) {
 			return explain(err, name) // refused: nothing moved, no summary
 		}
-		rep.finish()
-		e.summary("received", res, time.Since(start))
-		if err != nil {
-			if serr := s.Err(); serr != nil {
-				return fmt.Errorf("%w (%v); run the same command again to resume", err, serr)
-			}
+		if err := e.transferDone(s, "received", rep, res, start, err); err != nil {
 			return err
 		}
 	}
@@ -346,13 +341,5 @@ func (e *env) putFiles(ctx context.Context, o *options, f *shareFlags, s *peer.S
 	if errors.As(err, &se) {
 		return explain(err, remote) // refused: nothing moved, no summary
 	}
-	rep.finish()
-	e.summary("sent", res, time.Since(start))
-	if err != nil {
-		if serr := s.Err(); serr != nil {
-			return fmt.Errorf("%w (%v); run the same command again to resume", err, serr)
-		}
-		return err
-	}
-	return nil
+	return e.transferDone(s, "sent", rep, res, start, err)
 }

@@ -198,8 +198,14 @@ func (e *env) send(ctx context.Context, o *options, s *peer.Session, paths []str
 		Progress: rep.update,
 		Logger:   o.logger(e.stderr),
 	})
+	return e.transferDone(s, "sent", rep, res, start, err)
+}
+
+// transferDone ends a transfer's report: the progress line, the summary, and
+// for a transfer the session cut, how to resume it.
+func (e *env) transferDone(s *peer.Session, what string, rep *reporter, res xfer.Result, start time.Time, err error) error {
 	rep.finish()
-	e.summary("sent", res, time.Since(start))
+	e.summary(what, res, time.Since(start))
 	if err != nil {
 		if se := s.Err(); se != nil {
 			return fmt.Errorf("%w (%v); run the same command again to resume", err, se)
