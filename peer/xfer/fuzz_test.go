@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"io"
 	"os"
 	"path/filepath"
@@ -39,13 +38,12 @@ func seedTransfer(name string, data []byte, compress bool) []byte {
 		w.entry(&e)
 		w.manifestEnd(2, e.Size)
 		w.file(1, 0)
-		sum := sha256.Sum256(data)
 		flags := byte(0)
 		if compress {
 			flags = flagZstd
 			data = []byte("\x28\xb5\x2f\xfd\x00\x58\x11\x00\x00hello")
 		}
-		w.data(flags, &sum, data)
+		w.data(flags, data)
 		w.indexReason(msgEnd, 1, 0, "")
 		w.msg(msgDone)
 	})
@@ -83,6 +81,8 @@ func FuzzMessages(f *testing.F) {
 	f.Add(byte(msgReply), script(func(w *writer) { w.reply(&r) })[headerLen:])
 	f.Add(byte(msgFile), []byte("\x00\x00\x00\x01\x00\x00\x00\x00\x00\x01\x00\x00"))
 	f.Add(byte(msgResult), []byte("\x00\x00\x00\x01\x00a (1).txt"))
+	f.Add(byte(msgData), []byte("\x00chunk"))
+	f.Add(byte(msgHello), []byte(helloMagic+"\x02\x00\x01\x00\x00S"))
 	f.Fuzz(func(t *testing.T, typ byte, p []byte) {
 		switch typ {
 		case msgEntry:
@@ -109,7 +109,13 @@ func FuzzMessages(f *testing.F) {
 		case msgFile:
 			parseFile(p)
 		case msgData:
-			parseData(p)
+			flags, data, err := parseData(p)
+			if err != nil {
+				return
+			}
+			if got := script(func(w *writer) { w.data(flags, data) })[headerLen:]; !bytes.Equal(got, p) {
+				t.Fatalf("data %#x %x re-encodes to %x, from %x", flags, data, got, p)
+			}
 		default:
 			parseIndexReason(p)
 			parseManifestEnd(p)

@@ -2,14 +2,12 @@ package xfer
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -37,7 +35,7 @@ type partFile interface {
 type partState struct {
 	Name  string `json:"name"`
 	Size  int64  `json:"size"`
-	Hash  string `json:"sha256"`
+	Root  string `json:"root"` // hex; see fileRoot
 	Chunk int    `json:"chunk"`
 }
 
@@ -47,7 +45,7 @@ type rfile struct {
 	res     *FileResult
 	action  byte
 	offset  int64     // offered offset
-	whole   hash.Hash // SHA-256 state over the offered prefix; nil if none
+	prefix  *rootHash // root state over the offered prefix's chunks; nil if none
 	started bool
 }
 
@@ -116,14 +114,15 @@ type receiver struct {
 
 	dec  *zstd.Decoder
 	dbuf []byte
+	buf  []byte // ChunkSize, for hashing files on disk
 
 	// The file being received.
-	cur   *rfile
-	pos   int64
-	data  partFile
-	sums  *os.File
-	whole hash.Hash
-	id    string
+	cur    *rfile
+	pos    int64
+	data   partFile
+	sums   *os.File
+	leaves *rootHash // root hash state over the chunks held so far
+	id     string
 }
 
 // fatal tells the sender why the transfer stops, and returns err. What the
@@ -297,7 +296,7 @@ func (rc *receiver) plan(f *rfile, r *reply) error {
 		if err != nil {
 			break
 		}
-		if fi.Mode().IsRegular() && fi.Size() == f.Size && rc.sameHash(name, &f.Hash) {
+		if fi.Mode().IsRegular() && fi.Size() == f.Size && rc.sameRoot(name, f.Size, &f.Root) {
 			r.Action = actPresent
 			f.res.Status, f.res.Path, f.res.Stored = StatusPresent, name, name
 			return nil
@@ -311,22 +310,29 @@ func (rc *receiver) plan(f *rfile, r *reply) error {
 	return nil
 }
 
-func (rc *receiver) sameHash(name string, want *[hashLen]byte) bool {
+// sameRoot reports whether the file name holds size bytes whose root hash is
+// want.
+func (rc *receiver) sameRoot(name string, size int64, want *[hashLen]byte) bool {
 	file, err := rc.root.Open(name)
 	if err != nil {
 		return false
 	}
 	defer file.Close()
-	h := sha256.New()
-	if _, err := io.CopyBuffer(h, file, make([]byte, ioBuffer)); err != nil {
-		return false
+	root, n, err := fileRoot(file, rc.chunkBuf())
+	return err == nil && n == size && root == *want
+}
+
+// chunkBuf returns a buffer of ChunkSize bytes, reused.
+func (rc *receiver) chunkBuf() []byte {
+	if rc.buf == nil {
+		rc.buf = make([]byte, ChunkSize)
 	}
-	return bytes.Equal(h.Sum(nil), want[:])
+	return rc.buf
 }
 
 func partialID(e *entry) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "p2plink-xfer partial v1\x00%s\x00%d\x00%x", e.Name, e.Size, e.Hash)
+	fmt.Fprintf(h, "p2plink-xfer partial v2\x00%s\x00%d\x00%x", e.Name, e.Size, e.Root)
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
@@ -334,8 +340,8 @@ func partPath(id, ext string) string { return partialDir + "/" + id + ext }
 
 // verifyPartial returns how much of f is held intact in partial data: the
 // longest prefix of whole chunks whose data matches the chunk hashes recorded
-// when they arrived. It fills root with the hash over those chunk hashes and
-// leaves f.whole hashed over the prefix.
+// when they arrived. It fills root with the root hash over those chunks and
+// leaves f.prefix holding the same state, to continue from.
 func (rc *receiver) verifyPartial(f *rfile, root *[hashLen]byte) int64 {
 	id := partialID(&f.entry)
 	b, err := rc.root.ReadFile(partPath(id, ".json"))
@@ -344,7 +350,7 @@ func (rc *receiver) verifyPartial(f *rfile, root *[hashLen]byte) int64 {
 	}
 	var st partState
 	if json.Unmarshal(b, &st) != nil || st.Name != f.Name || st.Size != f.Size ||
-		st.Hash != hex.EncodeToString(f.Hash[:]) || st.Chunk != ChunkSize {
+		st.Root != hex.EncodeToString(f.Root[:]) || st.Chunk != ChunkSize {
 		return 0
 	}
 	data, err := rc.root.Open(partPath(id, ".part"))
@@ -358,9 +364,8 @@ func (rc *receiver) verifyPartial(f *rfile, root *[hashLen]byte) int64 {
 	}
 	defer sums.Close()
 	sr := bufio.NewReader(sums)
-	buf := make([]byte, ChunkSize)
-	f.whole = sha256.New()
-	rh := sha256.New()
+	buf := rc.chunkBuf()
+	rh := newRootHash()
 	var want [hashLen]byte
 	var pos int64
 	for pos < f.Size {
@@ -371,17 +376,15 @@ func (rc *receiver) verifyPartial(f *rfile, root *[hashLen]byte) int64 {
 		if _, err := data.ReadAt(buf[:n], pos); err != nil {
 			break
 		}
-		sum := sha256.Sum256(buf[:n])
-		if sum != want {
+		if sha256.Sum256(buf[:n]) != want {
 			break
 		}
-		rh.Write(sum[:])
-		f.whole.Write(buf[:n])
+		rh.addSum(&want)
 		pos += n
 	}
-	rh.Sum(root[:0])
-	if pos == 0 {
-		f.whole = nil // kept only for files that resume
+	*root = rh.root()
+	if pos > 0 {
+		f.prefix = rh // kept only for files that resume
 	}
 	return pos
 }
@@ -467,12 +470,14 @@ func (rc *receiver) startFile(p []byte) error {
 		return rc.fatal(protoErrorf("file %q sent from offset %d; %d was asked for", f.Name, off, f.offset))
 	}
 	f.started = true
-	if off == 0 || f.whole == nil {
-		f.whole = sha256.New() // nothing kept, or the sender did not accept it
+	rh := f.prefix
+	if off == 0 || rh == nil {
+		rh = newRootHash() // nothing kept, or the sender did not accept it
 	}
+	f.prefix = nil
 	f.res.Resumed = off
 	rc.res.Resumed += off
-	rc.cur, rc.pos, rc.whole, rc.id = f, off, f.whole, partialID(&f.entry)
+	rc.cur, rc.pos, rc.leaves, rc.id = f, off, rh, partialID(&f.entry)
 	if err := rc.openPartial(f, off); err != nil {
 		rc.closeCurrent()
 		return rc.fatal(err)
@@ -488,7 +493,7 @@ func (rc *receiver) openPartial(f *rfile, off int64) error {
 	if err := rc.root.MkdirAll(partialDir, 0o700); err != nil {
 		return rc.diskErr(fmt.Errorf("xfer: creating %s: %w", filepath.Join(rc.dir, partialDir), err))
 	}
-	st, _ := json.Marshal(partState{Name: f.Name, Size: f.Size, Hash: hex.EncodeToString(f.Hash[:]), Chunk: ChunkSize})
+	st, _ := json.Marshal(partState{Name: f.Name, Size: f.Size, Root: hex.EncodeToString(f.Root[:]), Chunk: ChunkSize})
 	if err := rc.root.WriteFile(partPath(rc.id, ".json"), st, 0o600); err != nil {
 		return rc.diskErr(fmt.Errorf("xfer: writing the state of %q: %w", f.Name, err))
 	}
@@ -535,7 +540,7 @@ func (rc *receiver) chunk(p []byte) error {
 	if f == nil {
 		return rc.fatal(protoErrorf("data outside a file"))
 	}
-	flags, sum, data, err := parseData(p)
+	flags, data, err := parseData(p)
 	if err != nil {
 		return rc.fail(err)
 	}
@@ -566,22 +571,20 @@ func (rc *receiver) chunk(p []byte) error {
 	case rc.pos+n < f.Size && n != ChunkSize:
 		return rc.fail(protoErrorf("short chunk of %d bytes inside %q", n, f.Name))
 	}
-	got := sha256.Sum256(data)
-	if !bytes.Equal(got[:], sum) {
-		return rc.fail(fmt.Errorf("%w: chunk at offset %d of %q", ErrVerify, rc.pos, f.Name))
-	}
+	// The one hash of this chunk: a leaf of the root checked at the end,
+	// and the record that lets a later run resume after it.
+	sum := rc.leaves.add(data)
 	if _, err := rc.data.Write(data); err != nil {
 		return rc.fatal(rc.writeFailed(err))
 	}
-	if _, err := rc.sums.Write(got[:]); err != nil {
+	if _, err := rc.sums.Write(sum[:]); err != nil {
 		return rc.fatal(rc.writeFailed(err))
 	}
-	rc.whole.Write(data)
 	rc.pos += n
 	rc.done += n
 	f.res.Sent += n
 	rc.res.Bytes += n
-	rc.res.WireBytes += int64(len(p) - 1 - hashLen)
+	rc.res.WireBytes += int64(len(p) - 1)
 	if rc.opts.Progress != nil {
 		rc.opts.Progress(Progress{Name: f.Name, FileDone: rc.pos, FileSize: f.Size, Done: rc.done, Total: rc.total})
 	}
@@ -675,8 +678,9 @@ func (rc *receiver) endFile(typ byte, p []byte) error {
 		}
 	case rc.pos != f.Size:
 		return rc.fail(protoErrorf("%q ended after %d of the %d bytes announced", f.Name, rc.pos, f.Size))
-	case !bytes.Equal(rc.whole.Sum(nil), f.Hash[:]):
-		ferr = fmt.Errorf("%w: %q (the sender's hash does not match its data); nothing stored", ErrVerify, f.Name)
+	case rc.leaves.root() != f.Root:
+		ferr = fmt.Errorf("%w: the content of %q differs from the sender's manifest (most likely the file changed on the sender while it was sent); nothing stored, send it again",
+			ErrVerify, f.Name)
 		code = resVerify
 	default:
 		ferr = rc.commit(f)

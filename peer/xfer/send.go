@@ -2,9 +2,7 @@ package xfer
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -40,8 +38,11 @@ type srcFile struct {
 // closes it at once.
 //
 // The error is nil only if every file was stored or already present on the
-// receiving side. Files are hashed before anything is sent, and checked again
-// while they are sent: one that changes in between fails with ErrChanged.
+// receiving side. Files are hashed once, before anything is sent; their size
+// and modification time are checked again before and after each is sent, and
+// one found changed fails with ErrChanged. A file whose content changed while
+// it was sent without a new modification time fails with ErrVerify: the
+// receiver checks the data against the announced hash and stores nothing.
 func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Result, error) {
 	defer s.Close()
 	stop := context.AfterFunc(ctx, func() { s.Close() })
@@ -313,7 +314,6 @@ type fileSender struct {
 	enc   *zstd.Encoder
 	buf   []byte
 	cbuf  []byte
-	sum   [hashLen]byte
 	total int64
 	done  int64
 }
@@ -347,28 +347,23 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 	} else if fi.Size() != f.Size || fi.ModTime().UnixNano() != f.Mtime {
 		return changed("size or modification time differ from the manifest")
 	}
-	whole := sha256.New()
 	off := r.Offset
 	if off > f.Size || (off%ChunkSize != 0 && off != f.Size) {
 		return protoErrorf("receiver asked for %q from offset %d of %d", f.Name, off, f.Size)
 	}
 	if off > 0 {
-		// Check the receiver's prefix against ours, chunk by chunk.
-		root := sha256.New()
-		for pos := int64(0); pos < off; {
-			n := min(int64(ChunkSize), off-pos)
-			if _, err := io.ReadFull(file, fs.buf[:n]); err != nil {
-				return changed("shorter than announced")
-			}
-			fs.sum = sha256.Sum256(fs.buf[:n])
-			root.Write(fs.sum[:])
-			whole.Write(fs.buf[:n])
-			pos += n
+		// Check the receiver's prefix against ours: the same root over
+		// the same chunks.
+		root, n, err := fileRoot(io.LimitReader(file, off), fs.buf)
+		if err != nil {
+			return local(fmt.Errorf("xfer: reading %s: %w", f.path, err))
 		}
-		if !bytes.Equal(root.Sum(nil), r.Root[:]) {
+		if n != off {
+			return changed("shorter than announced")
+		}
+		if root != r.Root {
 			logger(fs.opts.Logger).Warn("xfer: the receiver's partial data differs; sending the whole file", "file", f.Name)
 			off = 0
-			whole.Reset()
 			if _, err := file.Seek(0, io.SeekStart); err != nil {
 				return local(fmt.Errorf("xfer: %w", err))
 			}
@@ -390,8 +385,6 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 		if _, err := io.ReadFull(file, p); err != nil {
 			return changed("shorter than announced")
 		}
-		fs.sum = sha256.Sum256(p)
-		whole.Write(p)
 		flags, payload := byte(0), p
 		if fs.enc != nil && (misses < 4 || chunk%16 == 0) {
 			c := fs.enc.EncodeAll(p, fs.cbuf[:0])
@@ -403,7 +396,7 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 			}
 			fs.cbuf = c[:0]
 		}
-		if err := fs.w.data(flags, &fs.sum, payload); err != nil {
+		if err := fs.w.data(flags, payload); err != nil {
 			return err
 		}
 		pos += n
@@ -421,18 +414,18 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 	if fi, err := file.Stat(); err != nil || fi.Size() != f.Size || fi.ModTime().UnixNano() != f.Mtime {
 		return changed("modified while it was being sent")
 	}
-	if !bytes.Equal(whole.Sum(nil), f.Hash[:]) {
-		return changed("content differs from the hash taken before sending")
-	}
+	// The content itself is not hashed again here: the receiver checks it
+	// against the root announced in the manifest.
 	if err := fs.w.indexReason(msgEnd, index, 0, ""); err != nil {
 		return err
 	}
 	return fs.w.flush()
 }
 
-// buildManifest walks paths and hashes every regular file.
+// buildManifest walks paths and computes the root hash of every regular file.
 func buildManifest(ctx context.Context, paths []string) (files []srcFile, skipped []FileResult, err error) {
 	seen := map[string]string{}
+	buf := make([]byte, ChunkSize)
 	add := func(f srcFile) error {
 		if prev, ok := seen[f.Name]; ok {
 			return fmt.Errorf("xfer: %s and %s would both be received as %q; send them separately", prev, f.path, f.Name)
@@ -491,7 +484,7 @@ func buildManifest(ctx context.Context, paths []string) (files []srcFile, skippe
 				return add(f)
 			}
 			f.Kind = kindFile
-			if err := hashFile(path, &f.entry); err != nil {
+			if err := hashFile(path, &f.entry, buf); err != nil {
 				return err
 			}
 			return add(f)
@@ -506,8 +499,9 @@ func buildManifest(ctx context.Context, paths []string) (files []srcFile, skippe
 	return files, skipped, nil
 }
 
-// hashFile fills in e's size, modification time and SHA-256 from the file.
-func hashFile(path string, e *entry) error {
+// hashFile fills in e's size, modification time and root hash from the file,
+// reading it once through buf (ChunkSize bytes).
+func hashFile(path string, e *entry, buf []byte) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("xfer: %w", err)
@@ -517,15 +511,13 @@ func hashFile(path string, e *entry) error {
 	if err != nil {
 		return fmt.Errorf("xfer: %w", err)
 	}
-	h := sha256.New()
-	n, err := io.CopyBuffer(h, f, make([]byte, ioBuffer))
+	root, n, err := fileRoot(f, buf)
 	if err != nil {
 		return fmt.Errorf("xfer: hashing %s: %w", path, err)
 	}
 	if n != fi.Size() {
 		return fmt.Errorf("xfer: %s changed while it was being hashed; send it again once it is stable: %w", path, ErrChanged)
 	}
-	e.Size, e.Mtime = fi.Size(), fi.ModTime().UnixNano()
-	h.Sum(e.Hash[:0])
+	e.Size, e.Mtime, e.Root = fi.Size(), fi.ModTime().UnixNano(), root
 	return nil
 }

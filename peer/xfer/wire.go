@@ -24,11 +24,14 @@ const (
 	msgError    byte = '!' // both ways: fatal error (reason), then the stream ends
 )
 
-// Version is the protocol version spoken by this package.
-const Version = 1
+// Version is the protocol version spoken by this package. Version 2 names a
+// file by its root hash (SHA-256 over the SHA-256 of each chunk) and sends
+// chunks without a hash of their own; peers of another version are refused.
+const Version = 2
 
 // ChunkSize is the size of a data chunk: every chunk of a file but the last is
-// exactly this long, and each is checked by its own SHA-256.
+// exactly this long. The SHA-256 of each chunk is one leaf of the file's root
+// hash, and the unit in which an interrupted transfer resumes.
 const ChunkSize = 64 << 10
 
 const (
@@ -74,9 +77,9 @@ type entry struct {
 	Kind  byte
 	Mode  uint32 // permission bits (0o777)
 	Size  int64
-	Mtime int64 // Unix nanoseconds
-	Hash  [hashLen]byte
-	Name  string // slash-separated relative name
+	Mtime int64         // Unix nanoseconds
+	Root  [hashLen]byte // the file's root hash (fileRoot); zero for folders
+	Name  string        // slash-separated relative name
 }
 
 // reply is the receiver's answer for one entry.
@@ -90,9 +93,10 @@ type reply struct {
 
 // writer frames messages onto a buffered writer.
 type writer struct {
-	bw  *bufio.Writer
-	hdr [headerLen]byte
-	n   int64 // bytes framed so far
+	bw    *bufio.Writer
+	hdr   [headerLen]byte
+	flags [1]byte
+	n     int64 // bytes framed so far
 }
 
 func (w *writer) msg(typ byte, parts ...[]byte) error {
@@ -134,7 +138,7 @@ func (w *writer) entry(e *entry) error {
 	b = binary.BigEndian.AppendUint32(b, e.Mode)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Size))
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Mtime))
-	b = append(b, e.Hash[:]...)
+	b = append(b, e.Root[:]...)
 	b = append(b, e.Name...)
 	return w.msg(msgEntry, b)
 }
@@ -163,8 +167,10 @@ func (w *writer) file(index uint32, offset int64) error {
 	return w.msg(msgFile, b[:])
 }
 
-func (w *writer) data(flags byte, sum *[hashLen]byte, p []byte) error {
-	return w.msg(msgData, []byte{flags}, sum[:], p)
+// data frames one chunk: flags, then the (possibly compressed) data.
+func (w *writer) data(flags byte, p []byte) error {
+	w.flags[0] = flags
+	return w.msg(msgData, w.flags[:], p)
 }
 
 func (w *writer) indexReason(typ byte, index uint32, status byte, reason string) error {
@@ -248,7 +254,7 @@ func parseEntry(p []byte) (entry, error) {
 	e.Mode = binary.BigEndian.Uint32(p[1:])
 	size := binary.BigEndian.Uint64(p[5:])
 	e.Mtime = int64(binary.BigEndian.Uint64(p[13:]))
-	copy(e.Hash[:], p[21:fixed])
+	copy(e.Root[:], p[21:fixed])
 	e.Name = string(p[fixed:])
 	if e.Kind != kindFile && e.Kind != kindDir {
 		return e, protoErrorf("manifest entry of unknown kind %d", e.Kind)
@@ -305,16 +311,16 @@ func parseFile(p []byte) (index uint32, offset int64, err error) {
 	return binary.BigEndian.Uint32(p), int64(off), nil
 }
 
-// parseData splits a data message; the returned slices alias p.
-func parseData(p []byte) (flags byte, sum []byte, data []byte, err error) {
-	if len(p) < 1+hashLen {
-		return 0, nil, nil, protoErrorf("data message of %d bytes", len(p))
+// parseData splits a data message; the returned slice aliases p.
+func parseData(p []byte) (flags byte, data []byte, err error) {
+	if len(p) < 1 {
+		return 0, nil, protoErrorf("empty data message")
 	}
 	flags = p[0]
 	if flags&^flagZstd != 0 {
-		return 0, nil, nil, protoErrorf("data message with flags %#x", flags)
+		return 0, nil, protoErrorf("data message with flags %#x", flags)
 	}
-	return flags, p[1 : 1+hashLen], p[1+hashLen:], nil
+	return flags, p[1:], nil
 }
 
 func parseIndexReason(p []byte) (index uint32, status byte, reason string, err error) {

@@ -2,14 +2,17 @@
 // receives them into a directory, verified and resumable.
 //
 // The sender announces a manifest (relative names, sizes, permission bits,
-// modification times and a SHA-256 of each whole file); the receiver answers,
-// per file, how much it already holds intact from an earlier, interrupted run;
-// the sender then sends only the rest, in chunks of ChunkSize bytes that are
-// each checked by their own SHA-256 and optionally compressed with zstd where
-// that pays. The receiver keeps data in <dir>/.p2plink-partial/ until the whole
-// file is verified, then fsyncs it and moves it into place atomically, with
-// its modification time and executable bit restored. SPEC.md beside this file
-// is the wire format.
+// modification times and a root hash of each file: SHA-256 over the SHA-256
+// of each ChunkSize chunk); the receiver answers, per file, how much it
+// already holds intact from an earlier, interrupted run; the sender then sends
+// only the rest, in chunks of ChunkSize bytes, optionally compressed with zstd
+// where that pays. Each side hashes every byte once: the sender while it
+// builds the manifest, the receiver as each chunk arrives, recording the
+// chunk's hash for a later resume and checking the root over them all when the
+// file ends. The receiver keeps data in <dir>/.p2plink-partial/ until the
+// whole file is verified, then fsyncs it and moves it into place atomically,
+// with its modification time and executable bit restored. SPEC.md beside this
+// file is the wire format.
 //
 // The receiver trusts nothing it is told: names are checked (no "..", no
 // absolute paths, no drive letters, no control characters, nothing outside
@@ -53,7 +56,9 @@ var (
 	// being sent; it was not stored. Send it again once it is stable.
 	ErrChanged = errors.New("xfer: file changed during transfer")
 	// ErrVerify means a file's data did not match the hash the sender
-	// announced; nothing was stored and the partial data was discarded.
+	// announced, most likely because the file changed on the sender while
+	// it was sent; nothing was stored and the partial data was discarded.
+	// Send it again.
 	ErrVerify = errors.New("xfer: data does not match the announced hash")
 	// ErrUnsafeName means a received name would leave the receive directory
 	// or is otherwise unusable; the file was refused.

@@ -12,8 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"testing/synctest"
 	"time"
 )
@@ -359,14 +361,24 @@ func (f *fakeSender) send(msgs func(w *writer)) {
 }
 
 func fileEntry(name string, data []byte) entry {
-	return entry{Kind: kindFile, Name: name, Size: int64(len(data)), Mode: 0o644, Mtime: testMtime.UnixNano(), Hash: sha256.Sum256(data)}
+	return entry{Kind: kindFile, Name: name, Size: int64(len(data)), Mode: 0o644, Mtime: testMtime.UnixNano(), Root: specRoot(data)}
+}
+
+// specRoot computes a root hash as SPEC.md defines it, independently of the
+// package's own code: SHA-256 over the SHA-256 of each 64 KiB chunk.
+func specRoot(data []byte) [hashLen]byte {
+	var leaves []byte
+	for off := 0; off < len(data); off += 65536 {
+		sum := sha256.Sum256(data[off:min(off+65536, len(data))])
+		leaves = append(leaves, sum[:]...)
+	}
+	return sha256.Sum256(leaves)
 }
 
 func sendChunks(w *writer, data []byte) {
 	for len(data) > 0 {
 		n := min(len(data), ChunkSize)
-		sum := sha256.Sum256(data[:n])
-		w.data(0, &sum, data[:n])
+		w.data(0, data[:n])
 		data = data[n:]
 	}
 }
@@ -468,17 +480,25 @@ func TestLyingSender(t *testing.T) {
 		body func(w *writer)
 		want error
 	}{
-		{"wrong whole hash", fileEntry("f", data), func(w *writer) { sendChunks(w, other) }, ErrVerify},
-		{"bad chunk hash", fileEntry("f", data), func(w *writer) {
-			sum := sha256.Sum256(data[:ChunkSize])
-			w.data(0, &sum, other[:ChunkSize])
+		{"other data", fileEntry("f", data), func(w *writer) { sendChunks(w, other) }, ErrVerify},
+		{"one chunk differs", fileEntry("f", data), func(w *writer) {
+			sendChunks(w, data[:ChunkSize])
+			sendChunks(w, other[ChunkSize:2*ChunkSize])
+			sendChunks(w, data[2*ChunkSize:])
+		}, ErrVerify},
+		{"chunks swapped", fileEntry("f", data), func(w *writer) {
+			sendChunks(w, data[ChunkSize:2*ChunkSize])
+			sendChunks(w, data[:ChunkSize])
+			sendChunks(w, data[2*ChunkSize:])
 		}, ErrVerify},
 		{"more than announced", fileEntry("f", data[:10]), func(w *writer) { sendChunks(w, data[:20]) }, ErrProtocol},
 		{"less than announced", fileEntry("f", data), func(w *writer) { sendChunks(w, data[:ChunkSize]) }, ErrProtocol},
 		{"short chunk inside", fileEntry("f", data), func(w *writer) { sendChunks(w, data[:100]) }, ErrProtocol},
 		{"bad zstd", fileEntry("f", data), func(w *writer) {
-			sum := sha256.Sum256(data[:ChunkSize])
-			w.data(flagZstd, &sum, []byte("not zstd at all"))
+			w.data(flagZstd, []byte("not zstd at all"))
+		}, ErrProtocol},
+		{"bad flags", fileEntry("f", data), func(w *writer) {
+			w.data(0x80, data[:ChunkSize])
 		}, ErrProtocol},
 	}
 	for _, c := range cases {
@@ -504,10 +524,12 @@ func TestLyingSender(t *testing.T) {
 			if got := listAll(t, dst); len(got) != 0 {
 				t.Errorf("kept: %v", got)
 			}
-			// Nothing beyond the announced size, and no chunk whose
-			// hash is wrong, ever reaches the disk.
-			if written > c.e.Size || (c.name == "bad chunk hash" && written != 0) {
+			// Nothing beyond the announced size ever reaches the disk.
+			if written > c.e.Size {
 				t.Errorf("%d bytes written for a file of %d", written, c.e.Size)
+			}
+			if errors.Is(c.want, ErrVerify) && !strings.Contains(err.Error(), "send it again") {
+				t.Errorf("Receive: %v; want it to say what to do", err)
 			}
 		})
 	}
@@ -539,19 +561,59 @@ func TestFolderWhereAFileIs(t *testing.T) {
 	}
 }
 
+// helloV1 is the hello of a version 1 peer (the same layout as version 2).
+func helloV1(role byte) []byte {
+	return []byte(helloMagic + "\x01\x00\x01\x00\x00" + string(role))
+}
+
 func TestVersionMismatch(t *testing.T) {
-	_, err := receiveFrom(t, t.TempDir(), ReceiveOptions{}, func(f *fakeSender) {
-		b := []byte(helloMagic + "\x02\x00\x01\x00\x00")
-		f.w.msg(msgHello, b)
-		go f.w.flush()
-		f.r.next() // hello
-		typ, p, _ := f.r.next()
-		if typ != msgError || !strings.Contains(string(p), "version") {
-			t.Errorf("receiver said %q %q, want an error naming the version", typ, p)
+	const both = "speaks version 1, this is version 2"
+	for _, hello := range [][]byte{helloV1(roleSender), []byte(helloMagic + "\x03 longer, other layout")} {
+		_, err := receiveFrom(t, t.TempDir(), ReceiveOptions{}, func(f *fakeSender) {
+			f.w.msg(msgHello, hello)
+			go f.w.flush()
+			typ, p, _ := f.r.next()
+			if typ != msgHello || p[len(helloMagic)] != 2 {
+				t.Errorf("receiver's hello: %q %q, want version 2", typ, p)
+			}
+			typ, p, _ = f.r.next()
+			if typ != msgError || !strings.Contains(string(p), "version") {
+				t.Errorf("receiver said %q %q, want an error naming the version", typ, p)
+			}
+		})
+		if !errors.Is(err, ErrVersion) {
+			t.Errorf("Receive: %v, want ErrVersion", err)
 		}
-	})
-	if !errors.Is(err, ErrVersion) {
-		t.Errorf("Receive: %v, want ErrVersion", err)
+		if hello[len(helloMagic)] == 1 && !strings.Contains(err.Error(), both) {
+			t.Errorf("Receive: %v, want both versions named", err)
+		}
+	}
+
+	// A version 1 receiver: Send refuses it before sending any data.
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "f"), []byte("data"), 0o644)
+	a, b := streamPair()
+	go func() {
+		f := newFakeSender(t, b) // plays a version 1 receiver
+		f.w.msg(msgHello, helloV1(roleReceiver))
+		f.w.flush()
+		for {
+			typ, _, err := f.r.next()
+			if err != nil {
+				break
+			}
+			if typ == msgFile || typ == msgData {
+				t.Errorf("data message %q sent to a version 1 receiver", typ)
+			}
+		}
+		b.Close()
+	}()
+	res, err := Send(context.Background(), a, []string{filepath.Join(src, "f")}, SendOptions{})
+	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), both) {
+		t.Errorf("Send: %v, want ErrVersion naming both versions", err)
+	}
+	if res.Bytes != 0 {
+		t.Errorf("sent %d bytes to a version 1 receiver", res.Bytes)
 	}
 }
 
@@ -734,11 +796,39 @@ func TestFileChangedDuringSend(t *testing.T) {
 				}
 			}}
 			o := run(t, []string{path}, dst, so, ReceiveOptions{})
-			if !errors.Is(o.serr, ErrChanged) || !errors.Is(o.rerr, ErrChanged) {
-				t.Errorf("send: %v\nreceive: %v\nwant ErrChanged on both", o.serr, o.rerr)
+			if !keepMtime {
+				// The sender sees the new modification time.
+				if !errors.Is(o.serr, ErrChanged) || !errors.Is(o.rerr, ErrChanged) {
+					t.Errorf("send: %v\nreceive: %v\nwant ErrChanged on both", o.serr, o.rerr)
+				}
+			} else {
+				// Only the receiver's root check can catch it (code 1).
+				if !errors.Is(o.serr, ErrVerify) || !errors.Is(o.rerr, ErrVerify) {
+					t.Errorf("send: %v\nreceive: %v\nwant ErrVerify on both", o.serr, o.rerr)
+				}
+				for _, err := range []error{o.serr, o.rerr} {
+					if err != nil && (!strings.Contains(err.Error(), "differs from the sender's manifest") ||
+						!strings.Contains(err.Error(), "send it again")) {
+						t.Errorf("%v: want it to say the content differs from the manifest and to send again", err)
+					}
+				}
+				if f := statusOf(t, o.sres, "f"); f.Status != StatusFailed || f.Stored != "" {
+					t.Errorf("sender's result: %v, stored %q", f.Status, f.Stored)
+				}
 			}
+			// Nothing stored, and the partial data discarded.
 			if got := listAll(t, dst); len(got) != 0 {
 				t.Errorf("kept: %v", got)
+			}
+			// Sent again once stable, it arrives whole.
+			now, _ := os.ReadFile(path)
+			o = run(t, []string{path}, dst, SendOptions{}, ReceiveOptions{})
+			mustOK(t, o)
+			if o.sres.Resumed != 0 {
+				t.Errorf("resumed %d bytes of a file whose partial data was discarded", o.sres.Resumed)
+			}
+			if got, _ := os.ReadFile(filepath.Join(dst, "f")); !bytes.Equal(got, now) {
+				t.Error("the file sent again differs")
 			}
 		})
 	}
@@ -900,5 +990,105 @@ func TestPipeCancel(t *testing.T) {
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Errorf("Pipe: %v, want context.Canceled", err)
+	}
+}
+
+func TestFileRoot(t *testing.T) {
+	empty := sha256.Sum256(nil)
+	if got := specRoot(nil); got != empty {
+		t.Fatalf("the spec's empty root is %x, want SHA-256 of nothing %x", got, empty)
+	}
+	buf := make([]byte, ChunkSize)
+	for _, n := range []int{0, 1, ChunkSize - 1, ChunkSize, ChunkSize + 1, 3*ChunkSize + 5} {
+		data := randBytes(uint64(n), n)
+		root, got, err := fileRoot(bytes.NewReader(data), buf)
+		if err != nil || got != int64(n) || root != specRoot(data) {
+			t.Errorf("%d bytes: root %x of %d bytes, %v; want %x", n, root, got, err, specRoot(data))
+		}
+		if n > 0 && root == sha256.Sum256(data) {
+			t.Errorf("%d bytes: the root is the plain SHA-256 of the data", n)
+		}
+		// A reader that returns little at a time gives the same root.
+		root, _, _ = fileRoot(iotest.HalfReader(bytes.NewReader(data)), buf)
+		if root != specRoot(data) {
+			t.Errorf("%d bytes read in halves: root %x", n, root)
+		}
+	}
+	if _, _, err := fileRoot(iotest.ErrReader(syscall.EIO), buf); !errors.Is(err, syscall.EIO) {
+		t.Errorf("read error: %v, want EIO", err)
+	}
+}
+
+// tapStream records what one end writes.
+type tapStream struct {
+	*memStream
+	mu  sync.Mutex
+	out bytes.Buffer
+}
+
+func (s *tapStream) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	s.out.Write(p)
+	s.mu.Unlock()
+	return s.memStream.Write(p)
+}
+
+// TestWireVersion2 checks what the sender writes: hello version 2, the root
+// in the entry, and data messages holding flags and data only.
+func TestWireVersion2(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	data := randBytes(41, 2*ChunkSize+10)
+	writeFile(t, filepath.Join(src, "f"), data, 0o644)
+	a, b := streamPair()
+	tap := &tapStream{memStream: a}
+	mustOK(t, transfer(t, tap, b, []string{filepath.Join(src, "f")}, dst, SendOptions{}, ReceiveOptions{}))
+	r := &reader{br: bufio.NewReader(&tap.out)}
+	var chunks [][]byte
+	for {
+		typ, p, err := r.next()
+		if err != nil {
+			break
+		}
+		switch typ {
+		case msgHello:
+			if v := p[len(helloMagic)]; v != 2 {
+				t.Errorf("hello version %d, want 2", v)
+			}
+		case msgEntry:
+			e, err := parseEntry(p)
+			if err != nil || e.Root != specRoot(data) {
+				t.Errorf("entry root %x (%v), want %x", e.Root, err, specRoot(data))
+			}
+		case msgData:
+			if p[0] != 0 {
+				t.Errorf("data flags %#x", p[0])
+			}
+			chunks = append(chunks, bytes.Clone(p[1:]))
+		}
+	}
+	if got := bytes.Join(chunks, nil); len(chunks) != 3 || !bytes.Equal(got, data) {
+		t.Errorf("%d data messages carrying %d bytes; want 3 carrying exactly the file's %d", len(chunks), len(got), len(data))
+	}
+}
+
+// TestResumeFromCorruptFirstChunk: a partial whose first chunk is damaged
+// offers nothing and the file is sent from 0.
+func TestResumeFromCorruptFirstChunk(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	data := randBytes(42, 12*ChunkSize+3)
+	writeFile(t, filepath.Join(src, "f"), data, 0o644)
+	part := cutOnce(t, filepath.Join(src, "f"), dst, 8*ChunkSize)
+	pf, err := os.OpenFile(part, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf.WriteAt([]byte{^data[5]}, 5)
+	pf.Close()
+	o := run(t, []string{filepath.Join(src, "f")}, dst, SendOptions{}, ReceiveOptions{})
+	mustOK(t, o)
+	checkFile(t, filepath.Join(dst, "f"), data, 0o644)
+	noPartial(t, dst)
+	if o.sres.Resumed != 0 || o.rres.Resumed != 0 || o.sres.Bytes != int64(len(data)) {
+		t.Errorf("resumed %d/%d, sent %d; want the whole file from 0", o.sres.Resumed, o.rres.Resumed, o.sres.Bytes)
 	}
 }
