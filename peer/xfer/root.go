@@ -12,25 +12,29 @@ import (
 // The root of an empty file is the SHA-256 of nothing. Both sides use it for
 // every root they compute, so that a byte is hashed once per side.
 type rootHash struct {
-	h hash.Hash // over the chunk hashes
+	h   hash.Hash     // over the chunk hashes
+	sum [hashLen]byte // scratch, so that hashing a chunk allocates nothing
 }
 
 func newRootHash() *rootHash { return &rootHash{h: sha256.New()} }
 
 // add hashes one chunk, adds its hash to the root and returns it.
 func (r *rootHash) add(chunk []byte) [hashLen]byte {
-	sum := sha256.Sum256(chunk)
-	r.h.Write(sum[:])
-	return sum
+	r.sum = sha256.Sum256(chunk)
+	r.h.Write(r.sum[:])
+	return r.sum
 }
 
 // addSum adds a chunk hash computed elsewhere.
-func (r *rootHash) addSum(sum *[hashLen]byte) { r.h.Write(sum[:]) }
+func (r *rootHash) addSum(sum *[hashLen]byte) {
+	r.sum = *sum
+	r.h.Write(r.sum[:])
+}
 
 // root returns the root over the chunks added so far.
-func (r *rootHash) root() (out [hashLen]byte) {
-	r.h.Sum(out[:0])
-	return out
+func (r *rootHash) root() [hashLen]byte {
+	r.h.Sum(r.sum[:0])
+	return r.sum
 }
 
 // fileRoot reads rd to its end, one chunk at a time into buf (at least
