@@ -31,7 +31,9 @@ type Config struct {
 	DeadPeerTimeout time.Duration
 	// KeepAlive is how often an idle session proves it is alive. Default 1 s.
 	KeepAlive time.Duration
-	// Window is the most packets in flight. Default 512.
+	// Window is the most packets in flight. Default: what holds 4 MiB at
+	// the link's MTU, from 512 to 2048 packets — enough to ride out the
+	// scheduling pauses of a busy machine on a fast link.
 	Window int
 	// MaxSegment caps the payload of one packet, in bytes. Default: what the
 	// link's MTU allows.
@@ -45,9 +47,19 @@ type Config struct {
 	AnnounceInterval time.Duration
 	// Logger receives the endpoint's log lines. Default: discard.
 	Logger *slog.Logger
+
+	// ciphers overrides the transport ciphers offered (tests).
+	ciphers []string
 }
 
-func (c *Config) withDefaults() Config {
+func (c *Config) offeredCiphers() []string {
+	if c.ciphers != nil {
+		return c.ciphers
+	}
+	return localCiphers()
+}
+
+func (c *Config) withDefaults(mtu int) Config {
 	d := *c
 	if d.Name == "" {
 		d.Name, _ = os.Hostname()
@@ -60,7 +72,7 @@ func (c *Config) withDefaults() Config {
 		d.KeepAlive = time.Second
 	}
 	if d.Window <= 0 {
-		d.Window = 512
+		d.Window = min(max((4<<20)/max(mtu, 1), 512), 2048)
 	}
 	if d.Window > 4096 {
 		d.Window = 4096
@@ -138,7 +150,7 @@ func NewEndpoint(l link.Link, cfg Config) (*Endpoint, error) {
 	}
 	e := &Endpoint{
 		l:         l,
-		cfg:       cfg.withDefaults(),
+		cfg:       cfg.withDefaults(l.MTU()),
 		mtu:       l.MTU(),
 		done:      make(chan struct{}),
 		sessions:  make(map[string]*Session),

@@ -51,6 +51,8 @@ type PeerInfo struct {
 type helloPayload struct {
 	Name string `json:"name"`
 	Soft string `json:"soft,omitempty"`
+	// Ciphers lists the transport ciphers the end offers, best first.
+	Ciphers []string `json:"ciphers,omitempty"`
 }
 
 // sendSlot is one reliable packet between sending and its acknowledgement.
@@ -103,6 +105,8 @@ type Session struct {
 	hsBackoff        time.Duration
 	sendCipher       transportCipher
 	recvCipher       transportCipher
+	peerCiphers      []string // what the peer offered in the handshake
+	cipher           string   // the transport cipher in use
 	initiator        bool
 
 	// reliable sending
@@ -165,6 +169,7 @@ type Stats struct {
 	LossRate                 float64 // estimated share of packets damaged
 	Cwnd                     int
 	Rate                     float64 // bottleneck delivery rate estimate, bytes/s
+	Cipher                   string  // transport cipher: "aes256gcm" or "chacha20poly1305"
 }
 
 func newSession(e *Endpoint, addr net.Addr) *Session {
@@ -222,6 +227,7 @@ func (s *Session) Stats() Stats {
 	st := s.stats
 	st.SRTT, st.MinRTT, st.Segment, st.LossRate, st.Cwnd = s.srtt, s.minRTT, s.seg, s.lossEWMA, s.cwnd
 	st.Rate = s.bwMax()
+	st.Cipher = s.cipher
 	return st
 }
 
@@ -560,7 +566,7 @@ func (s *Session) newHandshake(initiator bool) (*noise.HandshakeState, error) {
 }
 
 func (s *Session) myPayload() []byte {
-	b, _ := json.Marshal(helloPayload{Name: s.cfg.Name, Soft: "p2plink"})
+	b, _ := json.Marshal(helloPayload{Name: s.cfg.Name, Soft: "p2plink", Ciphers: s.cfg.offeredCiphers()})
 	return b
 }
 
@@ -569,6 +575,7 @@ func (s *Session) verifyPeer(payload []byte) error {
 	if err := json.Unmarshal(payload, &hp); err != nil {
 		return fmt.Errorf("%w: malformed peer description", ErrRefused)
 	}
+	s.peerCiphers = hp.Ciphers
 	pub := s.hs.PeerStatic()
 	s.info = PeerInfo{Name: cleanName(hp.Name), Fingerprint: Fingerprint(pub), PublicKey: append([]byte(nil), pub...), Addr: s.addr}
 	if want := s.cfg.RequireFingerprint; want != "" && NormalizeFingerprint(want) != NormalizeFingerprint(s.info.Fingerprint) {
@@ -583,7 +590,8 @@ func (s *Session) verifyPeer(payload []byte) error {
 }
 
 func (s *Session) establish(send, recv *noise.CipherState) {
-	s.sendCipher, s.recvCipher = newTransportCipher(send), newTransportCipher(recv)
+	s.cipher = chooseCipher(s.cfg.offeredCiphers(), s.peerCiphers)
+	s.sendCipher, s.recvCipher = newTransportCipher(send, s.cipher), newTransportCipher(recv, s.cipher)
 	s.state = stEstablished
 	s.hs = nil
 	if s.initiator {
@@ -594,7 +602,7 @@ func (s *Session) establish(send, recv *noise.CipherState) {
 	s.lastRecv = time.Now()
 	close(s.ready)
 	s.kick()
-	s.cfg.Logger.Info("session established", "peer", s.info.Name, "fingerprint", s.info.Fingerprint, "addr", s.key)
+	s.cfg.Logger.Info("session established", "peer", s.info.Name, "fingerprint", s.info.Fingerprint, "addr", s.key, "cipher", s.cipher)
 	claimed := false
 	s.e.mu.Lock()
 	claimed = s.claimed

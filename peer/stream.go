@@ -23,12 +23,19 @@ const (
 	PrioInteractive Priority = 2 // chat, control: may exceed the congestion window a little
 )
 
-// streamWindow is the initial credit in each direction of a stream: how many
-// bytes one side may send before the other grants more.
-const streamWindow = 256 << 10
+// initialCredit is the credit each direction of a stream starts with, as
+// the protocol fixes it: how many bytes one side may send before the other
+// grants more.
+const initialCredit = 256 << 10
+
+// streamWindow is how much a reader lets the peer have outstanding: the
+// stream grants the difference to initialCredit as soon as it exists, and
+// more as the application reads. A megabyte covers a fast link's
+// bandwidth-delay product through the scheduling pauses of a busy machine.
+const streamWindow = 1 << 20
 
 // maxSendBuf caps the bytes a stream buffers on the sending side.
-const maxSendBuf = 256 << 10
+const maxSendBuf = 1 << 20
 
 // ErrStreamReset reports that the peer abandoned the stream.
 var ErrStreamReset = errors.New("peer: stream reset by the peer")
@@ -67,7 +74,7 @@ type Stream struct {
 func (s *Session) newStream(id uint64, service string, prio Priority) *Stream {
 	st := &Stream{s: s, id: id, service: service, prio: prio,
 		readC: make(chan struct{}, 1), writeC: make(chan struct{}, 1),
-		credit: streamWindow, recvWindow: streamWindow}
+		credit: initialCredit, recvWindow: initialCredit}
 	s.streams[id] = st
 	return st
 }
@@ -97,7 +104,7 @@ func (s *Session) OpenStream(ctx context.Context, service string, prio Priority)
 	v = append(v, byte(prio))
 	v = append(v, service...)
 	s.ctrlQ = append(s.ctrlQ, appendFrame(nil, frOpen, v))
-	s.kick()
+	st.grantLocked(streamWindow - initialCredit)
 	return st, nil
 }
 
@@ -181,7 +188,8 @@ func (st *Stream) Read(p []byte) (int, error) {
 			}
 			st.consumed += int64(n)
 			if st.consumed >= streamWindow/4 && !st.recvFin {
-				st.grantLocked()
+				st.grantLocked(st.consumed)
+				st.consumed = 0
 			}
 			s.mu.Unlock()
 			return n, nil
@@ -210,11 +218,11 @@ func (st *Stream) Read(p []byte) (int, error) {
 	}
 }
 
-func (st *Stream) grantLocked() {
+// grantLocked lets the peer send n more bytes.
+func (st *Stream) grantLocked(n int64) {
 	v := binary.AppendUvarint(nil, st.id)
-	v = binary.AppendUvarint(v, uint64(st.consumed))
-	st.recvWindow += st.consumed
-	st.consumed = 0
+	v = binary.AppendUvarint(v, uint64(n))
+	st.recvWindow += n
 	st.s.ctrlQ = append(st.s.ctrlQ, appendFrame(nil, frWindow, v))
 	st.s.kick()
 }
@@ -465,6 +473,7 @@ func (s *Session) onOpen(v []byte) {
 		return
 	}
 	st := s.newStream(id, string(v[k+1:]), Priority(v[k]))
+	st.grantLocked(streamWindow - initialCredit)
 	s.acceptQ = append(s.acceptQ, st)
 	select {
 	case s.acceptWake <- struct{}{}:
