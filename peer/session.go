@@ -62,8 +62,9 @@ type sendSlot struct {
 	seq         uint64
 	sentAt      time.Time
 	order       uint64 // transmission count at the last send
-	delivered   uint64 // bytes delivered when it was sent
-	deliveredAt time.Time
+	delivered   uint64    // bytes delivered when it was sent
+	deliveredAt time.Time // when the last of those was acked
+	firstSentAt time.Time // when the last of those was sent
 	retrans     int
 	timeout     time.Duration // retransmission timeout set when sent
 	inFlight    bool          // sent and neither acked nor declared lost
@@ -117,7 +118,9 @@ type Session struct {
 	maxAcked      uint64 // highest order acked
 	maxAckedFirst uint64 // highest order acked of a first transmission
 	inflight      int    // bytes in flight
-	delivered     uint64
+	delivered     uint64    // bytes acked so far
+	deliveredAt   time.Time // when the last of them was acked
+	firstSentAt   time.Time // when the last of them was sent
 	lostQ         []uint64
 	ctrlCtr       uint64
 	lastSent      time.Time
@@ -784,11 +787,16 @@ func (s *Session) ackSlot(sl *sendSlot, now time.Time) {
 		s.maxAckedFirst = sl.order
 	}
 	s.delivered += uint64(sl.n)
+	s.deliveredAt, s.firstSentAt = now, sl.sentAt
 	if sl.retrans == 0 {
 		s.rttSample(now.Sub(sl.sentAt), now)
 		s.lossSample(false, sl.n)
 	}
-	if el := now.Sub(sl.deliveredAt); el > 0 && sl.retrans == 0 {
+	// A delivery rate sample, as BBR takes it: the bytes acked since this
+	// packet was sent, over the longer of the time they took to be acked
+	// and the time they took to be sent — acks that arrive in a burst do
+	// not make a link look faster than it sent.
+	if el := max(now.Sub(sl.deliveredAt), sl.sentAt.Sub(sl.firstSentAt)); el > 0 && sl.retrans == 0 {
 		rate := float64(s.delivered-sl.delivered) / el.Seconds()
 		if rate > s.bw[s.bwRound] {
 			s.bw[s.bwRound] = rate
@@ -1148,8 +1156,13 @@ func (s *Session) transmit(sl *sendSlot, now time.Time) {
 	s.order++
 	sl.order = s.order
 	sl.sentAt = now
+	if s.inflight == 0 {
+		// Nothing in flight: a delivery rate sample starts now, not at an
+		// ack long ago (or never).
+		s.deliveredAt, s.firstSentAt = now, now
+	}
 	sl.delivered = s.delivered
-	sl.deliveredAt = now
+	sl.deliveredAt, sl.firstSentAt = s.deliveredAt, s.firstSentAt
 	sl.inFlight = true
 	sl.lost = false
 	// On a slow line a packet waits behind everything in flight before it:

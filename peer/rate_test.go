@@ -1,0 +1,43 @@
+package peer
+
+import (
+	"testing"
+	"time"
+)
+
+// TestRateIgnoresAckBursts drives the send path's bookkeeping with a clock
+// of its own: a line that carries 1 MB/s (1000-byte packets, one per
+// millisecond) whose acks come back in bursts, one per round of 20 packets.
+// Taking the bytes acked since a packet was sent over that packet's own
+// round trip would make the line look many times faster (the first burst
+// alone says 13 MB/s), and the in-flight limit with it.
+func TestRateIgnoresAckBursts(t *testing.T) {
+	const n, perRound = 1000, 20
+	s := &Session{cfg: &Config{}, slots: make([]sendSlot, 64), seg: n, maxSeg: n, rto: time.Second}
+	t0 := time.Unix(0, 0)
+	ms := func(f float64) time.Time { return t0.Add(time.Duration(f * float64(time.Millisecond))) }
+	at := 0.0
+	for round := 0; round < 4; round++ {
+		first := s.sndNxt
+		for i := 0; i < perRound; i++ {
+			sl := &s.slots[s.sndNxt%64]
+			*sl = sendSlot{n: n, seq: s.sndNxt, buf: make([]byte, 1)}
+			s.sndNxt++
+			s.transmit(sl, ms(at))
+			at++ // the line takes a millisecond per packet
+		}
+		at += 1.5 // the last packet's ack, and with it every other one
+		for q := first; q < s.sndNxt; q++ {
+			s.ackSlot(&s.slots[q%64], ms(at))
+		}
+		s.sndUna = s.sndNxt
+	}
+	if bw := s.bwMax(); bw < 0.5e6 || bw > 1.2e6 {
+		t.Fatalf("rate estimate %.0f B/s on a line of 1,000,000 B/s", bw)
+	}
+	// One round trip is 1.5 ms at least; the in-flight limit is about a
+	// bandwidth-delay product plus 20 ms of the line, not hundreds of KB.
+	if s.cwnd > 40_000 {
+		t.Fatalf("in-flight limit %d bytes on a 1 MB/s line", s.cwnd)
+	}
+}
