@@ -61,7 +61,7 @@ type sendSlot struct {
 	n           int
 	seq         uint64
 	sentAt      time.Time
-	order       uint64 // transmission count at the last send
+	order       uint64    // transmission count at the last send
 	delivered   uint64    // bytes delivered when it was sent
 	deliveredAt time.Time // when the last of those was acked
 	firstSentAt time.Time // when the last of those was sent
@@ -112,12 +112,12 @@ type Session struct {
 
 	// reliable sending
 	slots         []sendSlot
-	sndUna        uint64 // oldest unacked
-	sndNxt        uint64 // next sequence number
-	order         uint64 // transmissions so far
-	maxAcked      uint64 // highest order acked
-	maxAckedFirst uint64 // highest order acked of a first transmission
-	inflight      int    // bytes in flight
+	sndUna        uint64    // oldest unacked
+	sndNxt        uint64    // next sequence number
+	order         uint64    // transmissions so far
+	maxAcked      uint64    // highest order acked
+	maxAckedFirst uint64    // highest order acked of a first transmission
+	inflight      int       // bytes in flight
 	delivered     uint64    // bytes acked so far
 	deliveredAt   time.Time // when the last of them was acked
 	firstSentAt   time.Time // when the last of them was sent
