@@ -28,6 +28,11 @@ const minRTO = 200 * time.Millisecond
 // packet counts as lost.
 const reorderThreshold = 1
 
+// ackDelay is how long the ack of a lone packet may wait for a packet going
+// back to carry it. It is far below any retransmission timeout, and only a
+// lone packet's round-trip sample includes it.
+const ackDelay = time.Millisecond
+
 type sessState int
 
 const (
@@ -145,8 +150,16 @@ type Session struct {
 	rcvNext  uint64
 	rcvMax   uint64 // highest seq received + 1
 	ctrlSeen uint64
-	ackDue   bool
+	ackDue   bool      // acknowledge now
+	ackWait  int       // packets received since the last ack, whose ack may wait
+	ackAt    time.Time // when a waiting ack must go
 	lastRecv time.Time
+
+	// sending
+	sending    bool    // a goroutine holds the send token
+	writerIdle bool    // the writer waits for work or a timer
+	inline     *sender // for trySendInline
+	inlineErr  error   // the last inline send failed: the writer handles it
 
 	// streams
 	streams    map[uint64]*Stream
@@ -682,7 +695,15 @@ func (s *Session) onTransport(pkt []byte) {
 			return
 		}
 	}
-	s.ackDue = true
+	// A lone packet's ack may wait a little for data going back (a reply)
+	// to carry it; a second packet, or one after a gap, is acked at once,
+	// so the sender's loss detection and rate estimate do not wait.
+	s.ackWait++
+	if s.ackWait >= 2 || s.rcvMax > s.rcvNext {
+		s.ackDue = true
+	} else {
+		s.ackAt = now.Add(ackDelay)
+	}
 	s.kick()
 }
 
@@ -961,42 +982,123 @@ type batchWriter interface {
 // maxBatch is the most packets the writer hands a batchWriter at once.
 const maxBatch = 32
 
-// writeLoop is the session's only sender.
-func (s *Session) writeLoop() {
-	defer s.wg.Done()
-	bw, batching := s.e.l.(batchWriter)
+// sender is the state of one goroutine that sends: the session's writer,
+// or an application goroutine that sends inline (see trySendInline). Only
+// the holder of the session's send token (Session.sending) uses one, so
+// packets leave in the order they were built.
+type sender struct {
+	s        *Session
+	bw       batchWriter // nil: one WriteTo per packet
+	scratch  [][]byte    // buffers for packets that live in no send slot
+	batch    [][]byte
+	maxBatch int
+}
+
+func (s *Session) newSender() *sender {
+	bw, _ := s.e.l.(batchWriter)
 	n := 1
-	if batching {
+	if bw != nil {
 		n = maxBatch
 	}
-	scratch := make([][]byte, n)
-	for i := range scratch {
-		scratch[i] = make([]byte, s.e.mtu)
+	sd := &sender{s: s, bw: bw, scratch: make([][]byte, n), batch: make([][]byte, 0, n), maxBatch: n}
+	for i := range sd.scratch {
+		sd.scratch[i] = make([]byte, s.e.mtu)
 	}
-	batch := make([][]byte, 0, n)
+	return sd
+}
+
+// fillLocked builds up to one batch of packets. It returns how long to wait
+// before there may be one when it built none.
+func (sd *sender) fillLocked(now time.Time) time.Duration {
+	var wait time.Duration
+	sd.batch = sd.batch[:0]
+	for len(sd.batch) < sd.maxBatch {
+		var pkt []byte
+		pkt, wait = sd.s.nextPacketLocked(sd.scratch[len(sd.batch)], now)
+		if pkt == nil {
+			break
+		}
+		sd.batch = append(sd.batch, pkt)
+	}
+	return wait
+}
+
+// flush sends the batch built; called without the session lock.
+func (sd *sender) flush() error {
+	if sd.bw != nil && len(sd.batch) > 1 {
+		_, err := sd.bw.WriteBatch(sd.batch, sd.s.addr)
+		return err
+	}
+	for _, p := range sd.batch {
+		if _, err := sd.s.e.l.WriteTo(p, sd.s.addr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// trySendInline sends what is ready from the calling goroutine when the
+// writer is idle, saving the hand-off to the writer on the way out (a
+// message then leaves with the Write that queued it). It sends one batch
+// at most and leaves the rest, and every timer, to the writer. Called with
+// s.mu held; returns with it held.
+func (s *Session) trySendInline() {
+	if s.sending || !s.writerIdle || s.err != nil || s.state != stEstablished {
+		s.kick()
+		return
+	}
+	s.sending = true
+	if s.inline == nil {
+		s.inline = s.newSender()
+	}
+	sd := s.inline
+	sd.fillLocked(time.Now())
+	s.mu.Unlock()
+	err := sd.flush()
+	s.mu.Lock()
+	s.sending = false
+	// The writer recomputes its timers (the packets just sent have
+	// retransmission deadlines) and sends what is left, or handles err.
+	s.kick()
+	if err != nil && s.inlineErr == nil {
+		s.inlineErr = err
+	}
+}
+
+// writeLoop is the session's sender of last resort: it sends whatever
+// application goroutines did not send inline, acknowledgements,
+// retransmissions and keepalives, and owns every timer.
+func (s *Session) writeLoop() {
+	defer s.wg.Done()
+	sd := s.newSender()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		var wait time.Duration
-		batch = batch[:0]
 		s.mu.Lock()
-		for len(batch) < n {
-			var pkt []byte
-			pkt, wait = s.nextPacketLocked(scratch[len(batch)], time.Now())
-			if pkt == nil {
-				break
+		var wait time.Duration
+		busy := s.sending // an inline sender holds the token: it kicks us when done
+		if !busy {
+			wait = sd.fillLocked(time.Now())
+			if len(sd.batch) > 0 {
+				s.sending = true
 			}
-			batch = append(batch, pkt)
 		}
+		err := s.inlineErr
+		s.inlineErr = nil
 		ended := s.err != nil
+		idle := !busy && len(sd.batch) == 0 && err == nil
+		s.writerIdle = idle
 		s.mu.Unlock()
 		if ended {
 			return
 		}
-		if len(batch) == 0 {
-			if s.peerClosedAcked() {
+		if idle || busy {
+			if idle && s.peerClosedAcked() {
 				s.fail(ErrPeerClosed)
 				return
+			}
+			if busy {
+				wait = time.Hour
 			}
 			timer.Reset(wait)
 			select {
@@ -1007,15 +1109,11 @@ func (s *Session) writeLoop() {
 			}
 			continue
 		}
-		var err error
-		if batching && len(batch) > 1 {
-			_, err = bw.WriteBatch(batch, s.addr)
-		} else {
-			for _, p := range batch {
-				if _, err = s.e.l.WriteTo(p, s.addr); err != nil {
-					break
-				}
-			}
+		if err == nil {
+			err = sd.flush()
+			s.mu.Lock()
+			s.sending = false
+			s.mu.Unlock()
 		}
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
@@ -1077,9 +1175,11 @@ func (s *Session) nextPacketLocked(scratch []byte, now time.Time) ([]byte, time.
 		s.failLocked(fmt.Errorf("%w (%v): check the cable and that the other end still runs", ErrPeerGone, s.cfg.DeadPeerTimeout))
 		return nil, 0
 	}
-	if s.ackDue {
-		s.ackDue = false
+	if s.ackDue || (s.ackWait > 0 && !now.Before(s.ackAt)) {
 		return s.ctrlPacket(scratch, s.ackFrame(scratch[pktHdrLen:pktHdrLen])), 0
+	}
+	if s.ackWait > 0 {
+		wait = min(wait, s.ackAt.Sub(now))
 	}
 	if s.peerClosed {
 		return nil, 0
@@ -1193,8 +1293,23 @@ func (s *Session) ctrlPacket(scratch, frames []byte) []byte {
 	return scratch[:pktHdrLen+len(out)]
 }
 
+// maxPiggyAck is the largest ack frame that rides in a data packet; larger
+// ones (a long bitmap after losses) go alone.
+const maxPiggyAck = 24
+
+// ackLen is the size of the ack frame ackFrame would write.
+func (s *Session) ackLen() int {
+	nbits := 0
+	if s.rcvMax > s.rcvNext+1 {
+		nbits = int(s.rcvMax - s.rcvNext - 1)
+	}
+	n := 4 + (nbits+7)/8
+	return 1 + uvarintLen(uint64(n)) + n
+}
+
 // ackFrame appends an ack of everything received.
 func (s *Session) ackFrame(b []byte) []byte {
+	s.ackDue, s.ackWait = false, 0
 	nbits := 0
 	if s.rcvMax > s.rcvNext+1 {
 		nbits = int(s.rcvMax - s.rcvNext - 1)
@@ -1238,12 +1353,21 @@ func (s *Session) buildData(now time.Time, limit int) []byte {
 	}
 	body := sl.buf[pktHdrLen:pktHdrLen]
 	limit = min(limit, s.maxSeg)
+	acked := 0
+	ackDue, ackWait := s.ackDue, s.ackWait
+	if (ackDue || ackWait > 0) && s.ackLen() <= maxPiggyAck {
+		// The ack rides along. Should this packet be resent, the old ack
+		// in it is harmless: acks only ever add to what the peer knows.
+		body = s.ackFrame(body)
+		acked = len(body)
+	}
 	for len(s.ctrlQ) > 0 && len(body)+len(s.ctrlQ[0]) <= limit {
 		body = append(body, s.ctrlQ[0]...)
 		s.ctrlQ = s.ctrlQ[1:]
 	}
 	body = s.fillStreams(body, limit)
-	if len(body) == 0 {
+	if len(body) == acked {
+		s.ackDue, s.ackWait = ackDue, ackWait // nothing to carry the ack
 		return nil
 	}
 	sl.buf[0] = kindData

@@ -259,7 +259,7 @@ func (st *Stream) Write(p []byte) (int, error) {
 			n := min(room, len(p)-done)
 			st.sendBuf = append(st.sendBuf, p[done:done+n]...)
 			done += n
-			s.kick()
+			s.trySendInline()
 		}
 		if done == len(p) {
 			s.mu.Unlock()
