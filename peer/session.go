@@ -156,10 +156,12 @@ type Session struct {
 	lastRecv time.Time
 
 	// sending
-	sending    bool    // a goroutine holds the send token
-	writerIdle bool    // the writer waits for work or a timer
-	inline     *sender // for trySendInline
-	inlineErr  error   // the last inline send failed: the writer handles it
+	sending    bool        // a goroutine holds the send token
+	writerIdle bool        // the writer waits for work or its timer
+	wtimer     *time.Timer // the writer's timer
+	writerWake time.Time   // when it fires, while the writer is idle
+	inline     *sender     // for trySendInline
+	inlineErr  error       // the last inline send failed: the writer handles it
 
 	// streams
 	streams    map[uint64]*Stream
@@ -215,6 +217,7 @@ func newSession(e *Endpoint, addr net.Addr) *Session {
 	s.cwnd = 4 * s.seg
 	s.slots = make([]sendSlot, e.cfg.Window)
 	s.rslots = make([]recvSlot, e.cfg.Window)
+	s.wtimer = time.NewTimer(time.Hour)
 	s.wg.Add(1)
 	go s.writeLoop()
 	return s
@@ -701,10 +704,11 @@ func (s *Session) onTransport(pkt []byte) {
 	s.ackWait++
 	if s.ackWait >= 2 || s.rcvMax > s.rcvNext {
 		s.ackDue = true
+		s.kick()
 	} else {
 		s.ackAt = now.Add(ackDelay)
+		s.wakeWriterBy(s.ackAt)
 	}
-	s.kick()
 }
 
 func (s *Session) onFrames(b []byte, now time.Time) {
@@ -783,7 +787,11 @@ func (s *Session) onAck(v []byte, now time.Time) {
 			s.markLost(sl, sl.retrans == 0 && sl.order+reorderThreshold <= s.maxAckedFirst)
 		}
 	}
-	s.kick()
+	if s.hasWork() || len(s.lostQ) > 0 || s.closing {
+		// Room to send more, or something to resend. Otherwise the
+		// writer's timer is at worst early: it recomputes when it fires.
+		s.kick()
+	}
 	for _, st := range s.streams {
 		if st.sendWaiting {
 			st.notify()
@@ -1052,16 +1060,30 @@ func (s *Session) trySendInline() {
 		s.inline = s.newSender()
 	}
 	sd := s.inline
-	sd.fillLocked(time.Now())
+	now := time.Now()
+	sd.fillLocked(now)
 	s.mu.Unlock()
 	err := sd.flush()
 	s.mu.Lock()
 	s.sending = false
-	// The writer recomputes its timers (the packets just sent have
-	// retransmission deadlines) and sends what is left, or handles err.
-	s.kick()
-	if err != nil && s.inlineErr == nil {
-		s.inlineErr = err
+	if err != nil || s.hasWork() || len(s.lostQ) > 0 {
+		// The writer sends what is left, or handles err.
+		if err != nil && s.inlineErr == nil {
+			s.inlineErr = err
+		}
+		s.kick()
+		return
+	}
+	// The packets just sent time out no sooner than this.
+	s.wakeWriterBy(now.Add(s.rto))
+}
+
+// wakeWriterBy makes sure an idle writer wakes by t; a busy one computes
+// its next wake when it is done. Called with s.mu held.
+func (s *Session) wakeWriterBy(t time.Time) {
+	if s.writerIdle && t.Before(s.writerWake) {
+		s.writerWake = t
+		s.wtimer.Reset(max(time.Until(t), 0))
 	}
 }
 
@@ -1071,8 +1093,7 @@ func (s *Session) trySendInline() {
 func (s *Session) writeLoop() {
 	defer s.wg.Done()
 	sd := s.newSender()
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	defer s.wtimer.Stop()
 	for {
 		s.mu.Lock()
 		var wait time.Duration
@@ -1088,6 +1109,14 @@ func (s *Session) writeLoop() {
 		ended := s.err != nil
 		idle := !busy && len(sd.batch) == 0 && err == nil
 		s.writerIdle = idle
+		if busy {
+			wait = time.Hour
+		}
+		if idle || busy {
+			// Reset under the lock: wakeWriterBy may move it earlier.
+			s.writerWake = time.Now().Add(wait)
+			s.wtimer.Reset(wait)
+		}
 		s.mu.Unlock()
 		if ended {
 			return
@@ -1097,13 +1126,9 @@ func (s *Session) writeLoop() {
 				s.fail(ErrPeerClosed)
 				return
 			}
-			if busy {
-				wait = time.Hour
-			}
-			timer.Reset(wait)
 			select {
 			case <-s.wake:
-			case <-timer.C:
+			case <-s.wtimer.C:
 			case <-s.done:
 				return
 			}
