@@ -132,8 +132,8 @@ func dial(ctx context.Context, ep *peer.Endpoint, to string) (*peer.Session, err
 func counters(l *ethnet.Link, s *peer.Session) string {
 	c := l.Counters()
 	st := s.Stats()
-	return fmt.Sprintf("frames in %d out %d, kernel drops %d, tx lost %d; packets sent %d recv %d, retransmits %d, rejected %d, segment %d, srtt %v, minrtt %v, cwnd %d",
-		c.FramesIn, c.FramesOut, c.KernelDrops, c.Lost, st.PacketsSent, st.PacketsRecv, st.Retransmits, st.Rejected, st.Segment, st.SRTT, st.MinRTT, st.Cwnd)
+	return fmt.Sprintf("frames in %d out %d, kernel drops %d, tx lost %d; packets sent %d recv %d, retransmits %d, rejected %d, segment %d, srtt %v, minrtt %v, cwnd %d, rate %.0f B/s, cipher %s",
+		c.FramesIn, c.FramesOut, c.KernelDrops, c.Lost, st.PacketsSent, st.PacketsRecv, st.Retransmits, st.Rejected, st.Segment, st.SRTT, st.MinRTT, st.Cwnd, st.Rate, st.Cipher)
 }
 
 func recv(ctx context.Context, ifname, name, dir string) error {
