@@ -160,7 +160,7 @@ type Session struct {
 	writerIdle bool        // the writer waits for work or its timer
 	wtimer     *time.Timer // the writer's timer
 	writerWake time.Time   // when it fires, while the writer is idle
-	inline     *sender     // for trySendInline
+	sd         *sender     // used by whoever holds the send token
 	inlineErr  error       // the last inline send failed: the writer handles it
 
 	// streams
@@ -218,6 +218,7 @@ func newSession(e *Endpoint, addr net.Addr) *Session {
 	s.slots = make([]sendSlot, e.cfg.Window)
 	s.rslots = make([]recvSlot, e.cfg.Window)
 	s.wtimer = time.NewTimer(time.Hour)
+	s.sd = s.newSender()
 	s.wg.Add(1)
 	go s.writeLoop()
 	return s
@@ -1056,10 +1057,7 @@ func (s *Session) trySendInline() {
 		return
 	}
 	s.sending = true
-	if s.inline == nil {
-		s.inline = s.newSender()
-	}
-	sd := s.inline
+	sd := s.sd
 	now := time.Now()
 	sd.fillLocked(now)
 	s.mu.Unlock()
@@ -1092,22 +1090,23 @@ func (s *Session) wakeWriterBy(t time.Time) {
 // retransmissions and keepalives, and owns every timer.
 func (s *Session) writeLoop() {
 	defer s.wg.Done()
-	sd := s.newSender()
+	sd := s.sd
 	defer s.wtimer.Stop()
 	for {
 		s.mu.Lock()
 		var wait time.Duration
-		busy := s.sending // an inline sender holds the token: it kicks us when done
-		if !busy {
+		err := s.inlineErr // an inline send failed: handle it before sending more
+		s.inlineErr = nil
+		busy := s.sending && err == nil // an inline sender holds the token: it kicks us when done
+		built := 0
+		if !s.sending && err == nil {
 			wait = sd.fillLocked(time.Now())
-			if len(sd.batch) > 0 {
+			if built = len(sd.batch); built > 0 {
 				s.sending = true
 			}
 		}
-		err := s.inlineErr
-		s.inlineErr = nil
 		ended := s.err != nil
-		idle := !busy && len(sd.batch) == 0 && err == nil
+		idle := !busy && built == 0 && err == nil
 		s.writerIdle = idle
 		if busy {
 			wait = time.Hour
