@@ -139,17 +139,44 @@ func (c *Code) Encode(data, parity []byte) {
 	g := c.gen[1 : p+1]
 	for _, d := range data {
 		fb := d ^ r[0]
-		if fb == 0 {
-			copy(r, r[1:])
-			r[p-1] = 0
-			continue
-		}
 		row := &field.mul[fb]
 		for j := 0; j < p-1; j++ {
 			r[j] = r[j+1] ^ row[g[j]]
 		}
 		r[p-1] = row[g[p-1]]
 	}
+}
+
+// syndromes sets s[i] = block(a^i) for i < len(s) by Horner's rule and
+// reports whether any is nonzero. It runs four independent chains per pass
+// over the block, because each chain is a serial lookup-and-XOR whose
+// latency, not throughput, bounds a single pass.
+func syndromes(block, s []byte) bool {
+	f := field
+	var any byte
+	i := 0
+	for ; i+4 <= len(s); i += 4 {
+		r0, r1, r2, r3 := &f.mul[f.exp[i]], &f.mul[f.exp[i+1]], &f.mul[f.exp[i+2]], &f.mul[f.exp[i+3]]
+		var s0, s1, s2, s3 byte
+		for _, b := range block {
+			s0 = r0[s0] ^ b
+			s1 = r1[s1] ^ b
+			s2 = r2[s2] ^ b
+			s3 = r3[s3] ^ b
+		}
+		s[i], s[i+1], s[i+2], s[i+3] = s0, s1, s2, s3
+		any |= s0 | s1 | s2 | s3
+	}
+	for ; i < len(s); i++ {
+		row := &f.mul[f.exp[i]]
+		var acc byte
+		for _, b := range block {
+			acc = row[acc] ^ b
+		}
+		s[i] = acc
+		any |= acc
+	}
+	return any != 0
 }
 
 // Decode checks block (data followed by Parity() parity bytes, with
@@ -169,17 +196,7 @@ func (c *Code) Decode(block []byte) (corrected int, err error) {
 
 	// Syndromes S_i = block(a^i), i = 0..p-1.
 	var s [maxParity]byte
-	var any byte
-	for i := 0; i < p; i++ {
-		row := &f.mul[f.exp[i]]
-		var acc byte
-		for _, b := range block {
-			acc = row[acc] ^ b
-		}
-		s[i] = acc
-		any |= acc
-	}
-	if any == 0 {
+	if !syndromes(block, s[:p]) {
 		return 0, nil
 	}
 

@@ -479,3 +479,143 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestRootOutsideBlock builds a received block of n = 10 whose syndromes are
+// those of a single error at power e = 200 (block index n-1-200, outside the
+// shortened block): it adds the two-error pattern on the parity bytes (powers
+// 0 and 1) that has the same syndromes. The error locator then has degree 1
+// but its root lies outside the block, so Decode must refuse. The same
+// syndromes in a full 255-byte block are a correctable single error at
+// index 54, which checks that the pattern is what the comment says.
+func TestRootOutsideBlock(t *testing.T) {
+	c := mustNew(t, 2)
+	const e = 200
+	y := byte(0x5a)
+	a := field.exp[1]
+	ye := field.mul[y][field.exp[e]]
+	// v0 + v1 = y and v0 + a*v1 = y*a^e  =>  v1 = (y + y*a^e)/(1 + a).
+	v1 := field.div(y^ye, 1^a)
+	v0 := y ^ v1
+	for _, n := range []int{10, 255} {
+		rng := rand.New(rand.NewPCG(14, uint64(n)))
+		orig := encodeBlock(t, c, n, rng)
+		block := bytes.Clone(orig)
+		block[n-1] ^= v0
+		block[n-2] ^= v1
+		bad := bytes.Clone(block)
+		got, err := c.Decode(block)
+		if n < 255 {
+			if !errors.Is(err, ErrUncorrectable) || !bytes.Equal(block, bad) {
+				t.Fatalf("n %d: Decode = %d, %v; want ErrUncorrectable, block unchanged", n, got, err)
+			}
+			continue
+		}
+		want := bytes.Clone(bad)
+		want[n-1-e] ^= y
+		if err != nil || got != 1 || !bytes.Equal(block, want) {
+			t.Fatalf("n 255: Decode = %d, %v; want one correction at index %d", got, err, n-1-e)
+		}
+	}
+}
+
+// TestDecodeMatchesBruteForce checks Decode against an independent
+// bounded-distance decoder for parity 4 (t = 2): try every single position
+// and every pair of positions, solve for the error values from S0 and S1 and
+// keep the solution that also matches S2 and S3. With minimum distance 5 at
+// most one pattern of weight <= 2 fits. Decode must succeed exactly when the
+// brute force finds one and make the same repair, and refuse otherwise; this
+// covers locators whose roots are missing or lie outside the block.
+func TestDecodeMatchesBruteForce(t *testing.T) {
+	c := mustNew(t, 4)
+	rng := rand.New(rand.NewPCG(15, 16))
+	iters := 300
+	if testing.Short() {
+		iters = 60
+	}
+	var fixed, refused int
+	for _, n := range []int{5, 6, 12, 40, 255} {
+		for it := 0; it < iters; it++ {
+			orig := encodeBlock(t, c, n, rng)
+			block := bytes.Clone(orig)
+			switch it % 4 {
+			case 3: // uniformly random block
+				for i := range block {
+					block[i] = byte(rng.UintN(256))
+				}
+			default:
+				corrupt(block, min(n, rng.IntN(5)), rng)
+			}
+			want, ok := bruteForce2(block)
+			got, err := c.Decode(block)
+			switch {
+			case ok && (err != nil || !bytes.Equal(block, want)):
+				t.Fatalf("n %d: brute force repairs the block, Decode = %d, %v (same %v)", n, got, err, bytes.Equal(block, want))
+			case !ok && !errors.Is(err, ErrUncorrectable):
+				t.Fatalf("n %d: no codeword within 2, but Decode = %d, %v", n, got, err)
+			case ok:
+				fixed++
+			default:
+				refused++
+			}
+		}
+	}
+	t.Logf("agreed with brute force: %d repaired, %d refused", fixed, refused)
+}
+
+// bruteForce2 returns the codeword within distance 2 of block for parity 4,
+// if there is one, without using any of the decoder's code.
+func bruteForce2(block []byte) ([]byte, bool) {
+	n := len(block)
+	var s [4]byte
+	for i := range s {
+		for _, b := range block {
+			s[i] = field.mul[s[i]][field.exp[i]] ^ b
+		}
+	}
+	if s == [4]byte{} {
+		return bytes.Clone(block), true
+	}
+	pow := func(x byte, k int) byte {
+		r := byte(1)
+		for ; k > 0; k-- {
+			r = field.mul[r][x]
+		}
+		return r
+	}
+	fits := func(xs, ys []byte) bool {
+		for k := 0; k < 4; k++ {
+			var v byte
+			for j := range xs {
+				v ^= field.mul[ys[j]][pow(xs[j], k)]
+			}
+			if v != s[k] {
+				return false
+			}
+		}
+		return true
+	}
+	fix := func(pos []int, ys []byte) []byte {
+		w := bytes.Clone(block)
+		for j, p := range pos {
+			w[p] ^= ys[j]
+		}
+		return w
+	}
+	for i := 0; i < n; i++ {
+		xi := field.exp[n-1-i]
+		if fits([]byte{xi}, []byte{s[0]}) {
+			return fix([]int{i}, []byte{s[0]}), true
+		}
+	}
+	for i := 0; i < n; i++ {
+		for j := i + 1; j < n; j++ {
+			x1, x2 := field.exp[n-1-i], field.exp[n-1-j]
+			y2 := field.div(s[1]^field.mul[s[0]][x1], x1^x2)
+			y1 := s[0] ^ y2
+			if y1 != 0 && y2 != 0 && fits([]byte{x1, x2}, []byte{y1, y2}) {
+				return fix([]int{i, j}, []byte{y1, y2}), true
+			}
+		}
+	}
+	return nil, false
+}
