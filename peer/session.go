@@ -65,7 +65,8 @@ type sendSlot struct {
 	buf         []byte // the whole encrypted packet, resent verbatim
 	n           int
 	seq         uint64
-	sentAt      time.Time
+	sentAt      time.Time // the last transmission
+	prevSentAt  time.Time // the one before it, if it was resent
 	order       uint64    // transmission count at the last send
 	delivered   uint64    // bytes delivered when it was sent
 	deliveredAt time.Time // when the last of those was acked
@@ -183,8 +184,10 @@ type Stats struct {
 	BytesSent, BytesRecv     uint64 // stream payload bytes
 	Rejected                 uint64 // packets that failed authentication or were malformed
 	SRTT, MinRTT             time.Duration
-	Segment                  int     // current segment size
-	LossRate                 float64 // estimated share of packets damaged
+	RTO                      time.Duration // retransmission timeout now (backed off after timeouts)
+	Inflight                 int           // bytes sent and not yet acknowledged or taken as lost
+	Segment                  int           // current segment size
+	LossRate                 float64       // estimated share of packets damaged
 	Cwnd                     int
 	Rate                     float64 // bottleneck delivery rate estimate, bytes/s
 	Cipher                   string  // transport cipher: "aes256gcm" or "chacha20poly1305"
@@ -247,6 +250,7 @@ func (s *Session) Stats() Stats {
 	st := s.stats
 	st.SRTT, st.MinRTT, st.Segment, st.LossRate, st.Cwnd = s.srtt, s.minRTT, s.seg, s.lossEWMA, s.cwnd
 	st.Rate = s.bwMax()
+	st.RTO, st.Inflight = s.rto, s.inflight
 	st.Cipher = s.cipher
 	return st
 }
@@ -768,14 +772,13 @@ func (s *Session) onAck(v []byte, now time.Time) {
 			s.ackSlot(&s.slots[q%w], now)
 		}
 	}
-	progress := false
 	for s.sndUna < s.sndNxt && s.slots[s.sndUna%w].acked {
 		s.sndUna++
-		progress = true
 	}
-	if progress && s.srtt > 0 {
-		s.rto = max(s.srtt+4*s.rttvar, minRTO) // undo any backoff
-	}
+	// The timer's backoff is undone by the next RTT sample (rttSample),
+	// not by any progress: an ack of a resent packet may answer either
+	// copy (Karn), and undoing the backoff on it keeps a timer that is
+	// too short for a line that slowed down.
 	// Loss: a packet sent before one that was acked. p2plink's links
 	// deliver in order (a serial line, a USB pipe, one Ethernet segment),
 	// so a gap in the acks is a loss, not a packet still on its way.
@@ -821,6 +824,14 @@ func (s *Session) ackSlot(sl *sendSlot, now time.Time) {
 	if sl.retrans == 0 {
 		s.rttSample(now.Sub(sl.sentAt), now)
 		s.lossSample(false, sl.n)
+	} else if s.minRTT > 0 && now.Sub(sl.sentAt) < s.minRTT && !sl.prevSentAt.IsZero() {
+		// Acked sooner after the resend than any round trip ever took:
+		// the ack answers an earlier copy, and the timeout was spurious
+		// (the line or the peer stalled). The time since that copy is a
+		// round trip (at least), and it is the sample the timer needs:
+		// without it the estimate keeps the line's pace from before the
+		// stall, and the next stall times out just as early.
+		s.rttSample(now.Sub(sl.prevSentAt), now)
 	}
 	// A delivery rate sample, as BBR takes it: the bytes acked since this
 	// packet was sent, over the longer of the time they took to be acked
@@ -1239,31 +1250,12 @@ func (s *Session) nextPacketLocked(scratch []byte, now time.Time) ([]byte, time.
 			}
 		}
 	}
-	// Retransmission timeout: the oldest packet in flight went unanswered.
-	// Every packet in flight for longer than that is taken as lost.
-	if s.sndUna < s.sndNxt {
-		expired := false
-		for q := s.sndUna; q < s.sndNxt; q++ {
-			sl := &s.slots[q%w]
-			if !sl.inFlight {
-				continue
-			}
-			due := sl.sentAt.Add(max(sl.timeout, s.rto))
-			if !now.Before(due) {
-				// A timeout while the peer's packets still arrive means
-				// this one was damaged; silence means the line is down,
-				// which says nothing about packet size.
-				s.markLost(sl, sl.retrans == 0 && now.Sub(s.lastRecv) < s.rto/2)
-				expired = true
-				continue
-			}
-			wait = min(wait, due.Sub(now))
-		}
-		if expired {
-			s.rto = min(s.rto*2, 2*time.Second)
-			s.kick()
-			return nil, 0
-		}
+	// Retransmission timeout.
+	if d, expired := s.checkTimeout(now); expired {
+		s.kick()
+		return nil, 0
+	} else {
+		wait = min(wait, d)
 	}
 	// Keepalive.
 	if ka := s.lastSent.Add(s.cfg.KeepAlive); !now.Before(ka) {
@@ -1276,10 +1268,45 @@ func (s *Session) nextPacketLocked(scratch []byte, now time.Time) ([]byte, time.
 	return nil, max(wait, 0)
 }
 
+// checkTimeout takes the oldest packet whose retransmission timer expired
+// as lost and backs the timer off; otherwise it says how long until the
+// next one expires.
+//
+// Only that one packet is resent. After a stall (a starved CPU, a driver
+// that held its queue) every packet in flight has outlived its timer, yet
+// most are still on their way: resending them all would put a second copy
+// of the whole window on the line, and on a slow FIFO line the copies
+// delay what follows past the timer again, round after round — a collapse
+// into duplicates. One packet resent is enough to learn which case it is:
+// if the others were lost too, the ack of the resent copy overtakes them
+// and the gap in the acks marks them lost at once (see onAck).
+func (s *Session) checkTimeout(now time.Time) (wait time.Duration, expired bool) {
+	wait = time.Hour
+	w := uint64(len(s.slots))
+	for q := s.sndUna; q < s.sndNxt; q++ {
+		sl := &s.slots[q%w]
+		if !sl.inFlight {
+			continue
+		}
+		due := sl.sentAt.Add(max(sl.timeout, s.rto))
+		if now.Before(due) {
+			wait = min(wait, due.Sub(now))
+			continue
+		}
+		// A timeout while the peer's packets still arrive means this one
+		// was damaged; silence means the line is down, which says nothing
+		// about packet size.
+		s.markLost(sl, sl.retrans == 0 && now.Sub(s.lastRecv) < s.rto/2)
+		s.rto = min(s.rto*2, 2*time.Second)
+		return 0, true
+	}
+	return wait, false
+}
+
 func (s *Session) transmit(sl *sendSlot, now time.Time) {
 	s.order++
 	sl.order = s.order
-	sl.sentAt = now
+	sl.prevSentAt, sl.sentAt = sl.sentAt, now
 	if s.inflight == 0 {
 		// Nothing in flight: a delivery rate sample starts now, not at an
 		// ack long ago (or never).

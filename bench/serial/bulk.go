@@ -59,9 +59,9 @@ func bulkStats(ctx context.Context, args []string) error {
 			case <-stop:
 				return
 			case <-t.C:
-				st := p.sa.Stats()
-				fmt.Fprintf(os.Stderr, "%5.0fs: %d B received, %d packets, %d retransmits, segment %d, srtt %v, cwnd %d, loss %.4f\n",
-					time.Since(start).Seconds(), p.sb.Stats().BytesRecv, st.PacketsSent, st.Retransmits, st.Segment, ms(st.SRTT), st.Cwnd, st.LossRate)
+				st, rt := p.sa.Stats(), p.sb.Stats()
+				fmt.Fprintf(os.Stderr, "%5.0fs: %d B received, %d packets, %d retransmits, segment %d, srtt %v, rto %v, cwnd %d, inflight %d, rate %.0f B/s, loss %.4f; receiver got %d packets (%d rejected), sent %d\n",
+					time.Since(start).Seconds(), rt.BytesRecv, st.PacketsSent, st.Retransmits, st.Segment, ms(st.SRTT), ms(st.RTO), st.Cwnd, st.Inflight, st.Rate, st.LossRate, rt.PacketsRecv, rt.Rejected, rt.PacketsSent)
 			}
 		}
 	}()
