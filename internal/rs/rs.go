@@ -90,6 +90,13 @@ type Code struct {
 	// gen holds the generator polynomial, highest degree first:
 	// g(x) = gen[0] x^p + gen[1] x^(p-1) + ... + gen[p], gen[0] = 1.
 	gen [maxParity + 1]byte
+	// words is the number of uint64 words that hold the p-byte remainder
+	// register during encoding, (p+7)/8.
+	words int
+	// tab[fb*words+i] is word i of fb*(gen[1], ..., gen[p]) packed
+	// big-endian, byte j of the register in word j/8 (bits 63-8*(j%8) and
+	// down), the unused low bytes of the last word zero.
+	tab []uint64
 }
 
 // New returns a code with parity parity bytes per block, which corrects up to
@@ -113,6 +120,14 @@ func New(parity int) (*Code, error) {
 	for j := 0; j <= parity; j++ {
 		c.gen[j] = g[parity-j]
 	}
+	c.words = (parity + 7) / 8
+	c.tab = make([]uint64, 256*c.words)
+	for fb := 1; fb < 256; fb++ {
+		for j := 0; j < parity; j++ {
+			v := uint64(field.mul[fb][c.gen[j+1]])
+			c.tab[fb*c.words+j/8] |= v << (56 - 8*(j%8))
+		}
+	}
 	return c, nil
 }
 
@@ -132,51 +147,38 @@ func (c *Code) Encode(data, parity []byte) {
 	if len(data)+p > maxBlock {
 		panic(fmt.Sprintf("rs: Encode: %d data + %d parity bytes exceed the 255-byte block", len(data), p))
 	}
-	// Long division of data(x)*x^p by g(x); parity is the remainder register,
-	// parity[0] the coefficient of x^(p-1).
-	r := parity[:p]
-	clear(r)
-	g := c.gen[1 : p+1]
-	for _, d := range data {
-		fb := d ^ r[0]
-		row := &field.mul[fb]
-		for j := 0; j < p-1; j++ {
-			r[j] = r[j+1] ^ row[g[j]]
-		}
-		r[p-1] = row[g[p-1]]
-	}
+	c.remainder(data, parity)
 }
 
-// syndromes sets s[i] = block(a^i) for i < len(s) by Horner's rule and
-// reports whether any is nonzero. It runs four independent chains per pass
-// over the block, because each chain is a serial lookup-and-XOR whose
-// latency, not throughput, bounds a single pass.
-func syndromes(block, s []byte) bool {
-	f := field
-	var any byte
-	i := 0
-	for ; i+4 <= len(s); i += 4 {
-		r0, r1, r2, r3 := &f.mul[f.exp[i]], &f.mul[f.exp[i+1]], &f.mul[f.exp[i+2]], &f.mul[f.exp[i+3]]
-		var s0, s1, s2, s3 byte
-		for _, b := range block {
-			s0 = r0[s0] ^ b
-			s1 = r1[s1] ^ b
-			s2 = r2[s2] ^ b
-			s3 = r3[s3] ^ b
+// remainder writes data(x)*x^p mod g(x) to out (p bytes, out[0] the
+// coefficient of x^(p-1)). The division is the usual shift register, kept in
+// uint64 words so that each data byte costs one table lookup per 8 parity
+// bytes and the register never goes through memory.
+func (c *Code) remainder(data, out []byte) {
+	p, nw := c.parity, c.words
+	if nw == 1 {
+		tab := c.tab[:256]
+		var r uint64
+		for _, d := range data {
+			r = r<<8 ^ tab[d^byte(r>>56)]
 		}
-		s[i], s[i+1], s[i+2], s[i+3] = s0, s1, s2, s3
-		any |= s0 | s1 | s2 | s3
-	}
-	for ; i < len(s); i++ {
-		row := &f.mul[f.exp[i]]
-		var acc byte
-		for _, b := range block {
-			acc = row[acc] ^ b
+		for j := range out[:p] {
+			out[j] = byte(r >> (56 - 8*j))
 		}
-		s[i] = acc
-		any |= acc
+		return
 	}
-	return any != 0
+	var w [maxParity / 8]uint64
+	for _, d := range data {
+		fb := int(d ^ byte(w[0]>>56))
+		t := c.tab[fb*nw : fb*nw+nw]
+		for i := 0; i < nw-1; i++ {
+			w[i] = (w[i]<<8 | w[i+1]>>56) ^ t[i]
+		}
+		w[nw-1] = w[nw-1]<<8 ^ t[nw-1]
+	}
+	for j := range out[:p] {
+		out[j] = byte(w[j/8] >> (56 - 8*(j%8)))
+	}
 }
 
 // Decode checks block (data followed by Parity() parity bytes, with
@@ -194,10 +196,29 @@ func (c *Code) Decode(block []byte) (corrected int, err error) {
 	}
 	f := field
 
-	// Syndromes S_i = block(a^i), i = 0..p-1.
-	var s [maxParity]byte
-	if !syndromes(block, s[:p]) {
+	// The block is c(x) = data(x)*x^p + parity(x). Its remainder mod g is
+	// R = (data(x)*x^p mod g) + parity(x), zero exactly for a codeword, and
+	// since g(a^i) = 0 the syndromes are S_i = c(a^i) = R(a^i): p*p steps
+	// instead of n*p.
+	k := n - p
+	var rem [maxParity]byte
+	c.remainder(block[:k], rem[:p])
+	var any byte
+	for j, b := range block[k:] {
+		rem[j] ^= b
+		any |= rem[j]
+	}
+	if any == 0 {
 		return 0, nil
+	}
+	var s [maxParity]byte
+	for i := 0; i < p; i++ {
+		row := &f.mul[f.exp[i]]
+		var acc byte
+		for _, r := range rem[:p] {
+			acc = row[acc] ^ r
+		}
+		s[i] = acc
 	}
 
 	// Berlekamp-Massey: the shortest LFSR lambda (lambda[0] = 1) generating

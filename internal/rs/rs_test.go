@@ -619,3 +619,32 @@ func bruteForce2(block []byte) ([]byte, bool) {
 	}
 	return nil, false
 }
+
+// TestEncodeMatchesReference compares the word-packed encoder with a plain
+// byte-wise shift register for every parity and several data lengths.
+func TestEncodeMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for p := 1; p <= maxParity; p++ {
+		c := mustNew(t, p)
+		for _, k := range []int{0, 1, 2, 9, 255 - p} {
+			data := make([]byte, k)
+			for i := range data {
+				data[i] = byte(rng.UintN(256))
+			}
+			got := make([]byte, p)
+			c.Encode(data, got)
+			want := make([]byte, p)
+			for _, d := range data {
+				fb := d ^ want[0]
+				copy(want, want[1:])
+				want[p-1] = 0
+				for j := range want {
+					want[j] ^= field.mul[fb][c.gen[j+1]]
+				}
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("parity %d, %d data bytes: parity % x, want % x", p, k, got, want)
+			}
+		}
+	}
+}
