@@ -83,12 +83,8 @@ func Encode(dst []byte, t Type, payload []byte) (int, error) {
 		return 0, ErrShortDst
 	}
 	var hdr [HeaderLen]byte
-	hdr[0] = Version<<5 | byte(t)
-	binary.BigEndian.PutUint16(hdr[1:], uint16(len(payload)))
-	crc := crcBytes(0, hdr[:])
-	crc = crc32.Update(crc, castagnoli, payload)
 	var chk [CheckLen]byte
-	binary.LittleEndian.PutUint32(chk[:], crc)
+	header(&hdr, &chk, t, payload)
 
 	e := encoder{dst: dst, code: 0, out: 1}
 	e.add(hdr[:])
@@ -97,6 +93,15 @@ func Encode(dst []byte, t Type, payload []byte) (int, error) {
 	e.dst[e.code] = byte(e.out - e.code)
 	e.dst[e.out] = 0
 	return e.out + 1, nil
+}
+
+// header fills in a plain body's header and check.
+func header(hdr *[HeaderLen]byte, chk *[CheckLen]byte, t Type, payload []byte) {
+	hdr[0] = Version<<5 | byte(t)
+	binary.BigEndian.PutUint16(hdr[1:], uint16(len(payload)))
+	crc := crcBytes(0, hdr[:])
+	crc = crc32.Update(crc, castagnoli, payload)
+	binary.LittleEndian.PutUint32(chk[:], crc)
 }
 
 // crcBytes extends a CRC-32C over a few bytes without letting them escape
@@ -154,6 +159,8 @@ type Decoder struct {
 	started bool   // a byte of the current frame has been seen
 	bad     error  // the frame in progress is already known to be bad
 	max     int
+
+	lastCorrection int // see LastCorrection
 }
 
 // NewDecoder returns a decoder for frames whose payload is at most
@@ -162,7 +169,7 @@ func NewDecoder(maxPayload int) *Decoder {
 	if maxPayload <= 0 || maxPayload > MaxPayload {
 		maxPayload = MaxPayload
 	}
-	return &Decoder{buf: make([]byte, HeaderLen+maxPayload+CheckLen+1), max: maxPayload}
+	return &Decoder{buf: make([]byte, protectedLen(HeaderLen+maxPayload+CheckLen, MaxCorrection)+1), max: maxPayload}
 }
 
 // Frame is a decoded frame. Payload aliases the decoder's buffer and is valid
@@ -170,6 +177,11 @@ func NewDecoder(maxPayload int) *Decoder {
 type Frame struct {
 	Type    Type
 	Payload []byte
+	// Corrected counts the bytes repaired in a protected frame (0 in a
+	// plain one): a measure of the line's damage that cost no frame.
+	Corrected int
+	// Correction is the bytes per block the frame could repair (0: plain).
+	Correction int
 }
 
 // Next consumes bytes from in up to and including the end of the next frame.
@@ -262,23 +274,43 @@ func (d *Decoder) finish() (Frame, error) {
 		return Frame{}, ErrMalformed // a block cut short: bytes were lost
 	}
 	body := d.buf[:d.n]
+	var f Frame
+	if len(body) > 0 && body[0]>>5 == fecVersion {
+		var err error
+		f.Correction = int(body[0] & MaxType)
+		body, f.Corrected, err = unprotect(body)
+		if err != nil {
+			d.lastCorrection = f.Correction
+			return Frame{}, err
+		}
+	}
 	if len(body) < HeaderLen+CheckLen {
 		return Frame{}, ErrMalformed
 	}
 	sum := binary.LittleEndian.Uint32(body[len(body)-CheckLen:])
 	body = body[:len(body)-CheckLen]
+	n := int(binary.BigEndian.Uint16(body[1:3]))
 	if crc32.Checksum(body, castagnoli) != sum {
+		if n != len(body)-HeaderLen {
+			// Bytes were lost or added, not only changed.
+			return Frame{}, ErrMalformed
+		}
 		return Frame{}, ErrCheck
 	}
 	if body[0]>>5 != Version {
 		return Frame{}, ErrVersion
 	}
-	n := int(binary.BigEndian.Uint16(body[1:3]))
 	if n != len(body)-HeaderLen {
 		return Frame{}, ErrMalformed
 	}
 	if n > d.max {
 		return Frame{}, ErrTooLong
 	}
-	return Frame{Type: Type(body[0] & MaxType), Payload: body[HeaderLen:]}, nil
+	f.Type, f.Payload = Type(body[0]&MaxType), body[HeaderLen:]
+	return f, nil
 }
+
+// LastCorrection is the bytes per block the last frame dropped with
+// ErrUncorrectable could repair: it had more damaged bytes than that in a
+// block.
+func (d *Decoder) LastCorrection() int { return d.lastCorrection }

@@ -255,6 +255,11 @@ func FuzzDecoder(f *testing.F) {
 	dst := make([]byte, EncodedLen(40))
 	n, _ := Encode(dst, 7, []byte("a frame that is fine and has a \x00 zero"))
 	f.Add(dst[:n])
+	pdst := make([]byte, EncodedLenFEC(300, 2))
+	n, _ = EncodeFEC(pdst, 1, bytes.Repeat([]byte("protected\x00"), 30), 2)
+	f.Add(pdst[:n])
+	pdst[40] ^= 0x22 // one damaged byte to repair
+	f.Add(pdst[:n])
 	f.Fuzz(func(t *testing.T, in []byte) {
 		d := NewDecoder(512)
 		for len(in) > 0 {
@@ -267,14 +272,14 @@ func FuzzDecoder(f *testing.F) {
 					t.Fatalf("good frame with err %v, len %d", err, len(fr.Payload))
 				}
 				// A delivered frame re-encodes to exactly the bytes consumed
-				// (after any skipped lone delimiters).
-				re := make([]byte, EncodedLen(len(fr.Payload)))
-				m, err := Encode(re, fr.Type, fr.Payload)
+				// (after any skipped lone delimiters), unless it was repaired.
+				re := make([]byte, EncodedLenFEC(len(fr.Payload), fr.Correction))
+				m, err := EncodeFEC(re, fr.Type, fr.Payload, fr.Correction)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !bytes.HasSuffix(in[:c], re[:m]) {
-					t.Fatalf("delivered frame is not what was on the wire")
+				if (fr.Corrected == 0) != bytes.HasSuffix(in[:c], re[:m]) {
+					t.Fatalf("delivered frame (%d bytes repaired) is not what was on the wire", fr.Corrected)
 				}
 			}
 			in = in[c:]
