@@ -44,12 +44,13 @@ func BenchmarkEncode(b *testing.B) {
 	}
 }
 
-// BenchmarkDecode decodes a clean block and one with t = parity/2 errors.
+// BenchmarkDecode decodes a clean block, one with a single error (the
+// common case on a serial line) and one with t = parity/2 errors.
 // Each iteration copies the block in first (a 255-byte copy, far below the
 // decode cost) because Decode repairs in place.
 func BenchmarkDecode(b *testing.B) {
 	for _, p := range []int{4, 8} {
-		for _, e := range []int{0, p / 2} {
+		for _, e := range []int{0, 1, p / 2} {
 			b.Run(fmt.Sprintf("n=255/parity=%d/errors=%d", p, e), func(b *testing.B) {
 				c := mustNew(b, p)
 				rng := rand.New(rand.NewPCG(2, 2))

@@ -203,12 +203,12 @@ func (c *Code) Decode(block []byte) (corrected int, err error) {
 	k := n - p
 	var rem [maxParity]byte
 	c.remainder(block[:k], rem[:p])
-	var any byte
+	var nz byte
 	for j, b := range block[k:] {
 		rem[j] ^= b
-		any |= rem[j]
+		nz |= rem[j]
 	}
-	if any == 0 {
+	if nz == 0 {
 		return 0, nil
 	}
 	var s [maxParity]byte
@@ -267,22 +267,32 @@ func (c *Code) Decode(block []byte) (corrected int, err error) {
 
 	// Chien search: the roots of lambda are X^-1 = a^-e for an error at
 	// power e, i.e. at block index n-1-e. Only e < n lies in the block.
-	var reg [maxErrors + 1]byte
-	copy(reg[:l+1], lambda[:l+1])
 	var powers [maxErrors]int // e of each error found
 	found := 0
-	for e := 0; e < n && found < l; e++ {
-		var sum byte
-		for k := 0; k <= l; k++ {
-			sum ^= reg[k]
+	if l == 1 {
+		// lambda = 1 + lambda[1] x has the one root 1/lambda[1]: X = lambda[1].
+		if e := int(f.log[lambda[1]]); e < n {
+			powers[0] = e
+			found = 1
 		}
-		if sum == 0 {
-			powers[found] = e
-			found++
-		}
-		// Step every term from a^(-k*e) to a^(-k*(e+1)).
+	} else {
+		// reg[k] = lambda[k] * a^(-k*e); step[k] multiplies by a^-k.
+		var reg [maxErrors + 1]byte
+		var step [maxErrors + 1]*[256]byte
 		for k := 1; k <= l; k++ {
-			reg[k] = f.mul[reg[k]][f.exp[255-k]]
+			reg[k] = lambda[k]
+			step[k] = &f.mul[f.exp[255-k]]
+		}
+		for e := 0; e < n && found < l; e++ {
+			sum := lambda[0]
+			for k := 1; k <= l; k++ {
+				sum ^= reg[k]
+				reg[k] = step[k][reg[k]]
+			}
+			if sum == 0 {
+				powers[found] = e
+				found++
+			}
 		}
 	}
 	if found != l {
