@@ -60,6 +60,30 @@ type StatsReporter interface {
 	Stats() Stats
 }
 
+// Corrector is implemented by links that can protect the frames they send
+// with forward error correction (serial lines; framing's protected frames).
+// The peer protocol sets the strength from the damage the far end reports.
+type Corrector interface {
+	// SetCorrection sets how many damaged bytes in each 255-byte block the
+	// frames sent from now on can repair (0 to 16); 0 sends plain frames,
+	// which every receiver reads. Both kinds are always received.
+	SetCorrection(t int) error
+	// LineDamage counts what arrived on the line so far.
+	LineDamage() LineDamage
+}
+
+// LineDamage counts the bytes a link received and how many of them arrived
+// changed. Counters only grow.
+type LineDamage struct {
+	Bytes uint64 // bytes of frames received, good or dropped
+	// Changed counts bytes that arrived changed: those repaired in
+	// protected frames, and an estimate for frames dropped because bytes
+	// changed (one per plain frame whose check failed, one more than
+	// its correction per protected frame beyond repair). Bytes lost or
+	// added on the way, which correction cannot help, are not counted.
+	Changed uint64
+}
+
 // Stats counts a link's traffic. Counters only grow.
 type Stats struct {
 	FramesIn, FramesOut uint64 // frames delivered by ReadFrom and sent by WriteTo

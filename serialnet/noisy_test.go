@@ -8,17 +8,20 @@ import (
 	"github.com/p2plink/p2plink/link/linktest"
 )
 
-// TestNoisyLine sends frames through linktest's NullModem with bit errors:
-// frames hit by an error are dropped and counted, the rest arrive intact and
-// in order, and the link stays up.
-func TestNoisyLine(t *testing.T) {
+// noisyTransfer sends 300 frames of 200 bytes from a to b over a null-modem
+// with bit errors, protected with correction corr, and returns how many
+// arrived (every one intact and in order, or the test fails).
+func noisyTransfer(t *testing.T, corr int) (got int, b *Link, nm *linktest.NullModem) {
 	nm, err := linktest.NewNullModem(linktest.NullModemConfig{Seed: 7, BitErrorRate: 1e-4})
 	if err != nil {
 		t.Skipf("no null-modem here: %v", err)
 	}
 	t.Cleanup(func() { nm.Close() })
 	a := openLink(t, nm.PortA(), testConfig(t))
-	b := openLink(t, nm.PortB(), testConfig(t))
+	b = openLink(t, nm.PortB(), testConfig(t))
+	if err := a.SetCorrection(corr); err != nil {
+		t.Fatal(err)
+	}
 
 	const frames, size = 300, 200
 	content := func(i uint32, p []byte) {
@@ -54,7 +57,7 @@ func TestNoisyLine(t *testing.T) {
 	}()
 	buf := make([]byte, b.MTU())
 	want := make([]byte, size)
-	got, last := 0, -1
+	last := -1
 	b.SetReadDeadline(time.Now().Add(30 * time.Second))
 	for {
 		n, _, err := b.ReadFrom(buf)
@@ -79,6 +82,14 @@ func TestNoisyLine(t *testing.T) {
 	if err := <-sent; err != nil {
 		t.Fatal(err)
 	}
+	return got, b, nm
+}
+
+// TestNoisyLine: without correction, frames hit by an error are dropped and
+// counted, the rest arrive intact and in order, and the link stays up.
+func TestNoisyLine(t *testing.T) {
+	const frames = 300
+	got, b, nm := noisyTransfer(t, 0)
 	st := b.Stats()
 	t.Logf("%d of %d frames arrived; stats %+v; line %+v", got, frames, st, nm.Stats())
 	if got == frames || got < frames/2 {
@@ -90,5 +101,22 @@ func TestNoisyLine(t *testing.T) {
 	// Still up the other way too.
 	if _, err := b.WriteTo([]byte("ack"), nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestNoisyLineCorrected: the same line with correction 3 per block loses
+// almost nothing, and the receiver counts the bytes it repaired (about the
+// bits the line flipped: one byte each, a few shared).
+func TestNoisyLineCorrected(t *testing.T) {
+	const frames = 300
+	got, b, nm := noisyTransfer(t, 3)
+	d := b.LineDamage()
+	flipped := nm.Stats().BitsFlipped
+	t.Logf("%d of %d frames arrived; line damage %+v; bits flipped both ways %d", got, frames, d, flipped)
+	if got < frames-6 {
+		t.Errorf("%d of %d frames arrived with correction 3 at BER 1e-4", got, frames)
+	}
+	if d.Changed < flipped/2 || d.Changed > 2*flipped || d.Bytes == 0 {
+		t.Errorf("line damage %+v with %d bits flipped", d, flipped)
 	}
 }

@@ -125,6 +125,8 @@ type Link struct {
 	cand   int // bytes of the candidate frame seen so far
 
 	framesIn, framesOut, bytesIn, bytesOut, dropped, garbage atomic.Uint64
+	lineBytes, changed                                       atomic.Uint64 // see LineDamage
+	corr                                                     atomic.Int32  // see SetCorrection
 }
 
 // slot holds one decoded frame on its way to ReadFrom.
@@ -148,7 +150,7 @@ func Open(path string, cfg Config) (*Link, error) {
 		addr:       link.Addr{Net: "serial", Name: path},
 		log:        s.Logger,
 		closing:    make(chan struct{}),
-		wbuf:       make([]byte, 1+framing.EncodedLen(s.MTU)),
+		wbuf:       make([]byte, 1+framing.EncodedLenFEC(s.MTU, framing.MaxCorrection)),
 		idleGap:    idleChars * s.charTime,
 		rdl:        deadline.New(),
 		free:       make(chan *slot, queueLen),
@@ -298,11 +300,19 @@ func (l *Link) feed(in []byte) bool {
 		}
 		cand := l.cand
 		l.cand = 0
+		l.lineBytes.Add(uint64(cand))
 		if err != nil {
 			l.dropped.Add(1)
 			l.garbage.Add(uint64(cand))
+			switch {
+			case errors.Is(err, framing.ErrCheck):
+				l.changed.Add(1)
+			case errors.Is(err, framing.ErrUncorrectable):
+				l.changed.Add(uint64(l.dec.LastCorrection() + 1))
+			}
 			continue
 		}
+		l.changed.Add(uint64(f.Corrected))
 		if f.Type != FrameType {
 			l.dropped.Add(1)
 			continue
@@ -424,7 +434,7 @@ func (l *Link) WriteTo(p []byte, addr net.Addr) (int, error) {
 		l.wbuf[0] = 0
 		off = 1
 	}
-	n, err := framing.Encode(l.wbuf[off:], FrameType, p)
+	n, err := framing.EncodeFEC(l.wbuf[off:], FrameType, p, int(l.corr.Load()))
 	if err != nil {
 		return 0, l.opErr("write", err) // cannot happen: p fits the MTU and wbuf
 	}
@@ -525,6 +535,23 @@ func (l *Link) SetWriteDeadline(t time.Time) error {
 		l.wf.SetWriteDeadline(t)
 	}
 	return nil
+}
+
+// SetCorrection sets how many damaged bytes per 255-byte block the frames
+// sent from now on can repair (0 to framing.MaxCorrection; 0: plain
+// frames). The peer protocol calls it; see link.Corrector.
+func (l *Link) SetCorrection(t int) error {
+	if t < 0 || t > framing.MaxCorrection {
+		return fmt.Errorf("serialnet: correction %d: use 0 to %d bytes per block", t, framing.MaxCorrection)
+	}
+	l.corr.Store(int32(t))
+	return nil
+}
+
+// LineDamage counts the bytes received and those that arrived changed; see
+// link.Corrector.
+func (l *Link) LineDamage() link.LineDamage {
+	return link.LineDamage{Bytes: l.lineBytes.Load(), Changed: l.changed.Load()}
 }
 
 // Stats returns the Link's counters.

@@ -542,3 +542,5 @@ func TestUnplugWhileWriteBlocked(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+var _ link.Corrector = (*Link)(nil)
