@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flynn/noise"
+	"github.com/p2plink/p2plink/link"
 )
 
 var cipherSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s)
@@ -174,6 +175,7 @@ type Session struct {
 	readyBuf   []*Stream // scratch for fillStreams
 	closing    bool      // Close sent
 	peerClosed bool      // the peer sent CLOSE: ack it, then end
+	fec        fecState
 	stats      Stats
 }
 
@@ -191,6 +193,9 @@ type Stats struct {
 	Cwnd                     int
 	Rate                     float64 // bottleneck delivery rate estimate, bytes/s
 	Cipher                   string  // transport cipher: "aes256gcm" or "chacha20poly1305"
+	// Correction is the damaged bytes per 255-byte block the frames sent
+	// can repair (0: none; links that offer correction only).
+	Correction int
 }
 
 func newSession(e *Endpoint, addr net.Addr) *Session {
@@ -222,6 +227,12 @@ func newSession(e *Endpoint, addr net.Addr) *Session {
 	s.rslots = make([]recvSlot, e.cfg.Window)
 	s.wtimer = time.NewTimer(time.Hour)
 	s.sd = s.newSender()
+	if c, ok := e.l.(link.Corrector); ok {
+		// A new session starts plain: the peer may not read protected
+		// frames (older versions), and the line is measured anew.
+		s.fec.corr, s.fec.base = c, c.LineDamage()
+		c.SetCorrection(0)
+	}
 	s.wg.Add(1)
 	go s.writeLoop()
 	return s
@@ -729,6 +740,8 @@ func (s *Session) onFrames(b []byte, now time.Time) {
 			s.onAck(val, now)
 		case frPing:
 			s.ackDue = true
+		case frLinkQ:
+			s.onLinkQ(val)
 		case frStream, frFin:
 			s.onStreamData(val, typ == frFin)
 		case frOpen:
@@ -1211,7 +1224,11 @@ func (s *Session) nextPacketLocked(scratch []byte, now time.Time) ([]byte, time.
 		return nil, 0
 	}
 	if s.ackDue || (s.ackWait > 0 && !now.Before(s.ackAt)) {
-		return s.ctrlPacket(scratch, s.ackFrame(scratch[pktHdrLen:pktHdrLen])), 0
+		fr := s.ackFrame(scratch[pktHdrLen:pktHdrLen])
+		if len(fr)+linkqMax <= s.e.mtu-pktOverhed {
+			fr = s.appendLinkQ(fr, now)
+		}
+		return s.ctrlPacket(scratch, fr), 0
 	}
 	if s.ackWait > 0 {
 		wait = min(wait, s.ackAt.Sub(now))
@@ -1410,6 +1427,9 @@ func (s *Session) buildData(now time.Time, limit int) []byte {
 		// The ack rides along. Should this packet be resent, the old ack
 		// in it is harmless: acks only ever add to what the peer knows.
 		body = s.ackFrame(body)
+		if limit > len(body)+linkqMax+256 {
+			body = s.appendLinkQ(body, now)
+		}
 		acked = len(body)
 	}
 	for len(s.ctrlQ) > 0 && len(body)+len(s.ctrlQ[0]) <= limit {

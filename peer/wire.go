@@ -42,6 +42,7 @@ const (
 	frClose  = 0x06 // reason text: the session ends
 	frAck    = 0x10 // cum(4) | bitmap: seq cum+1+i received when bit i is set
 	frPing   = 0x11 // asks for an ack now
+	frLinkQ  = 0x12 // bytes(uvarint) | changed(uvarint): the sender's link damage counters
 )
 
 var errMalformed = errors.New("malformed packet")

@@ -1,0 +1,143 @@
+package peer
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/p2plink/p2plink/link"
+	"github.com/p2plink/p2plink/link/linktest"
+	"github.com/p2plink/p2plink/serialnet"
+)
+
+// TestChooseCorrection: a clean line gets none (its 0.8 % would be waste);
+// BER 1e-5 (8e-5 per byte) gets a little, BER 1e-4 more; and the choice
+// beats sizing packets alone by a wide margin where it is made.
+func TestChooseCorrection(t *testing.T) {
+	for _, c := range []struct {
+		p        float64
+		min, max int
+	}{
+		{0, 0, 0},
+		{1e-7, 0, 0},
+		{8e-5, 1, 2},
+		{8e-4, 2, 4},
+		{8e-3, 6, 16},
+	} {
+		got := chooseCorrection(c.p, 2900, 0)
+		if got < c.min || got > c.max {
+			t.Errorf("p %.0e: correction %d, want %d to %d", c.p, got, c.min, c.max)
+		}
+		e0, e := correctionEfficiency(c.p, 2900, 0), correctionEfficiency(c.p, 2900, got)
+		t.Logf("p %.0e: correction %d, efficiency %.3f (without: %.3f)", c.p, got, e, e0)
+		if got > 0 && e < e0+0.05 {
+			t.Errorf("p %.0e: correction %d gains only %.3f over none", c.p, got, e-e0)
+		}
+	}
+	// Hysteresis: where two choices are within half a percent, the one in
+	// use is kept.
+	found := false
+	for p := 8e-5; p < 8e-4; p *= 1.02 {
+		if d := correctionEfficiency(p, 2900, 1) - correctionEfficiency(p, 2900, 2); math.Abs(d) < 0.003 {
+			found = true
+			if a, b := chooseCorrection(p, 2900, 1), chooseCorrection(p, 2900, 2); a != 1 || b != 2 {
+				t.Errorf("p %.2e (efficiencies %.4f apart) from 1 → %d, from 2 → %d: want each kept", p, d, a, b)
+			}
+		}
+	}
+	if !found {
+		t.Error("no rate where corrections 1 and 2 are close: the test needs another pair")
+	}
+	if e := correctionEfficiency(0, 2900, 0); math.Abs(e-1) > 1e-9 {
+		t.Errorf("clean line without correction: efficiency %v", e)
+	}
+}
+
+// TestCorrectionOnNoisyLine: two peers over serialnet on a null-modem with
+// bit errors (1e-4 per bit, unpaced). The receiving end reports its damage,
+// the sending end turns correction on, the data arrives intact, and far
+// fewer packets are resent than without it.
+func TestCorrectionOnNoisyLine(t *testing.T) {
+	run := func(t *testing.T, correct bool) (Stats, int) {
+		nm, err := linktest.NewNullModem(linktest.NullModemConfig{Seed: 3, BitErrorRate: 1e-4})
+		if err != nil {
+			t.Skipf("no null-modem here: %v", err)
+		}
+		t.Cleanup(func() { nm.Close() })
+		open := func(port string) link.Link {
+			l, err := serialnet.Open(port, serialnet.Config{Baud: 115200})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !correct {
+				return noCorrect{l}
+			}
+			return l
+		}
+		ea, err := NewEndpoint(open(nm.PortA()), testConfig(t, "a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		eb, err := NewEndpoint(open(nm.PortB()), testConfig(t, "b"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ea.Close(); eb.Close() })
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		var sb *Session
+		var errB error
+		accepted := make(chan struct{})
+		go func() { defer close(accepted); sb, errB = eb.Connect(ctx, nil) }()
+		sa, err := ea.Connect(ctx, nil)
+		<-accepted
+		if err != nil || errB != nil {
+			t.Fatalf("connect: %v / %v", err, errB)
+		}
+		data := make([]byte, 3<<20)
+		rand.Read(data)
+		got := make(chan []byte, 1)
+		go func() {
+			st, err := sb.AcceptStream(ctx)
+			if err != nil {
+				got <- nil
+				return
+			}
+			buf, _ := io.ReadAll(st)
+			got <- buf
+		}()
+		st, err := sa.OpenStream(ctx, "test", PrioBulk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		if r := <-got; !bytes.Equal(r, data) {
+			t.Fatalf("received %d bytes, not the %d sent", len(r), len(data))
+		}
+		return sa.Stats(), int(nm.Stats().BitsFlipped)
+	}
+	with, f1 := run(t, true)
+	without, f2 := run(t, false)
+	t.Logf("with correction: %d packets, %d resent, correction %d, segment %d (%d bits flipped)", with.PacketsSent, with.Retransmits, with.Correction, with.Segment, f1)
+	t.Logf("without: %d packets, %d resent (%d bits flipped)", without.PacketsSent, without.Retransmits, f2)
+	if with.Correction == 0 {
+		t.Fatal("correction never turned on at BER 1e-4")
+	}
+	if without.Correction != 0 {
+		t.Fatal("correction on over a link that does not offer it")
+	}
+	if with.Retransmits*3 > without.Retransmits {
+		t.Fatalf("%d packets resent with correction, %d without: want a third or less", with.Retransmits, without.Retransmits)
+	}
+}
+
+// noCorrect hides a link's correction (an older peer's link, or a driver
+// without it).
+type noCorrect struct{ link.Link }
