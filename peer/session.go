@@ -920,7 +920,7 @@ func (s *Session) updateCwnd() {
 	c := int(bw*(s.minRTT.Seconds()+0.020)) + s.seg
 	// Enough packets in flight that a loss shows as a gap in the acks
 	// (not only by timeout), without queueing much on a slow line.
-	lo := max(2*s.seg, min(8*s.seg, 4096))
+	lo := max(2*(s.seg+pktOverhed), min(8*s.seg, 4096))
 	if c < lo {
 		c = lo
 	}
@@ -995,6 +995,19 @@ func (s *Session) markLost(sl *sendSlot, damage bool) {
 	if damage {
 		s.lossSample(true, sl.n)
 	}
+}
+
+// sendable is how many stream bytes could be sent now: queued and within
+// the streams' credit.
+func (s *Session) sendable() int {
+	n := 0
+	for _, st := range s.streams {
+		n += min(len(st.sendBuf)-st.sendOff, max(int(st.credit), 0))
+		if st.finQueued && !st.finSent {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *Session) pendingStreamData() bool {
@@ -1261,7 +1274,11 @@ func (s *Session) nextPacketLocked(scratch []byte, now time.Time) ([]byte, time.
 		if urgent {
 			room += 2 * s.seg
 		}
-		if room > 0 {
+		// A packet shorter than a segment costs the same overhead on the
+		// wire (header, tag, framing, an ack back): while packets are in
+		// flight, whose acks free room soon, bulk data waits for room for a
+		// whole segment — unless what is waiting fits already.
+		if room > 0 && (room >= s.seg || s.inflight == 0 || urgent || s.sendable() <= room) {
 			if pkt := s.buildData(now, min(s.seg, max(room, 256))); pkt != nil {
 				return pkt, 0
 			}

@@ -60,8 +60,8 @@ func bulkStats(ctx context.Context, args []string) error {
 				return
 			case <-t.C:
 				st, rt := p.sa.Stats(), p.sb.Stats()
-				fmt.Fprintf(os.Stderr, "%5.0fs: %d B received, %d packets, %d retransmits, segment %d, srtt %v, rto %v, cwnd %d, inflight %d, rate %.0f B/s, loss %.4f; receiver got %d packets (%d rejected), sent %d\n",
-					time.Since(start).Seconds(), rt.BytesRecv, st.PacketsSent, st.Retransmits, st.Segment, ms(st.SRTT), ms(st.RTO), st.Cwnd, st.Inflight, st.Rate, st.LossRate, rt.PacketsRecv, rt.Rejected, rt.PacketsSent)
+				fmt.Fprintf(os.Stderr, "%5.0fs: %d B received, %d packets, %d retransmits, segment %d, srtt %v, rto %v, cwnd %d, inflight %d, rate %.0f B/s, loss %.4f, correction %d; receiver got %d packets (%d rejected), sent %d\n",
+					time.Since(start).Seconds(), rt.BytesRecv, st.PacketsSent, st.Retransmits, st.Segment, ms(st.SRTT), ms(st.RTO), st.Cwnd, st.Inflight, st.Rate, st.LossRate, st.Correction, rt.PacketsRecv, rt.Rejected, rt.PacketsSent)
 			}
 		}
 	}()
@@ -75,8 +75,8 @@ func bulkStats(ctx context.Context, args []string) error {
 	}
 	st := p.sa.Stats()
 	rate := float64(*size) / d.Seconds()
-	fmt.Printf("bare stream, %d bytes at %d baud: %.1fs after a %.1fs handshake, %.1f%% of line rate, intact %v; sender: %d packets, %d retransmits (%.1f%%), segment %d B, srtt %v, min rtt %v, cwnd %d, loss %.4f\n",
+	fmt.Printf("bare stream, %d bytes at %d baud: %.1fs after a %.1fs handshake, %.1f%% of line rate, intact %v; sender: %d packets, %d retransmits (%.1f%%), segment %d B, srtt %v, min rtt %v, cwnd %d, loss %.4f, correction %d\n",
 		*size, *baud, d.Seconds(), hs.Seconds(), 100*rate/(float64(*baud)/10), string(sent) == string(got),
-		st.PacketsSent, st.Retransmits, 100*float64(st.Retransmits)/float64(max(st.PacketsSent, 1)), st.Segment, ms(st.SRTT), ms(st.MinRTT), st.Cwnd, st.LossRate)
+		st.PacketsSent, st.Retransmits, 100*float64(st.Retransmits)/float64(max(st.PacketsSent, 1)), st.Segment, ms(st.SRTT), ms(st.MinRTT), st.Cwnd, st.LossRate, st.Correction)
 	return nil
 }
