@@ -78,26 +78,9 @@ func TestCorrectionOnNoisyLine(t *testing.T) {
 			}
 			return l
 		}
-		ea, err := NewEndpoint(open(nm.PortA()), testConfig(t, "a"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		eb, err := NewEndpoint(open(nm.PortB()), testConfig(t, "b"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ea.Close(); eb.Close() })
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		var sb *Session
-		var errB error
-		accepted := make(chan struct{})
-		go func() { defer close(accepted); sb, errB = eb.Connect(ctx, nil) }()
-		sa, err := ea.Connect(ctx, nil)
-		<-accepted
-		if err != nil || errB != nil {
-			t.Fatalf("connect: %v / %v", err, errB)
-		}
+		sa, sb := sessionsOver(ctx, t, open(nm.PortA()), open(nm.PortB()))
 		data := make([]byte, 3<<20)
 		rand.Read(data)
 		got := make(chan []byte, 1)

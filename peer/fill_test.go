@@ -8,8 +8,34 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2plink/p2plink/link"
 	"github.com/p2plink/p2plink/link/linktest"
 )
+
+// sessionsOver starts endpoints on la and lb (closed when the test ends) and
+// returns their connected sessions.
+func sessionsOver(ctx context.Context, t *testing.T, la, lb link.Link) (sa, sb *Session) {
+	t.Helper()
+	ea, err := NewEndpoint(la, testConfig(t, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ea.Close() })
+	eb, err := NewEndpoint(lb, testConfig(t, "b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eb.Close() })
+	var errB error
+	done := make(chan struct{})
+	go func() { defer close(done); sb, errB = eb.Connect(ctx, nil) }()
+	sa, err = ea.Connect(ctx, nil)
+	<-done
+	if err != nil || errB != nil {
+		t.Fatalf("connect: %v / %v", err, errB)
+	}
+	return sa, sb
+}
 
 // sizeLink records the size of every frame written.
 type sizeLink struct {
@@ -33,27 +59,9 @@ func (l *sizeLink) WriteTo(p []byte, a net.Addr) (int, error) {
 func TestBulkPacketsAreFull(t *testing.T) {
 	a, b := linktest.NewFramePipe(linktest.PipeConfig{MTU: 4096, Bandwidth: 1e6, Latency: 2 * time.Millisecond})
 	la := &sizeLink{FrameEnd: a}
-	ea, err := NewEndpoint(la, testConfig(t, "a"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	eb, err := NewEndpoint(b, testConfig(t, "b"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ea.Close()
-	defer eb.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var sb *Session
-	var errB error
-	done := make(chan struct{})
-	go func() { defer close(done); sb, errB = eb.Connect(ctx, nil) }()
-	sa, err := ea.Connect(ctx, nil)
-	<-done
-	if err != nil || errB != nil {
-		t.Fatalf("connect: %v / %v", err, errB)
-	}
+	sa, sb := sessionsOver(ctx, t, la, b)
 	const size = 2 << 20
 	got := make(chan int64, 1)
 	go func() {
