@@ -160,8 +160,12 @@ func (e *env) demo(ctx context.Context, args []string) error {
 	fmt.Fprintf(e.stdout, "file  alice -> bob: %s in %.2fs, %s/s = %.1f%% of the line's %s/s; SHA-256 %x… verified\n",
 		human(res.Bytes), d.Seconds(), human(int64(rate)), 100*rate/line, human(int64(line)), want[:8])
 	st1 := sa.Stats()
-	fmt.Fprintf(e.stdout, "line  %d packets sent, %d resent, round trip %v, segment %d bytes, rate estimate %s/s\n",
-		st1.PacketsSent, st1.Retransmits, st1.SRTT.Round(time.Millisecond), st1.Segment, human(int64(st1.Rate)))
+	fec := "none"
+	if st1.Correction > 0 {
+		fec = fmt.Sprintf("%d bytes per 255", st1.Correction)
+	}
+	fmt.Fprintf(e.stdout, "line  %d packets sent, %d resent, round trip %v, segment %d bytes, rate estimate %s/s, error correction %s\n",
+		st1.PacketsSent, st1.Retransmits, st1.SRTT.Round(time.Millisecond), st1.Segment, human(int64(st1.Rate)), fec)
 	fmt.Fprintln(e.stdout, "demo OK")
 	sa.Close()
 	return nil
