@@ -66,6 +66,10 @@ type Config struct {
 	// batch, when positive, sets how many frames one receive system call
 	// may take; tests and benchmarks compare sizes with it.
 	batch int
+	// oneSocket sends every frame through the receiving socket, as when
+	// the transmit socket cannot be opened; tests and benchmarks compare
+	// the two paths with it.
+	oneSocket bool
 }
 
 // Errors Open returns, wrapped with the interface name and what to do. Test
