@@ -53,7 +53,9 @@ const (
 //   - ReadFrom takes up to 32 waiting frames from the kernel in one
 //     recvmmsg(2) and hands them out one per call; deadlines and Close apply
 //     to those as if they were still queued.
-//   - Deadlines work through the Go netpoller; Close unblocks every call.
+//   - Deadlines work through the Go netpoller (a write that the transmit
+//     socket takes at once checks the write deadline itself); Close
+//     unblocks every call.
 //   - A Link starts no goroutines.
 type Link struct {
 	conn   *packet.Conn
