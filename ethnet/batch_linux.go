@@ -55,7 +55,7 @@ func (l *Link) WriteBatch(ps [][]byte, addr net.Addr) (int, error) {
 		w.encode(ps[done:done+w.count], 0, l.local.Load().HardwareAddr)
 		w.off = 0
 		for w.off < w.count {
-			if err := l.rc.Write(w.fn); err != nil {
+			if err := l.writeBatch(w); err != nil {
 				return done + w.off, l.ioError("write", err)
 			}
 			switch w.errno {
@@ -82,6 +82,20 @@ func (l *Link) WriteBatch(ps [][]byte, addr net.Addr) (int, error) {
 		done += w.count
 	}
 	return done, nil
+}
+
+// writeBatch sends msgs[off:count] as writeFrame sends one frame: through
+// the transmit socket when it takes them at once, through conn otherwise.
+func (l *Link) writeBatch(w *batchWriter) error {
+	if l.txfd >= 0 {
+		if err := l.writeDeadlinePassed(); err != nil {
+			return err
+		}
+		if w.send(uintptr(l.txfd)) {
+			return nil
+		}
+	}
+	return l.rc.Write(w.fn)
 }
 
 // batchWriter returns the link's batch writer, making it on first use. The

@@ -30,6 +30,7 @@ func BenchmarkThroughput(b *testing.B) {
 			b.Run(name+"/ethnet/batch=1", func(b *testing.B) { benchLink(b, mtu, size, 1) })
 			b.Run(name+"/ethnet", func(b *testing.B) { benchLink(b, mtu, size, 0) })
 			b.Run(name+"/ethnet/writebatch", func(b *testing.B) { benchLink(b, mtu, size, -1) })
+			b.Run(name+"/ethnet/writebatch/one-socket", func(b *testing.B) { benchLink(b, mtu, size, -2) })
 			b.Run(name+"/packet", func(b *testing.B) { benchPacket(b, mtu, size) })
 		}
 	}
@@ -64,10 +65,12 @@ func stream(b *testing.B, size int, send func() (int, error), recv func() error,
 }
 
 // benchLink streams over a Link whose receiver takes batch frames per
-// system call (0: the default); batch -1 also sends with WriteBatch.
+// system call (0: the default); batch -1 also sends with WriteBatch, and
+// -2 does so without the transmit socket (Config.oneSocket).
 func benchLink(b *testing.B, mtu, size, batch int) {
 	seg := netns.NewPair(b, mtu)
-	tx, rx := openOn(b, seg.Hosts[0], Config{}), openOn(b, seg.Hosts[1], Config{batch: max(batch, 0)})
+	tx := openOn(b, seg.Hosts[0], Config{oneSocket: batch == -2})
+	rx := openOn(b, seg.Hosts[1], Config{batch: max(batch, 0)})
 	to := addrOf(seg.Hosts[1].MAC)
 	p := pattern(size)
 	ps := make([][]byte, maxBatch)

@@ -9,7 +9,8 @@ import (
 )
 
 // TestConformance runs the contract's suite over real kernel sockets: two
-// namespaces joined by a veth pair, and two peers of a three-peer bridged
+// namespaces joined by a veth pair (with the transmit socket and without),
+// and two peers of a three-peer bridged
 // segment whose third peer listens too.
 func TestConformance(t *testing.T) {
 	netns.Skip(t)
@@ -17,6 +18,12 @@ func TestConformance(t *testing.T) {
 		linktest.TestLink(t, func(t *testing.T) (link.Link, link.Link, func()) {
 			seg := netns.NewPair(t, 1500)
 			return openOn(t, seg.Hosts[0], Config{}), openOn(t, seg.Hosts[1], Config{}), func() {}
+		})
+	})
+	t.Run("veth/one socket", func(t *testing.T) {
+		linktest.TestLink(t, func(t *testing.T) (link.Link, link.Link, func()) {
+			seg := netns.NewPair(t, 1500)
+			return openOn(t, seg.Hosts[0], Config{oneSocket: true}), openOn(t, seg.Hosts[1], Config{oneSocket: true}), func() {}
 		})
 	})
 	t.Run("bridge", func(t *testing.T) {

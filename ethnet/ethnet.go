@@ -36,6 +36,12 @@
 //   - fewer system calls: ReadFrom takes up to 32 waiting frames from the
 //     kernel at once (recvmmsg), and WriteBatch sends up to 32 in one call
 //     (sendmmsg);
+//   - frames go out through a second packet socket that receives nothing
+//     and that the Go netpoller does not watch: the kernel wakes a watched
+//     socket each time it frees a frame sent from it, which woke an idle
+//     runtime thread once per frame. When that socket's buffer is full, the
+//     frame goes out through the receiving socket, whose netpoller wait
+//     honours deadlines and Close;
 //   - a replaced interface of the same name (a USB bridge cable plugged
 //     back in) is picked up by the next write.
 //
@@ -66,6 +72,10 @@ type Config struct {
 	// batch, when positive, sets how many frames one receive system call
 	// may take; tests and benchmarks compare sizes with it.
 	batch int
+	// oneSocket sends every frame through the receiving socket, as when
+	// the transmit socket cannot be opened; tests and benchmarks compare
+	// the two paths with it.
+	oneSocket bool
 }
 
 // Errors Open returns, wrapped with the interface name and what to do. Test

@@ -53,7 +53,9 @@ const (
 //   - ReadFrom takes up to 32 waiting frames from the kernel in one
 //     recvmmsg(2) and hands them out one per call; deadlines and Close apply
 //     to those as if they were still queued.
-//   - Deadlines work through the Go netpoller; Close unblocks every call.
+//   - Deadlines work through the Go netpoller (a write that the transmit
+//     socket takes at once checks the write deadline itself); Close
+//     unblocks every call.
 //   - A Link starts no goroutines.
 type Link struct {
 	conn   *packet.Conn
@@ -86,13 +88,17 @@ type Link struct {
 	addrs     map[[6]byte]*packet.Addr
 	rdeadline atomic.Int64 // read deadline in Unix nanoseconds, 0 for none
 
-	// The writer's state, guarded by wmu.
-	wmu     sync.Mutex
-	wbuf    []byte
-	wn      int
-	werrno  unix.Errno
-	writeFn func(fd uintptr) bool
-	bw      *batchWriter // WriteBatch's state, made on first use
+	// The writer's state, guarded by wmu. txfd is the transmit socket (see
+	// openTx), -1 when frames go out through conn; wdeadline mirrors the
+	// write deadline for it, in Unix nanoseconds, 0 for none.
+	wmu       sync.Mutex
+	txfd      int
+	wdeadline atomic.Int64
+	wbuf      []byte
+	wn        int
+	werrno    unix.Errno
+	writeFn   func(fd uintptr) bool
+	bw        *batchWriter // WriteBatch's state, made on first use
 
 	framesIn, framesOut, bytesIn, bytesOut atomic.Uint64
 	own, foreign, malformed, oversize      atomic.Uint64
@@ -190,6 +196,7 @@ func newLink(conn *packet.Conn, ifi *net.Interface, mtu int, cfg Config) (*Link,
 		slot:  framing.EtherHeaderLen + ifi.MTU + 64,
 		wbuf:  make([]byte, max(framing.EtherOverhead+mtu, framing.EtherMinFrame)),
 		addrs: make(map[[6]byte]*packet.Addr),
+		txfd:  -1,
 	}
 	batch := max(1, min(maxBatch, maxBatchBytes/l.slot))
 	if cfg.batch > 0 {
@@ -216,7 +223,55 @@ func newLink(conn *packet.Conn, ifi *net.Interface, mtu int, cfg Config) (*Link,
 	_ = rc.Control(func(fd uintptr) {
 		_ = unix.SetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
 	})
+	if !cfg.oneSocket {
+		// Without a transmit socket every frame goes out through conn.
+		l.txfd, _ = openTx(ifi.Index)
+	}
 	return l, nil
+}
+
+// openTx opens the transmit socket: a packet socket bound to the interface
+// but to no protocol, so that the kernel hands it no frames, and kept out
+// of the Go netpoller. A socket the netpoller watches is woken each time
+// the kernel frees a frame it sent (its write space grew), which wakes an
+// idle thread of the runtime for nothing, once per frame. Sending through
+// this socket avoids that; when it would block (its buffer is full), the
+// frame goes through conn instead, whose netpoller wait honours deadlines
+// and Close.
+func openTx(ifindex int) (int, error) {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifindex}); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// writeFrame sends the frame in wbuf[:wn], through the transmit socket when
+// it takes it at once, through conn otherwise, and leaves the outcome in
+// werrno. The caller holds wmu.
+func (l *Link) writeFrame() error {
+	if l.txfd >= 0 {
+		if err := l.writeDeadlinePassed(); err != nil {
+			return err
+		}
+		if l.send(uintptr(l.txfd)) {
+			return nil
+		}
+	}
+	return l.rc.Write(l.writeFn)
+}
+
+// writeDeadlinePassed returns os.ErrDeadlineExceeded when the write
+// deadline has passed, as the netpoller would before a write.
+func (l *Link) writeDeadlinePassed() error {
+	if d := l.wdeadline.Load(); d != 0 && time.Now().UnixNano() >= d {
+		return os.ErrDeadlineExceeded
+	}
+	return nil
 }
 
 // otherHostFilter is a BPF program that drops frames the kernel marked as
@@ -434,7 +489,7 @@ func (l *Link) WriteTo(p []byte, addr net.Addr) (int, error) {
 		return 0, l.opError("write", err)
 	}
 	l.wn = n
-	if err := l.rc.Write(l.writeFn); err != nil {
+	if err := l.writeFrame(); err != nil {
 		return 0, l.ioError("write", err)
 	}
 	if (l.werrno == unix.ENXIO || l.werrno == unix.ENODEV) && l.rebind() {
@@ -442,7 +497,7 @@ func (l *Link) WriteTo(p []byte, addr net.Addr) (int, error) {
 		// the socket now sits on it: send again, from its address.
 		n, _ = framing.EncodeEther(l.wbuf, a.HardwareAddr, l.local.Load().HardwareAddr, p)
 		l.wn = n
-		if err := l.rc.Write(l.writeFn); err != nil {
+		if err := l.writeFrame(); err != nil {
 			return 0, l.ioError("write", err)
 		}
 	}
@@ -496,6 +551,11 @@ func (l *Link) rebindFD(fd int) bool {
 	proto := binary.NativeEndian.Uint16(be[:])
 	if unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: index}) != nil {
 		return false
+	}
+	if l.txfd >= 0 && unix.Bind(l.txfd, &unix.SockaddrLinklayer{Ifindex: index}) != nil {
+		// Frames go out through the socket that moved.
+		unix.Close(l.txfd)
+		l.txfd = -1
 	}
 	l.ifindex = index
 	// Forget the error the old interface's removal left pending on the
@@ -557,6 +617,7 @@ func (l *Link) Interface() string { return l.ifname }
 // SetDeadline sets the read and write deadlines.
 func (l *Link) SetDeadline(t time.Time) error {
 	l.setReadDeadline(t)
+	l.setWriteDeadline(t)
 	return l.deadline("set deadline", l.conn.SetDeadline, t)
 }
 
@@ -568,6 +629,7 @@ func (l *Link) SetReadDeadline(t time.Time) error {
 
 // SetWriteDeadline sets the deadline for WriteTo.
 func (l *Link) SetWriteDeadline(t time.Time) error {
+	l.setWriteDeadline(t)
 	return l.deadline("set write deadline", l.conn.SetWriteDeadline, t)
 }
 
@@ -578,6 +640,16 @@ func (l *Link) setReadDeadline(t time.Time) {
 		l.rdeadline.Store(0)
 	} else {
 		l.rdeadline.Store(max(t.UnixNano(), 1))
+	}
+}
+
+// setWriteDeadline records the write deadline for the transmit socket,
+// which the netpoller does not watch.
+func (l *Link) setWriteDeadline(t time.Time) {
+	if t.IsZero() {
+		l.wdeadline.Store(0)
+	} else {
+		l.wdeadline.Store(max(t.UnixNano(), 1))
 	}
 }
 
@@ -600,7 +672,17 @@ func (l *Link) Close() error {
 	}
 	// Collect the kernel's counters while the socket is still open.
 	l.kernelStats()
-	if err := l.conn.Close(); err != nil {
+	err := l.conn.Close()
+	// Closing conn unblocked a writer waiting in the netpoller; one using
+	// the transmit socket does not block. Once the writer is out, no call
+	// reaches the transmit socket again.
+	l.wmu.Lock()
+	if l.txfd >= 0 {
+		unix.Close(l.txfd)
+		l.txfd = -1
+	}
+	l.wmu.Unlock()
+	if err != nil {
 		return l.opError("close", err)
 	}
 	return nil
