@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"io"
+	"log/slog"
 	"math"
 	"testing"
 	"time"
@@ -124,3 +126,44 @@ func TestCorrectionOnNoisyLine(t *testing.T) {
 // noCorrect hides a link's correction (an older peer's link, or a driver
 // without it).
 type noCorrect struct{ link.Link }
+
+// fakeCorrector records the corrections a session sets.
+type fakeCorrector struct{ set []int }
+
+func (f *fakeCorrector) SetCorrection(t int) error   { f.set = append(f.set, t); return nil }
+func (f *fakeCorrector) LineDamage() link.LineDamage { return link.LineDamage{} }
+
+// TestLinkQ feeds a session the peer's damage reports: a noisy stretch turns
+// correction on, a long clean one turns it off again, and reports that are
+// malformed, inconsistent (more changed bytes than bytes) or older than the
+// last are ignored.
+func TestLinkQ(t *testing.T) {
+	fc := &fakeCorrector{}
+	s := &Session{cfg: &Config{Logger: slog.New(slog.DiscardHandler)}, maxSeg: 4075}
+	s.fec.corr = fc
+	var b, c uint64
+	report := func(db, dc uint64) {
+		b, c = b+db, c+dc
+		s.onLinkQ(binary.AppendUvarint(binary.AppendUvarint(nil, b), c))
+	}
+	for i := 0; i < 8; i++ {
+		report(32<<10, 26) // 8e-4 of bytes changed: bit errors 1e-4
+	}
+	if s.fec.t < 2 || s.fec.t > 4 || len(fc.set) == 0 || fc.set[len(fc.set)-1] != s.fec.t {
+		t.Fatalf("after a noisy stretch: correction %d, set %v", s.fec.t, fc.set)
+	}
+	noisy := s.fec.t
+	// Garbage and inconsistent reports change nothing.
+	for _, v := range [][]byte{nil, {0x80}, binary.AppendUvarint(binary.AppendUvarint(nil, 10), 11), binary.AppendUvarint(binary.AppendUvarint(nil, b-1), c)} {
+		s.onLinkQ(v)
+	}
+	if s.fec.t != noisy || s.fec.lastB != b {
+		t.Fatalf("bad reports moved the state: correction %d, last bytes %d (want %d, %d)", s.fec.t, s.fec.lastB, noisy, b)
+	}
+	for i := 0; i < 64; i++ {
+		report(32<<10, 0)
+	}
+	if s.fec.t != 0 || fc.set[len(fc.set)-1] != 0 {
+		t.Fatalf("after 2 MiB without damage: correction %d, set %v", s.fec.t, fc.set)
+	}
+}
