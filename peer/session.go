@@ -325,6 +325,7 @@ func (s *Session) fail(err error) {
 	for _, st := range streams {
 		st.notify()
 	}
+	s.e.interrupt() // a reader of ours may be reading the link
 	s.e.forget(s, err)
 	if !errors.Is(err, ErrClosed) {
 		s.cfg.Logger.Info("session ended", "peer", s.key, "err", err)

@@ -212,9 +212,36 @@ func (st *Stream) Read(p []byte) (int, error) {
 		}
 		dl := st.rdl
 		s.mu.Unlock()
-		if err := st.wait(st.readC, dl); err != nil {
-			return 0, err
+		if !dl.IsZero() {
+			if err := st.wait(st.readC, dl); err != nil {
+				return 0, err
+			}
+			continue
 		}
+		// Read the link ourselves when stream readers lead: the packet
+		// then reaches us with no hand-off from the endpoint's read loop.
+		if s.e.lead(st) {
+			s.e.leadRead(st)
+			continue
+		}
+		st.wait(st.readC, dl)
+		s.e.unwait(st)
+	}
+}
+
+// ready reports whether Read has something to return (data, the end, an
+// error) or must look again (a deadline was set).
+func (st *Stream) ready() bool {
+	s := st.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(st.recvBuf) > st.recvOff || st.recvFin || st.reset != nil || st.closedRead || s.err != nil || !st.rdl.IsZero()
+}
+
+func (st *Stream) notifyRead() {
+	select {
+	case st.readC <- struct{}{}:
+	default:
 	}
 }
 
@@ -309,6 +336,7 @@ func (st *Stream) Close() error {
 		s.kick()
 	}
 	st.notify()
+	s.e.interrupt()
 	return nil
 }
 
@@ -318,6 +346,7 @@ func (st *Stream) SetReadDeadline(t time.Time) error {
 	st.rdl = t
 	st.s.mu.Unlock()
 	st.notify()
+	st.s.e.interrupt()
 	return nil
 }
 
