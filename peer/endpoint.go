@@ -157,6 +157,7 @@ type Endpoint struct {
 	loopC    chan struct{} // wakes the read loop
 	waitq    []*Stream     // stream readers with no deadline waiting for data
 	wantLead bool          // a stream reader waited for the read loop
+	loopPkts uint64        // packets the read loop read (tests)
 }
 
 // leadCheck is how often the read loop checks, in lead mode, that stream
@@ -330,6 +331,7 @@ func (e *Endpoint) readLoop() {
 		e.reading = false
 		if err == nil {
 			e.noLead = false
+			e.loopPkts++
 		}
 		e.rmu.Unlock()
 		if err != nil {

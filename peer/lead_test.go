@@ -1,0 +1,201 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/p2plink/p2plink/link/linktest"
+)
+
+// echoPair connects two endpoints over an in-memory pipe, echoes every
+// stream b accepts (and drains those for "sink"), and returns a's stream
+// to the echo.
+func echoPair(t *testing.T) (*pair, *Stream) {
+	t.Helper()
+	p := connect(t, linktest.PipeConfig{}, testConfig(t, "a"), testConfig(t, "b"))
+	ctx := context.Background()
+	go func() {
+		for {
+			st, err := p.sb.AcceptStream(ctx)
+			if err != nil {
+				return
+			}
+			if st.Service() == "sink" {
+				go io.Copy(io.Discard, st)
+			} else {
+				go io.Copy(st, st)
+			}
+		}
+	}()
+	st, err := p.sa.OpenStream(ctx, "echo", PrioInteractive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, st
+}
+
+func pingRound(t *testing.T, st *Stream) {
+	t.Helper()
+	msg, buf := []byte("0123456789abcdef0123456789abcdef"), make([]byte, 32)
+	if _, err := st.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(st, buf); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func loopPkts(e *Endpoint) uint64 {
+	e.rmu.Lock()
+	defer e.rmu.Unlock()
+	return e.loopPkts
+}
+
+// leading reports whether a stream reader holds the read token.
+func leading(e *Endpoint) bool {
+	e.rmu.Lock()
+	defer e.rmu.Unlock()
+	return e.reading && e.leader
+}
+
+// TestReaderReadsLink: in a ping-pong, the goroutine blocked in Read takes
+// the packet from the link itself, on both ends, instead of the endpoint's
+// read loop taking it and handing it over.
+func TestReaderReadsLink(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, st := echoPair(t)
+		defer p.close()
+		for range 10 {
+			pingRound(t, st) // lead mode starts on both ends
+		}
+		a0, b0 := loopPkts(p.ea), loopPkts(p.eb)
+		const n = 200
+		for range n {
+			pingRound(t, st)
+		}
+		// Timers (a keepalive, a late ack) may have the read loop take a
+		// packet or two; the messages themselves go to the readers.
+		if a, b := loopPkts(p.ea)-a0, loopPkts(p.eb)-b0; a > 5 || b > 5 {
+			t.Fatalf("the read loops read %d and %d of the %d packets each way; the blocked readers should have", a, b, n)
+		}
+	})
+}
+
+// TestLeaderUnblocks: a Read that is reading the link itself returns when
+// the stream is closed, its deadline passes, or the session ends.
+func TestLeaderUnblocks(t *testing.T) {
+	cases := []struct {
+		name string
+		stop func(p *pair, st *Stream)
+		want error
+	}{
+		{"Close", func(p *pair, st *Stream) { st.Close() }, ErrClosed},
+		{"SetReadDeadline", func(p *pair, st *Stream) { st.SetReadDeadline(time.Now().Add(time.Second)) }, os.ErrDeadlineExceeded},
+		{"SessionClose", func(p *pair, st *Stream) { p.sa.Close() }, ErrClosed},
+		{"EndpointClose", func(p *pair, st *Stream) { p.ea.Close() }, ErrClosed},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p, st := echoPair(t)
+				defer p.close()
+				for range 10 {
+					pingRound(t, st)
+				}
+				done := make(chan error, 1)
+				go func() {
+					_, err := st.Read(make([]byte, 32))
+					done <- err
+				}()
+				synctest.Wait()
+				if !leading(p.ea) {
+					t.Fatal("the blocked Read does not read the link")
+				}
+				c.stop(p, st)
+				if err := <-done; !errors.Is(err, c.want) {
+					t.Fatalf("Read returned %v, want %v", err, c.want)
+				}
+			})
+		})
+	}
+}
+
+// TestLinkReadAfterReaderLeaves: once the application stops reading, the
+// read loop takes the link back, so a writer still gets its acks and
+// window grants.
+func TestLinkReadAfterReaderLeaves(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, st := echoPair(t)
+		defer p.close()
+		for range 10 {
+			pingRound(t, st)
+		}
+		// Four stream windows and more than the packet window to b, which
+		// drains it: this completes only if someone reads a's link for
+		// the acks and window grants, and a reads nothing.
+		sink, err := p.sa.OpenStream(context.Background(), "sink", PrioBulk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sink.Write(make([]byte, 4*streamWindow)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Write([]byte("after")); err != nil {
+			t.Fatal(err)
+		}
+		sink.Close()
+	})
+}
+
+// TestFollowersGetData: several readers blocked at once; whichever reads
+// the link hands the others their data, and each gets its own.
+func TestFollowersGetData(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, st := echoPair(t)
+		defer p.close()
+		for range 10 {
+			pingRound(t, st)
+		}
+		const k = 4
+		sts := make([]*Stream, k)
+		for i := range sts {
+			s, err := p.sa.OpenStream(context.Background(), "echo", PrioNormal)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sts[i] = s
+		}
+		got := make(chan error, k)
+		for i, s := range sts {
+			go func() {
+				buf := make([]byte, 1)
+				if _, err := io.ReadFull(s, buf); err != nil {
+					got <- err
+					return
+				}
+				if buf[0] != byte(i) {
+					got <- errors.New("a reader got another stream's data")
+					return
+				}
+				got <- nil
+			}()
+		}
+		synctest.Wait()
+		// Last stream first: the readers that wait longest are followers.
+		for i := k - 1; i >= 0; i-- {
+			if _, err := sts[i].Write([]byte{byte(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range k {
+			if err := <-got; err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
