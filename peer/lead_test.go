@@ -15,7 +15,7 @@ import (
 // echoPair connects two endpoints over an in-memory pipe, echoes every
 // stream b accepts (and drains those for "sink"), and returns a's stream
 // to the echo.
-func echoPair(t *testing.T) (*pair, *Stream) {
+func echoPair(t *testing.T, prio ...Priority) (*pair, *Stream) {
 	t.Helper()
 	p := connect(t, linktest.PipeConfig{}, testConfig(t, "a"), testConfig(t, "b"))
 	ctx := context.Background()
@@ -32,7 +32,11 @@ func echoPair(t *testing.T) (*pair, *Stream) {
 			}
 		}
 	}()
-	st, err := p.sa.OpenStream(ctx, "echo", PrioInteractive)
+	pr := PrioInteractive
+	if len(prio) > 0 {
+		pr = prio[0]
+	}
+	st, err := p.sa.OpenStream(ctx, "echo", pr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,25 +69,37 @@ func leading(e *Endpoint) bool {
 
 // TestReaderReadsLink: in a ping-pong, the goroutine blocked in Read takes
 // the packet from the link itself, on both ends, instead of the endpoint's
-// read loop taking it and handing it over.
+// read loop taking it and handing it over. Bulk streams leave the link to
+// the read loop.
 func TestReaderReadsLink(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		p, st := echoPair(t)
-		defer p.close()
-		for range 10 {
-			pingRound(t, st) // lead mode starts on both ends
-		}
-		a0, b0 := loopPkts(p.ea), loopPkts(p.eb)
-		const n = 200
-		for range n {
-			pingRound(t, st)
-		}
-		// Timers (a keepalive, a late ack) may have the read loop take a
-		// packet or two; the messages themselves go to the readers.
-		if a, b := loopPkts(p.ea)-a0, loopPkts(p.eb)-b0; a > 5 || b > 5 {
-			t.Fatalf("the read loops read %d and %d of the %d packets each way; the blocked readers should have", a, b, n)
-		}
-	})
+	for _, prio := range []Priority{PrioInteractive, PrioNormal, PrioBulk} {
+		t.Run(itoa(int(prio)), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p, st := echoPair(t, prio)
+				defer p.close()
+				for range 10 {
+					pingRound(t, st) // lead mode starts on both ends
+				}
+				a0, b0 := loopPkts(p.ea), loopPkts(p.eb)
+				const n = 200
+				for range n {
+					pingRound(t, st)
+				}
+				a, b := loopPkts(p.ea)-a0, loopPkts(p.eb)-b0
+				if prio == PrioBulk {
+					if a < n || b < n {
+						t.Fatalf("bulk stream: the read loops read %d and %d of the %d packets each way, want all", a, b, n)
+					}
+					return
+				}
+				// Timers (a keepalive, a late ack) may have the read loop
+				// take a packet or two; the messages go to the readers.
+				if a > 5 || b > 5 {
+					t.Fatalf("the read loops read %d and %d of the %d packets each way; the blocked readers should have", a, b, n)
+				}
+			})
+		})
+	}
 }
 
 // TestLeaderUnblocks: a Read that is reading the link itself returns when

@@ -175,7 +175,9 @@ func (st *Stream) wait(c chan struct{}, dl time.Time) error {
 }
 
 // Read reads data the peer wrote. It returns io.EOF after the peer's
-// CloseWrite and all its data.
+// CloseWrite and all its data. A Read that waits with no deadline on a
+// stream that is not PrioBulk reads the link itself, sparing the hand-off
+// of each packet from the endpoint's read loop.
 func (st *Stream) Read(p []byte) (int, error) {
 	s := st.s
 	for {
@@ -212,7 +214,7 @@ func (st *Stream) Read(p []byte) (int, error) {
 		}
 		dl := st.rdl
 		s.mu.Unlock()
-		if !dl.IsZero() {
+		if !dl.IsZero() || st.prio == PrioBulk {
 			if err := st.wait(st.readC, dl); err != nil {
 				return 0, err
 			}
@@ -220,6 +222,8 @@ func (st *Stream) Read(p []byte) (int, error) {
 		}
 		// Read the link ourselves when stream readers lead: the packet
 		// then reaches us with no hand-off from the endpoint's read loop.
+		// Bulk streams leave it to the read loop, which then takes and
+		// decrypts packets while the reader works on what it read.
 		if s.e.lead(st) {
 			s.e.leadRead(st)
 			continue
