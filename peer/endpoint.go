@@ -359,7 +359,6 @@ func (e *Endpoint) readLoop() {
 			// A stream reader waited for a packet (maybe this one): let
 			// readers read the link themselves from now on.
 			e.wantLead = false
-			// Stream readers wait: let them read the link themselves.
 			e.leadMode = true
 			seen = ^uint64(0) // give them a period to take the token
 			for _, st := range e.waitq {
@@ -401,11 +400,18 @@ func (e *Endpoint) unwait(st *Stream) {
 	}
 }
 
+// leadBusy is how many packets a leader may take for others before it
+// hands the link back to the read loop when it lets go: traffic that is not
+// the leader's (a bulk transfer beside a chat) is better read by the read
+// loop, which does not stop to return to an application.
+const leadBusy = 4
+
 // leadRead reads the link and dispatches what comes, holding the read
 // token, until st has something for its reader (ready reports it) or the
 // link fails; then it gives the token up.
 func (e *Endpoint) leadRead(st *Stream) {
-	defer e.release()
+	pkts := 0
+	defer func() { e.release(pkts > leadBusy) }()
 	for {
 		n, addr, err := e.l.ReadFrom(e.rbuf)
 		if err != nil {
@@ -429,6 +435,7 @@ func (e *Endpoint) leadRead(st *Stream) {
 				return
 			}
 		} else if n > 0 && addr != nil {
+			pkts++
 			e.dispatch(e.rbuf[:n], addr)
 		}
 		if st.ready() {
@@ -437,16 +444,20 @@ func (e *Endpoint) leadRead(st *Stream) {
 	}
 }
 
-// release gives the read token up and tells whoever should take it next.
-func (e *Endpoint) release() {
+// release gives the read token up and tells whoever should take it next:
+// a waiting reader, or with busy the read loop, which then ends lead mode.
+func (e *Endpoint) release(busy bool) {
 	e.rmu.Lock()
 	defer e.rmu.Unlock()
 	e.reading, e.leader = false, false
 	e.clearIntrLocked()
+	if busy {
+		e.leadMode = false
+	}
 	if len(e.waitq) > 0 {
 		e.waitq[0].notifyRead()
 	}
-	if e.loopIdle {
+	if e.loopIdle || busy {
 		e.loopIdle = false
 		select {
 		case e.loopC <- struct{}{}:

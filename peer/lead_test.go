@@ -13,8 +13,8 @@ import (
 )
 
 // echoPair connects two endpoints over an in-memory pipe, echoes every
-// stream b accepts (and drains those for "sink"), and returns a's stream
-// to the echo.
+// stream b accepts (drains those for "sink", writes a megabyte into those
+// for "source"), and returns a's stream to the echo.
 func echoPair(t *testing.T, prio ...Priority) (*pair, *Stream) {
 	t.Helper()
 	p := connect(t, linktest.PipeConfig{}, testConfig(t, "a"), testConfig(t, "b"))
@@ -25,9 +25,15 @@ func echoPair(t *testing.T, prio ...Priority) (*pair, *Stream) {
 			if err != nil {
 				return
 			}
-			if st.Service() == "sink" {
+			switch st.Service() {
+			case "sink":
 				go io.Copy(io.Discard, st)
-			} else {
+			case "source":
+				go func() {
+					st.Write(make([]byte, 1<<20))
+					st.Close()
+				}()
+			default:
 				go io.Copy(st, st)
 			}
 		}
@@ -212,6 +218,47 @@ func TestFollowersGetData(t *testing.T) {
 			if err := <-got; err != nil {
 				t.Fatal(err)
 			}
+		}
+	})
+}
+
+// TestLeaderHandsBackBusyLink: a leader that took many packets for others
+// (a bulk transfer beside a chat) hands the link back to the read loop when
+// it returns.
+func TestLeaderHandsBackBusyLink(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, st := echoPair(t)
+		defer p.close()
+		for range 10 {
+			pingRound(t, st)
+		}
+		got := make(chan error, 1)
+		go func() {
+			buf := make([]byte, 1)
+			_, err := io.ReadFull(st, buf)
+			got <- err
+		}()
+		synctest.Wait()
+		if !leading(p.ea) {
+			t.Fatal("the blocked Read does not read the link")
+		}
+		src, err := p.sa.OpenStream(context.Background(), "source", PrioBulk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := io.Copy(io.Discard, src); n != 1<<20 || err != nil {
+			t.Fatalf("bulk stream: %d bytes, %v", n, err)
+		}
+		st.Write([]byte("x"))
+		if err := <-got; err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		p.ea.rmu.Lock()
+		lm := p.ea.leadMode
+		p.ea.rmu.Unlock()
+		if lm {
+			t.Fatal("the leader read the bulk transfer and kept the link from the read loop")
 		}
 	})
 }
