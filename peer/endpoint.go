@@ -157,14 +157,19 @@ type Endpoint struct {
 	loopC    chan struct{} // wakes the read loop
 	waitq    []*Stream     // stream readers with no deadline waiting for data
 	wantLead bool          // a stream reader waited for the read loop
+	leadSess *Session      // the leader's session, while it dispatches (guarded by the token)
+	lazy     []*Session    // the read loop's scratch for checkLazyAcks
 	loopPkts uint64        // packets the read loop read (tests)
 }
 
 // leadCheck is how often the read loop checks, in lead mode, that stream
-// readers still take the read token. A token left alone for one to two
-// periods (the readers stopped reading) goes back to the read loop, so the
-// link is never left unread for longer.
-const leadCheck = time.Millisecond
+// readers still take the read token, and arms the timers of acks left lazy
+// (see Stream.ready). A token left alone for one to two periods (the
+// readers stopped reading) goes back to the read loop; readers that do not
+// lead and blocked writers ask for it at once (needReader). A period above
+// a millisecond keeps the timer from shaping the runtime's scheduling of a
+// fast ping-pong; one short of the RTO bounds the delay of a lazy ack.
+const leadCheck = 5 * time.Millisecond
 
 // NewEndpoint starts the peer protocol on l. Sessions start when the peer
 // says hello or Connect is called.
@@ -318,6 +323,7 @@ func (e *Endpoint) readLoop() {
 				case <-e.loopC:
 					seen = ^uint64(0) // a leader let go: give readers a period
 				case <-tc:
+					e.checkLazyAcks()
 				case <-e.done:
 					return
 				}
@@ -436,7 +442,9 @@ func (e *Endpoint) leadRead(st *Stream) {
 			}
 		} else if n > 0 && addr != nil {
 			pkts++
+			e.leadSess = st.s
 			e.dispatch(e.rbuf[:n], addr)
+			e.leadSess = nil
 		}
 		if st.ready() {
 			return
@@ -464,6 +472,37 @@ func (e *Endpoint) release(busy bool) {
 		default:
 		}
 	}
+}
+
+// needReader ends lead mode at once when nobody reads the link: a reader
+// that does not lead or a blocked writer waits for what comes in.
+func (e *Endpoint) needReader() {
+	e.rmu.Lock()
+	defer e.rmu.Unlock()
+	if e.leadMode && !e.reading {
+		e.leadMode = false
+		select {
+		case e.loopC <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// checkLazyAcks arms the timers of acks that readers left lazy and whose
+// applications neither replied nor read again.
+func (e *Endpoint) checkLazyAcks() {
+	e.mu.Lock()
+	e.lazy = e.lazy[:0]
+	for _, s := range e.sessions {
+		e.lazy = append(e.lazy, s)
+	}
+	e.mu.Unlock()
+	for _, s := range e.lazy {
+		s.mu.Lock()
+		s.armLazyAck()
+		s.mu.Unlock()
+	}
+	clear(e.lazy)
 }
 
 func (e *Endpoint) clearIntrLocked() {

@@ -262,3 +262,119 @@ func TestLeaderHandsBackBusyLink(t *testing.T) {
 		}
 	})
 }
+
+// writerWakeIn is how long until the session's idle writer wakes.
+func writerWakeIn(s *Session) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.writerIdle {
+		return 0
+	}
+	return time.Until(s.writerWake)
+}
+
+// TestLazyAckArmsNoTimer: in a ping-pong the reply carries each message's
+// ack, so the writer's timer is not armed for it: neither end's writer is
+// due to wake within the ack delay after a round.
+func TestLazyAckArmsNoTimer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, st := echoPair(t)
+		defer p.close()
+		for range 10 {
+			pingRound(t, st)
+		}
+		time.Sleep(2 * ackDelay) // past the timers the start armed
+		for range 10 {
+			pingRound(t, st)
+			synctest.Wait()
+			if a, b := writerWakeIn(p.sa), writerWakeIn(p.sb); a <= ackDelay || b <= ackDelay {
+				t.Fatalf("after a round the writers wake in %v and %v: a timer was armed for an ack that rode on the reply", a, b)
+			}
+		}
+	})
+}
+
+// TestLazyAckStillSent: a message the application reads and does not
+// answer is still acknowledged within the ack delay when it reads again,
+// and soon after the read loop's check when it does nothing at all; the
+// sender resends nothing.
+func TestLazyAckStillSent(t *testing.T) {
+	for _, readAgain := range []bool{true, false} {
+		name := "ReadAgain"
+		if !readAgain {
+			name = "Idle"
+		}
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p := connect(t, linktest.PipeConfig{}, testConfig(t, "a"), testConfig(t, "b"))
+				defer p.close()
+				ctx := context.Background()
+				st, err := p.sa.OpenStream(ctx, "oneway", PrioInteractive)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st.Write([]byte("open"))
+				rst, err := p.sb.AcceptStream(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				buf := make([]byte, 64)
+				rst.Read(buf)
+				// The read loop hands the link to b's readers once it took
+				// a packet for one that waited.
+				go rst.Read(buf)
+				synctest.Wait()
+				st.Write([]byte("x"))
+				synctest.Wait()
+				go rst.Read(buf)
+				time.Sleep(2 * ackDelay)
+				synctest.Wait()
+				if !leading(p.eb) {
+					t.Fatal("b's reader does not read the link")
+				}
+				st.Write([]byte("one"))
+				synctest.Wait() // b's reader took it and returned
+				if readAgain {
+					go rst.Read(buf)
+				}
+				wait := ackDelay
+				if !readAgain {
+					wait = 2*leadCheck + ackDelay
+				}
+				time.Sleep(wait + time.Microsecond)
+				synctest.Wait()
+				p.sa.mu.Lock()
+				una, nxt, re := p.sa.sndUna, p.sa.sndNxt, p.sa.stats.Retransmits
+				p.sa.mu.Unlock()
+				if una != nxt || re != 0 {
+					t.Fatalf("%v after the message: %d packets unacked, %d resent", wait, nxt-una, re)
+				}
+			})
+		})
+	}
+}
+
+// TestBulkReaderTakesLinkBack: in lead mode with nobody reading the link, a
+// bulk reader that waits (it does not lead) has the read loop take the
+// link back at once, not after the read loop's next checks.
+func TestBulkReaderTakesLinkBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, st := echoPair(t)
+		defer p.close()
+		for range 10 {
+			pingRound(t, st) // a leads; its reader is now gone
+		}
+		start := time.Now()
+		src, err := p.sa.OpenStream(context.Background(), "source", PrioBulk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := io.Copy(io.Discard, src); n != 1<<20 || err != nil {
+			t.Fatalf("bulk stream: %d bytes, %v", n, err)
+		}
+		// Synthetic time: it moves only when every goroutine waits.
+		if el := time.Since(start); el >= leadCheck {
+			t.Fatalf("the bulk transfer took %v: it waited for the read loop's check (%v)", el, leadCheck)
+		}
+	})
+}

@@ -153,6 +153,10 @@ type Session struct {
 	ackDue   bool      // acknowledge now
 	ackWait  int       // packets received since the last ack, whose ack may wait
 	ackAt    time.Time // when a waiting ack must go
+	// lazyAck: the writer's timer is not armed for the waiting ack,
+	// because the reader that took the packet returns to the application,
+	// whose reply is likely to carry it (see Stream.ready).
+	lazyAck  bool
 	lastRecv time.Time
 
 	// sending
@@ -709,7 +713,25 @@ func (s *Session) onTransport(pkt []byte) {
 		s.kick()
 	} else {
 		s.ackAt = now.Add(ackDelay)
-		s.wakeWriterBy(s.ackAt)
+		if s.e.leadSess == s {
+			// A reader of ours took it from the link: arming the timer
+			// for each message of a ping-pong costs more than the round
+			// trip gains; see Stream.ready.
+			s.lazyAck = true
+		} else {
+			s.wakeWriterBy(s.ackAt)
+		}
+	}
+}
+
+// armLazyAck arms the writer's timer for an ack left lazy: no reply is
+// coming at once.
+func (s *Session) armLazyAck() {
+	if s.lazyAck {
+		s.lazyAck = false
+		if s.ackWait > 0 {
+			s.wakeWriterBy(s.ackAt)
+		}
 	}
 }
 

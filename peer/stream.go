@@ -213,8 +213,10 @@ func (st *Stream) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		dl := st.rdl
+		s.armLazyAck() // we did not reply
 		s.mu.Unlock()
 		if !dl.IsZero() || st.prio == PrioBulk {
+			s.e.needReader()
 			if err := st.wait(st.readC, dl); err != nil {
 				return 0, err
 			}
@@ -234,12 +236,19 @@ func (st *Stream) Read(p []byte) (int, error) {
 }
 
 // ready reports whether Read has something to return (data, the end, an
-// error) or must look again (a deadline was set).
+// error) or must look again (a deadline was set). While it has not, an ack
+// the leader left lazy is given its timer; once it has, the ack stays lazy:
+// the application's reply carries it, or its next Read arms the timer, or
+// the read loop's next check does.
 func (st *Stream) ready() bool {
 	s := st.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(st.recvBuf) > st.recvOff || st.recvFin || st.reset != nil || st.closedRead || s.err != nil || !st.rdl.IsZero()
+	r := len(st.recvBuf) > st.recvOff || st.recvFin || st.reset != nil || st.closedRead || s.err != nil || !st.rdl.IsZero()
+	if !r {
+		s.armLazyAck()
+	}
+	return r
 }
 
 func (st *Stream) notifyRead() {
@@ -299,6 +308,7 @@ func (st *Stream) Write(p []byte) (int, error) {
 		st.sendWaiting = true
 		dl := st.wdl
 		s.mu.Unlock()
+		s.e.needReader() // the acks and window grants that free room
 		if err := st.wait(st.writeC, dl); err != nil {
 			return done, err
 		}
