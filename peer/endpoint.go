@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/p2plink/p2plink/link"
@@ -159,7 +160,7 @@ type Endpoint struct {
 	wantLead bool          // a stream reader waited for the read loop
 	leadSess *Session      // the leader's session, while it dispatches (guarded by the token)
 	lazy     []*Session    // the read loop's scratch for checkLazyAcks
-	loopPkts uint64        // packets the read loop read (tests)
+	loopPkts atomic.Uint64 // packets the read loop read (tests)
 }
 
 // leadCheck is how often the read loop checks, in lead mode, that stream
@@ -293,8 +294,8 @@ func (e *Endpoint) readLoop() {
 	t := time.NewTimer(leadCheck)
 	defer t.Stop()
 	seen := ^uint64(0) // leadGen at the last check
+	e.rmu.Lock()
 	for {
-		e.rmu.Lock()
 		if e.leadMode {
 			timed := true
 			switch {
@@ -327,26 +328,40 @@ func (e *Endpoint) readLoop() {
 				case <-e.done:
 					return
 				}
+				e.rmu.Lock()
 				continue
 			}
 		}
+		// Hold the token through dispatch: it guards rbuf.
 		e.reading = true
 		e.rmu.Unlock()
 		n, addr, err := e.l.ReadFrom(e.rbuf)
+		if err == nil && n > 0 && addr != nil {
+			e.loopPkts.Add(1)
+			e.dispatch(e.rbuf[:n], addr)
+		}
 		e.rmu.Lock()
 		e.reading = false
 		if err == nil {
 			e.noLead = false
-			e.loopPkts++
+			if e.wantLead && !e.noLead {
+				// A stream reader waited for a packet (maybe this one):
+				// let readers read the link themselves from now on.
+				e.wantLead = false
+				e.leadMode = true
+				seen = ^uint64(0) // give them a period to take the token
+				for _, st := range e.waitq {
+					st.notifyRead()
+				}
+			}
+			continue
 		}
 		e.rmu.Unlock()
-		if err != nil {
-			switch {
-			case errors.Is(err, net.ErrClosed):
-				return
-			case errors.Is(err, io.ErrShortBuffer), errors.Is(err, os.ErrDeadlineExceeded):
-				continue
-			}
+		switch {
+		case errors.Is(err, net.ErrClosed):
+			return
+		case errors.Is(err, io.ErrShortBuffer), errors.Is(err, os.ErrDeadlineExceeded):
+		default:
 			// Disconnected or odd: wait a little and try again; the link
 			// comes back by itself or Close ends us.
 			select {
@@ -354,24 +369,8 @@ func (e *Endpoint) readLoop() {
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
-			continue
 		}
-		if n == 0 || addr == nil {
-			continue
-		}
-		e.dispatch(e.rbuf[:n], addr)
 		e.rmu.Lock()
-		if e.wantLead && !e.noLead && !e.reading {
-			// A stream reader waited for a packet (maybe this one): let
-			// readers read the link themselves from now on.
-			e.wantLead = false
-			e.leadMode = true
-			seen = ^uint64(0) // give them a period to take the token
-			for _, st := range e.waitq {
-				st.notifyRead()
-			}
-		}
-		e.rmu.Unlock()
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"testing"
 	"testing/synctest"
@@ -60,11 +61,7 @@ func pingRound(t *testing.T, st *Stream) {
 	}
 }
 
-func loopPkts(e *Endpoint) uint64 {
-	e.rmu.Lock()
-	defer e.rmu.Unlock()
-	return e.loopPkts
-}
+func loopPkts(e *Endpoint) uint64 { return e.loopPkts.Load() }
 
 // leading reports whether a stream reader holds the read token.
 func leading(e *Endpoint) bool {
@@ -284,6 +281,7 @@ func TestLazyAckArmsNoTimer(t *testing.T) {
 			pingRound(t, st)
 		}
 		time.Sleep(2 * ackDelay) // past the timers the start armed
+		synctest.Wait()          // and the writers they woke are idle again
 		for range 10 {
 			pingRound(t, st)
 			synctest.Wait()
@@ -375,6 +373,77 @@ func TestBulkReaderTakesLinkBack(t *testing.T) {
 		// Synthetic time: it moves only when every goroutine waits.
 		if el := time.Since(start); el >= leadCheck {
 			t.Fatalf("the bulk transfer took %v: it waited for the read loop's check (%v)", el, leadCheck)
+		}
+	})
+}
+
+// holdLink is a link whose WriteTo blocks, once armed, until released.
+type holdLink struct {
+	*linktest.FrameEnd
+	hold    chan struct{} // armed when not nil: WriteTo waits for it to close
+	entered chan struct{}
+}
+
+func (h *holdLink) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if h.hold != nil {
+		hold := h.hold
+		h.hold = nil
+		close(h.entered)
+		<-hold
+	}
+	return h.FrameEnd.WriteTo(p, addr)
+}
+
+// TestInlineSendWakesWaitingWriter: when the session's writer runs while a
+// Write sends inline, it waits for that send; the send then wakes it, so
+// that its timers (retransmission, acks, keepalive) are armed again.
+func TestInlineSendWakesWaitingWriter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		x, y := linktest.NewFramePipe(linktest.PipeConfig{})
+		hx := &holdLink{FrameEnd: x}
+		ea, err := NewEndpoint(hx, testConfig(t, "a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ea.Close()
+		eb, err := NewEndpoint(y, testConfig(t, "b"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer eb.Close()
+		ctx := context.Background()
+		go func() {
+			s, err := eb.Accept(ctx)
+			if err != nil {
+				return
+			}
+			st, err := s.AcceptStream(ctx)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, st)
+		}()
+		sa, err := ea.Connect(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := sa.OpenStream(ctx, "sink", PrioInteractive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Write([]byte("hello"))
+		time.Sleep(10 * time.Millisecond)
+		synctest.Wait()
+		hx.hold, hx.entered = make(chan struct{}), make(chan struct{})
+		hold := hx.hold
+		go st.Write([]byte("inline"))
+		<-hx.entered // the Write holds the send token, blocked in the link
+		sa.kick()    // the writer wakes meanwhile and finds the token taken
+		synctest.Wait()
+		close(hold)
+		synctest.Wait()
+		if in := writerWakeIn(sa); in <= 0 || in > time.Minute {
+			t.Fatalf("after the inline send the writer wakes in %v (0: not idle): its timers are not armed", in)
 		}
 	})
 }

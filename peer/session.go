@@ -1095,6 +1095,12 @@ func (s *Session) trySendInline() {
 		s.kick()
 		return
 	}
+	if !s.writerIdle {
+		// The writer ran while we sent and waits for us: have it
+		// recompute its timers (retransmission, acks, keepalive).
+		s.kick()
+		return
+	}
 	// The packets just sent time out no sooner than this.
 	s.wakeWriterBy(now.Add(s.rto))
 }
@@ -1225,7 +1231,8 @@ func (s *Session) nextPacketLocked(scratch []byte, now time.Time) ([]byte, time.
 	if s.ackDue || (s.ackWait > 0 && !now.Before(s.ackAt)) {
 		return s.ctrlPacket(scratch, s.ackFrame(scratch[pktHdrLen:pktHdrLen])), 0
 	}
-	if s.ackWait > 0 {
+	if s.ackWait > 0 && !s.lazyAck {
+		// (A lazy ack is timed by armLazyAck.)
 		wait = min(wait, s.ackAt.Sub(now))
 	}
 	if s.peerClosed {
