@@ -294,9 +294,11 @@ func (e *Endpoint) readLoop() {
 	t := time.NewTimer(leadCheck)
 	defer t.Stop()
 	seen := ^uint64(0) // leadGen at the last check
+	led := false       // lead mode was on: readers may have left acks lazy
 	e.rmu.Lock()
 	for {
 		if e.leadMode {
+			led = true
 			timed := true
 			switch {
 			case e.noLead:
@@ -331,6 +333,15 @@ func (e *Endpoint) readLoop() {
 				e.rmu.Lock()
 				continue
 			}
+		}
+		if led {
+			// Lead mode is over, and with it our checks: time the acks
+			// readers left lazy now.
+			led = false
+			e.rmu.Unlock()
+			e.checkLazyAcks()
+			e.rmu.Lock()
+			continue
 		}
 		// Hold the token through dispatch: it guards rbuf.
 		e.reading = true

@@ -293,20 +293,27 @@ func TestLazyAckArmsNoTimer(t *testing.T) {
 }
 
 // TestLazyAckStillSent: a message the application reads and does not
-// answer is still acknowledged within the ack delay when it reads again,
-// and soon after the read loop's check when it does nothing at all; the
-// sender resends nothing.
+// answer is still acknowledged: within the ack delay when it reads again or
+// when a bulk reader ends lead mode, and soon after the read loop's check
+// when it does nothing at all; the sender resends nothing.
 func TestLazyAckStillSent(t *testing.T) {
-	for _, readAgain := range []bool{true, false} {
-		name := "ReadAgain"
-		if !readAgain {
-			name = "Idle"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, then := range []string{"ReadAgain", "Idle", "BulkRead"} {
+		t.Run(then, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				p := connect(t, linktest.PipeConfig{}, testConfig(t, "a"), testConfig(t, "b"))
 				defer p.close()
 				ctx := context.Background()
+				bst, err := p.sa.OpenStream(ctx, "bulk", PrioBulk)
+				if err != nil {
+					t.Fatal(err)
+				}
+				bst.Write([]byte("b"))
+				bulk, err := p.sb.AcceptStream(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				buf := make([]byte, 64)
+				bulk.Read(buf)
 				st, err := p.sa.OpenStream(ctx, "oneway", PrioInteractive)
 				if err != nil {
 					t.Fatal(err)
@@ -316,7 +323,6 @@ func TestLazyAckStillSent(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				buf := make([]byte, 64)
 				rst.Read(buf)
 				// The read loop hands the link to b's readers once it took
 				// a packet for one that waited.
@@ -332,12 +338,16 @@ func TestLazyAckStillSent(t *testing.T) {
 				}
 				st.Write([]byte("one"))
 				synctest.Wait() // b's reader took it and returned
-				if readAgain {
-					go rst.Read(buf)
-				}
 				wait := ackDelay
-				if !readAgain {
+				switch then {
+				case "ReadAgain":
+					go rst.Read(buf)
+				case "Idle":
 					wait = 2*leadCheck + ackDelay
+				case "BulkRead":
+					// It ends lead mode, and with it the read loop's
+					// checks, which now wait for the link.
+					go bulk.Read(buf)
 				}
 				time.Sleep(wait + time.Microsecond)
 				synctest.Wait()
@@ -350,31 +360,6 @@ func TestLazyAckStillSent(t *testing.T) {
 			})
 		})
 	}
-}
-
-// TestBulkReaderTakesLinkBack: in lead mode with nobody reading the link, a
-// bulk reader that waits (it does not lead) has the read loop take the
-// link back at once, not after the read loop's next checks.
-func TestBulkReaderTakesLinkBack(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		p, st := echoPair(t)
-		defer p.close()
-		for range 10 {
-			pingRound(t, st) // a leads; its reader is now gone
-		}
-		start := time.Now()
-		src, err := p.sa.OpenStream(context.Background(), "source", PrioBulk)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n, err := io.Copy(io.Discard, src); n != 1<<20 || err != nil {
-			t.Fatalf("bulk stream: %d bytes, %v", n, err)
-		}
-		// Synthetic time: it moves only when every goroutine waits.
-		if el := time.Since(start); el >= leadCheck {
-			t.Fatalf("the bulk transfer took %v: it waited for the read loop's check (%v)", el, leadCheck)
-		}
-	})
 }
 
 // holdLink is a link whose WriteTo blocks, once armed, until released.
@@ -446,4 +431,104 @@ func TestInlineSendWakesWaitingWriter(t *testing.T) {
 			t.Fatalf("after the inline send the writer wakes in %v (0: not idle): its timers are not armed", in)
 		}
 	})
+}
+
+// TestLazyAckTimedWhenLeadModeEnds: on a segment, a reader in one session
+// leaves an ack lazy; a bulk reader in another session then ends lead mode
+// (and the read loop's checks, as the read loop waits for the link): the
+// lazy ack is timed then, not left to a keepalive.
+func TestLazyAckTimedWhenLeadModeEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hub := linktest.NewHub(linktest.PipeConfig{})
+		ep := func(name string) *Endpoint {
+			e, err := NewEndpoint(hub.Attach(name), testConfig(t, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e
+		}
+		ea, eb, ec := ep("a"), ep("b"), ep("c")
+		defer ea.Close()
+		defer eb.Close()
+		defer ec.Close()
+		time.Sleep(time.Second) // they hear each other's announcements
+		ctx := context.Background()
+		dial := func(e *Endpoint) (*Session, *Session) {
+			nb, err := e.FindNeighbor(ctx, "b")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := e.ConnectNeighbor(ctx, nb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rs, err := eb.Accept(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s, rs
+		}
+		sa, _ := dial(ea)
+		sc, _ := dial(ec)
+		buf := make([]byte, 64)
+		// c → b: a bulk stream b reads.
+		cst, err := sc.OpenStream(ctx, "bulk", PrioBulk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cst.Write([]byte("b"))
+		bulk := acceptOn(t, eb, "c")
+		bulk.Read(buf)
+		// a → b: messages b's reader takes from the link itself.
+		ast, err := sa.OpenStream(ctx, "oneway", PrioInteractive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Write([]byte("open"))
+		rst := acceptOn(t, eb, "a")
+		rst.Read(buf)
+		go rst.Read(buf)
+		synctest.Wait()
+		ast.Write([]byte("x"))
+		synctest.Wait()
+		go rst.Read(buf)
+		time.Sleep(2 * ackDelay)
+		synctest.Wait()
+		if !leading(eb) {
+			t.Fatal("b's reader does not read the link")
+		}
+		ast.Write([]byte("one"))
+		synctest.Wait()   // b's reader took it and returned
+		go bulk.Read(buf) // ends lead mode
+		time.Sleep(ackDelay + time.Microsecond)
+		synctest.Wait()
+		sa.mu.Lock()
+		una, nxt := sa.sndUna, sa.sndNxt
+		sa.mu.Unlock()
+		if una != nxt {
+			t.Fatalf("%v after the message: %d packets unacked", ackDelay, nxt-una)
+		}
+	})
+}
+
+// acceptOn returns the next stream e's session with the peer named name
+// accepts.
+func acceptOn(t *testing.T, e *Endpoint, name string) *Stream {
+	t.Helper()
+	e.mu.Lock()
+	var s *Session
+	for _, x := range e.sessions {
+		if x.Peer().Name == name {
+			s = x
+		}
+	}
+	e.mu.Unlock()
+	if s == nil {
+		t.Fatalf("no session with %s", name)
+	}
+	st, err := s.AcceptStream(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
