@@ -355,7 +355,7 @@ func (e *Endpoint) readLoop() {
 		e.reading = false
 		if err == nil {
 			e.noLead = false
-			if e.wantLead && !e.noLead {
+			if e.wantLead {
 				// A stream reader waited for a packet (maybe this one):
 				// let readers read the link themselves from now on.
 				e.wantLead = false
