@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/p2plink/p2plink/link"
@@ -137,7 +139,38 @@ type Endpoint struct {
 	refused   map[string]error // why the last session with an address was refused
 	accepted  chan *Session
 	closed    bool
+
+	// The read token: whoever holds it reads the link and dispatches what
+	// comes, using rbuf. The read loop holds it, except in lead mode, when
+	// a stream reader blocked in Read takes it and reads the link itself, so
+	// that a packet reaches its reader without a hand-off between
+	// goroutines (see Stream.Read). Guarded by rmu, which is taken after
+	// any other lock and held around no other.
+	rmu      sync.Mutex
+	rbuf     []byte
+	reading  bool          // someone holds the token
+	leader   bool          // ...and it is a stream reader
+	leadMode bool          // stream readers take the token; the read loop stands aside
+	leadGen  uint64        // counts the tokens stream readers took
+	intr     bool          // the link's read deadline is in the past to interrupt the leader
+	noLead   bool          // the link failed under a leader: the read loop reads, with its backoff
+	loopIdle bool          // the read loop waits, with no timer, for the leader to let go
+	loopC    chan struct{} // wakes the read loop
+	waitq    []*Stream     // stream readers with no deadline waiting for data
+	wantLead bool          // a stream reader waited for the read loop
+	leadSess *Session      // the leader's session, while it dispatches (guarded by the token)
+	lazy     []*Session    // the read loop's scratch for checkLazyAcks
+	loopPkts atomic.Uint64 // packets the read loop read (tests)
 }
+
+// leadCheck is how often the read loop checks, in lead mode, that stream
+// readers still take the read token, and arms the timers of acks left lazy
+// (see Stream.ready). A token left alone for one to two periods (the
+// readers stopped reading) goes back to the read loop; readers that do not
+// lead and blocked writers ask for it at once (needReader). A period above
+// a millisecond keeps the timer from shaping the runtime's scheduling of a
+// fast ping-pong; one short of the RTO bounds the delay of a lazy ack.
+const leadCheck = 5 * time.Millisecond
 
 // NewEndpoint starts the peer protocol on l. Sessions start when the peer
 // says hello or Connect is called.
@@ -158,6 +191,8 @@ func NewEndpoint(l link.Link, cfg Config) (*Endpoint, error) {
 		refused:   make(map[string]error),
 		accepted:  make(chan *Session, 16),
 		heard:     make(chan struct{}, 1),
+		rbuf:      make([]byte, l.MTU()),
+		loopC:     make(chan struct{}, 1),
 	}
 	e.wg.Add(1)
 	go e.readLoop()
@@ -253,18 +288,91 @@ func (e *Endpoint) forget(s *Session, err error) {
 	e.mu.Unlock()
 }
 
+// readLoop reads the link whenever no stream reader leads (see lead).
 func (e *Endpoint) readLoop() {
 	defer e.wg.Done()
-	buf := make([]byte, e.mtu)
+	t := time.NewTimer(leadCheck)
+	defer t.Stop()
+	seen := ^uint64(0) // leadGen at the last check
+	led := false       // lead mode was on: readers may have left acks lazy
+	e.rmu.Lock()
 	for {
-		n, addr, err := e.l.ReadFrom(buf)
-		if err != nil {
+		if e.leadMode {
+			led = true
+			timed := true
 			switch {
-			case errors.Is(err, net.ErrClosed):
-				return
-			case errors.Is(err, io.ErrShortBuffer), errors.Is(err, os.ErrDeadlineExceeded):
+			case e.noLead:
+				e.leadMode = false
+			case e.reading && e.leadGen == seen:
+				// A leader has waited for a packet since the last check:
+				// it wakes us when it lets go.
+				e.loopIdle, timed = true, false
+			case e.reading || e.leadGen != seen:
+				// Readers lead: check again later.
+			default:
+				// The token lay unused for a whole period: the readers
+				// stopped reading. Take it back.
+				e.leadMode = false
+			}
+			if e.leadMode {
+				seen = e.leadGen
+				e.rmu.Unlock()
+				var tc <-chan time.Time
+				if timed {
+					t.Reset(leadCheck)
+					tc = t.C
+				}
+				select {
+				case <-e.loopC:
+					seen = ^uint64(0) // a leader let go: give readers a period
+				case <-tc:
+					e.checkLazyAcks()
+				case <-e.done:
+					return
+				}
+				e.rmu.Lock()
 				continue
 			}
+		}
+		if led {
+			// Lead mode is over, and with it our checks: time the acks
+			// readers left lazy now.
+			led = false
+			e.rmu.Unlock()
+			e.checkLazyAcks()
+			e.rmu.Lock()
+			continue
+		}
+		// Hold the token through dispatch: it guards rbuf.
+		e.reading = true
+		e.rmu.Unlock()
+		n, addr, err := e.l.ReadFrom(e.rbuf)
+		if err == nil && n > 0 && addr != nil {
+			e.loopPkts.Add(1)
+			e.dispatch(e.rbuf[:n], addr)
+		}
+		e.rmu.Lock()
+		e.reading = false
+		if err == nil {
+			e.noLead = false
+			if e.wantLead {
+				// A stream reader waited for a packet (maybe this one):
+				// let readers read the link themselves from now on.
+				e.wantLead = false
+				e.leadMode = true
+				seen = ^uint64(0) // give them a period to take the token
+				for _, st := range e.waitq {
+					st.notifyRead()
+				}
+			}
+			continue
+		}
+		e.rmu.Unlock()
+		switch {
+		case errors.Is(err, net.ErrClosed):
+			return
+		case errors.Is(err, io.ErrShortBuffer), errors.Is(err, os.ErrDeadlineExceeded):
+		default:
 			// Disconnected or odd: wait a little and try again; the link
 			// comes back by itself or Close ends us.
 			select {
@@ -272,12 +380,157 @@ func (e *Endpoint) readLoop() {
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
-			continue
 		}
-		if n == 0 || addr == nil {
-			continue
+		e.rmu.Lock()
+	}
+}
+
+// lead gives the read token to st's reader, which has no deadline and
+// nothing to read, when stream readers lead. It returns false otherwise,
+// with st queued among the waiting readers: the caller waits for st.readC
+// and then calls unwait.
+func (e *Endpoint) lead(st *Stream) bool {
+	e.rmu.Lock()
+	defer e.rmu.Unlock()
+	if e.leadMode && !e.reading && !e.noLead {
+		e.reading, e.leader = true, true
+		e.leadGen++
+		return true
+	}
+	e.waitq = append(e.waitq, st)
+	e.wantLead = true
+	return false
+}
+
+// unwait takes st off the waiting readers after a wait that lead queued it
+// for. Should the token be free, the next waiting reader is told to take
+// it: st may have been told and not taken it.
+func (e *Endpoint) unwait(st *Stream) {
+	e.rmu.Lock()
+	defer e.rmu.Unlock()
+	if i := slices.Index(e.waitq, st); i >= 0 {
+		e.waitq = slices.Delete(e.waitq, i, i+1)
+	}
+	if e.leadMode && !e.reading && len(e.waitq) > 0 {
+		e.waitq[0].notifyRead()
+	}
+}
+
+// leadBusy is how many packets a leader may take for others before it
+// hands the link back to the read loop when it lets go: traffic that is not
+// the leader's (a bulk transfer beside a chat) is better read by the read
+// loop, which does not stop to return to an application.
+const leadBusy = 4
+
+// leadRead reads the link and dispatches what comes, holding the read
+// token, until st has something for its reader (ready reports it) or the
+// link fails; then it gives the token up.
+func (e *Endpoint) leadRead(st *Stream) {
+	pkts := 0
+	defer func() { e.release(pkts > leadBusy) }()
+	for {
+		n, addr, err := e.l.ReadFrom(e.rbuf)
+		if err != nil {
+			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				// interrupt's doing (or a stale deadline): clear it, and
+				// see what the reader has.
+				e.rmu.Lock()
+				e.clearIntrLocked()
+				e.rmu.Unlock()
+			case errors.Is(err, io.ErrShortBuffer):
+			default:
+				// Closed or disconnected: the read loop handles the link.
+				e.rmu.Lock()
+				e.noLead, e.leadMode = true, false
+				e.rmu.Unlock()
+				select {
+				case e.loopC <- struct{}{}:
+				default:
+				}
+				return
+			}
+		} else if n > 0 && addr != nil {
+			pkts++
+			e.leadSess = st.s
+			e.dispatch(e.rbuf[:n], addr)
+			e.leadSess = nil
 		}
-		e.dispatch(buf[:n], addr)
+		if st.ready() {
+			return
+		}
+	}
+}
+
+// release gives the read token up and tells whoever should take it next:
+// a waiting reader, or with busy the read loop, which then ends lead mode.
+func (e *Endpoint) release(busy bool) {
+	e.rmu.Lock()
+	defer e.rmu.Unlock()
+	e.reading, e.leader = false, false
+	e.clearIntrLocked()
+	if busy {
+		e.leadMode = false
+	}
+	if len(e.waitq) > 0 {
+		e.waitq[0].notifyRead()
+	}
+	if e.loopIdle || busy {
+		e.loopIdle = false
+		select {
+		case e.loopC <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// needReader ends lead mode at once when nobody reads the link: a reader
+// that does not lead or a blocked writer waits for what comes in.
+func (e *Endpoint) needReader() {
+	e.rmu.Lock()
+	defer e.rmu.Unlock()
+	if e.leadMode && !e.reading {
+		e.leadMode = false
+		select {
+		case e.loopC <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// checkLazyAcks arms the timers of acks that readers left lazy and whose
+// applications neither replied nor read again.
+func (e *Endpoint) checkLazyAcks() {
+	e.mu.Lock()
+	e.lazy = e.lazy[:0]
+	for _, s := range e.sessions {
+		e.lazy = append(e.lazy, s)
+	}
+	e.mu.Unlock()
+	for _, s := range e.lazy {
+		s.mu.Lock()
+		s.armLazyAck()
+		s.mu.Unlock()
+	}
+	clear(e.lazy)
+}
+
+func (e *Endpoint) clearIntrLocked() {
+	if e.intr {
+		e.intr = false
+		e.l.SetReadDeadline(time.Time{})
+	}
+}
+
+// interrupt makes a stream reader that leads stop waiting for the link and
+// look at its stream again: it was closed, its deadline changed, or its
+// session ended.
+func (e *Endpoint) interrupt() {
+	e.rmu.Lock()
+	defer e.rmu.Unlock()
+	if e.reading && e.leader && !e.intr {
+		e.intr = true
+		e.l.SetReadDeadline(time.Unix(1, 0))
 	}
 }
 

@@ -155,6 +155,10 @@ type Session struct {
 	ackDue   bool      // acknowledge now
 	ackWait  int       // packets received since the last ack, whose ack may wait
 	ackAt    time.Time // when a waiting ack must go
+	// lazyAck: the writer's timer is not armed for the waiting ack,
+	// because the reader that took the packet returns to the application,
+	// whose reply is likely to carry it (see Stream.ready).
+	lazyAck  bool
 	lastRecv time.Time
 
 	// sending
@@ -340,6 +344,7 @@ func (s *Session) fail(err error) {
 	for _, st := range streams {
 		st.notify()
 	}
+	s.e.interrupt() // a reader of ours may be reading the link
 	s.e.forget(s, err)
 	if !errors.Is(err, ErrClosed) {
 		s.cfg.Logger.Info("session ended", "peer", s.key, "err", err)
@@ -723,7 +728,25 @@ func (s *Session) onTransport(pkt []byte) {
 		s.kick()
 	} else {
 		s.ackAt = now.Add(ackDelay)
-		s.wakeWriterBy(s.ackAt)
+		if s.e.leadSess == s {
+			// A reader of ours took it from the link: arming the timer
+			// for each message of a ping-pong costs more than the round
+			// trip gains; see Stream.ready.
+			s.lazyAck = true
+		} else {
+			s.wakeWriterBy(s.ackAt)
+		}
+	}
+}
+
+// armLazyAck arms the writer's timer for an ack left lazy: no reply is
+// coming at once.
+func (s *Session) armLazyAck() {
+	if s.lazyAck {
+		s.lazyAck = false
+		if s.ackWait > 0 {
+			s.wakeWriterBy(s.ackAt)
+		}
 	}
 }
 
@@ -1109,6 +1132,12 @@ func (s *Session) trySendInline() {
 		s.kick()
 		return
 	}
+	if !s.writerIdle {
+		// The writer ran while we sent and waits for us: have it
+		// recompute its timers (retransmission, acks, keepalive).
+		s.kick()
+		return
+	}
 	// The packets just sent time out no sooner than this.
 	s.wakeWriterBy(now.Add(s.rto))
 }
@@ -1243,7 +1272,8 @@ func (s *Session) nextPacketLocked(scratch []byte, now time.Time) ([]byte, time.
 		}
 		return s.ctrlPacket(scratch, fr), 0
 	}
-	if s.ackWait > 0 {
+	if s.ackWait > 0 && !s.lazyAck {
+		// (A lazy ack is timed by armLazyAck.)
 		wait = min(wait, s.ackAt.Sub(now))
 	}
 	if s.peerClosed {

@@ -175,7 +175,9 @@ func (st *Stream) wait(c chan struct{}, dl time.Time) error {
 }
 
 // Read reads data the peer wrote. It returns io.EOF after the peer's
-// CloseWrite and all its data.
+// CloseWrite and all its data. A Read that waits with no deadline on a
+// stream that is not PrioBulk reads the link itself, sparing the hand-off
+// of each packet from the endpoint's read loop.
 func (st *Stream) Read(p []byte) (int, error) {
 	s := st.s
 	for {
@@ -211,10 +213,48 @@ func (st *Stream) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		dl := st.rdl
+		s.armLazyAck() // we did not reply
 		s.mu.Unlock()
-		if err := st.wait(st.readC, dl); err != nil {
-			return 0, err
+		if !dl.IsZero() || st.prio == PrioBulk {
+			s.e.needReader()
+			if err := st.wait(st.readC, dl); err != nil {
+				return 0, err
+			}
+			continue
 		}
+		// Read the link ourselves when stream readers lead: the packet
+		// then reaches us with no hand-off from the endpoint's read loop.
+		// Bulk streams leave it to the read loop, which then takes and
+		// decrypts packets while the reader works on what it read.
+		if s.e.lead(st) {
+			s.e.leadRead(st)
+			continue
+		}
+		st.wait(st.readC, dl)
+		s.e.unwait(st)
+	}
+}
+
+// ready reports whether Read has something to return (data, the end, an
+// error) or must look again (a deadline was set). While it has not, an ack
+// the leader left lazy is given its timer; once it has, the ack stays lazy:
+// the application's reply carries it, or its next Read arms the timer, or
+// the read loop's next check does.
+func (st *Stream) ready() bool {
+	s := st.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := len(st.recvBuf) > st.recvOff || st.recvFin || st.reset != nil || st.closedRead || s.err != nil || !st.rdl.IsZero()
+	if !r {
+		s.armLazyAck()
+	}
+	return r
+}
+
+func (st *Stream) notifyRead() {
+	select {
+	case st.readC <- struct{}{}:
+	default:
 	}
 }
 
@@ -268,6 +308,7 @@ func (st *Stream) Write(p []byte) (int, error) {
 		st.sendWaiting = true
 		dl := st.wdl
 		s.mu.Unlock()
+		s.e.needReader() // the acks and window grants that free room
 		if err := st.wait(st.writeC, dl); err != nil {
 			return done, err
 		}
@@ -309,6 +350,7 @@ func (st *Stream) Close() error {
 		s.kick()
 	}
 	st.notify()
+	s.e.interrupt()
 	return nil
 }
 
@@ -318,6 +360,7 @@ func (st *Stream) SetReadDeadline(t time.Time) error {
 	st.rdl = t
 	st.s.mu.Unlock()
 	st.notify()
+	st.s.e.interrupt()
 	return nil
 }
 
