@@ -3,13 +3,16 @@ package xfer
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -500,7 +503,10 @@ func buildManifest(ctx context.Context, paths []string) (files []srcFile, skippe
 }
 
 // hashFile fills in e's size, modification time and root hash from the file,
-// reading it once through buf (ChunkSize bytes).
+// reading it once through buf (ChunkSize bytes). A file of several chunks is
+// hashed by up to hashWorkers goroutines at once (the root is over the
+// chunks' own hashes, so they are independent): the manifest pass is the
+// one part of a transfer that nothing else overlaps.
 func hashFile(path string, e *entry, buf []byte) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -511,7 +517,13 @@ func hashFile(path string, e *entry, buf []byte) error {
 	if err != nil {
 		return fmt.Errorf("xfer: %w", err)
 	}
-	root, n, err := fileRoot(f, buf)
+	var root [hashLen]byte
+	var n int64
+	if w := hashWorkers(); w > 1 && fi.Size() >= 2*ChunkSize {
+		root, n, err = fileRootParallel(f, fi.Size(), w)
+	} else {
+		root, n, err = fileRoot(f, buf)
+	}
 	if err != nil {
 		return fmt.Errorf("xfer: hashing %s: %w", path, err)
 	}
@@ -520,4 +532,74 @@ func hashFile(path string, e *entry, buf []byte) error {
 	}
 	e.Size, e.Mtime, e.Root = fi.Size(), fi.ModTime().UnixNano(), root
 	return nil
+}
+
+// hashWorkers is how many goroutines hash one file's chunks.
+func hashWorkers() int { return min(runtime.GOMAXPROCS(0), 4) }
+
+// hashSpan is how many chunks fileRootParallel hashes between two folds
+// into the root: it bounds the chunk hashes held at once.
+const hashSpan = 256
+
+// fileRootParallel is fileRoot over the first size bytes of f, read with
+// ReadAt by workers goroutines. It returns the bytes it found: fewer than
+// size if the file is shorter, one more if it is longer.
+func fileRootParallel(f io.ReaderAt, size int64, workers int) (root [hashLen]byte, n int64, err error) {
+	rh := newRootHash()
+	chunks := (size + ChunkSize - 1) / ChunkSize
+	sums := make([][hashLen]byte, min(chunks, hashSpan))
+	bufs := make([][]byte, workers)
+	for i := range bufs {
+		bufs[i] = make([]byte, ChunkSize)
+	}
+	for first := int64(0); first < chunks; first += hashSpan {
+		span := min(chunks-first, hashSpan)
+		var next atomic.Int64
+		var failed atomic.Bool
+		var mu sync.Mutex
+		var firstErr error
+		var wg sync.WaitGroup
+		for w := range min(int64(workers), span) {
+			wg.Add(1)
+			go func(buf []byte) {
+				defer wg.Done()
+				for !failed.Load() {
+					i := next.Add(1) - 1
+					if i >= span {
+						return
+					}
+					off := (first + i) * ChunkSize
+					p := buf[:min(ChunkSize, size-off)]
+					if k, err := f.ReadAt(p, off); k < len(p) {
+						if err == nil || errors.Is(err, io.EOF) {
+							err = fmt.Errorf("%w: shorter than announced", io.ErrUnexpectedEOF)
+						}
+						mu.Lock()
+						if firstErr == nil {
+							firstErr = err
+						}
+						mu.Unlock()
+						failed.Store(true)
+						return
+					}
+					sums[i] = sha256.Sum256(p)
+				}
+			}(bufs[w])
+		}
+		wg.Wait()
+		if firstErr != nil {
+			if errors.Is(firstErr, io.ErrUnexpectedEOF) {
+				return root, 0, nil // shorter than size: the caller reports the change
+			}
+			return root, 0, firstErr
+		}
+		for i := range span {
+			rh.addSum(&sums[i])
+		}
+	}
+	// A file that grew has a byte past size.
+	if k, _ := f.ReadAt(bufs[0][:1], size); k > 0 {
+		return root, size + 1, nil
+	}
+	return rh.root(), size, nil
 }
