@@ -3,13 +3,16 @@ package xfer
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -313,6 +316,7 @@ type fileSender struct {
 	res   *Result
 	enc   *zstd.Encoder
 	buf   []byte
+	bufs  [][]byte // read-ahead buffers, ChunkSize each
 	cbuf  []byte
 	total int64
 	done  int64
@@ -378,25 +382,32 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 	if fs.opts.Progress != nil {
 		fs.opts.Progress(Progress{Name: f.Name, FileDone: off, FileSize: f.Size, Done: fs.done, Total: fs.total})
 	}
+	// One goroutine reads the file ahead while this one compresses and
+	// writes: the reads overlap the stream's copying and sending.
+	ra := fs.readAhead(file, off, f.Size)
+	defer ra.stop()
 	misses := 0
 	for pos, chunk := off, 0; pos < f.Size; chunk++ {
-		n := min(int64(ChunkSize), f.Size-pos)
-		p := fs.buf[:n]
-		if _, err := io.ReadFull(file, p); err != nil {
+		c, ok := <-ra.full
+		if !ok || c.err != nil {
 			return changed("shorter than announced")
 		}
+		p := c.buf
+		n := int64(len(p))
 		flags, payload := byte(0), p
 		if fs.enc != nil && (misses < 4 || chunk%16 == 0) {
-			c := fs.enc.EncodeAll(p, fs.cbuf[:0])
-			if len(c)*100 < len(p)*95 {
-				flags, payload = flagZstd, c
+			cp := fs.enc.EncodeAll(p, fs.cbuf[:0])
+			if len(cp)*100 < len(p)*95 {
+				flags, payload = flagZstd, cp
 				misses = 0
 			} else {
 				misses++
 			}
-			fs.cbuf = c[:0]
+			fs.cbuf = cp[:0]
 		}
-		if err := fs.w.data(flags, payload); err != nil {
+		err := fs.w.data(flags, payload)
+		ra.free <- c.buf[:cap(c.buf)]
+		if err != nil {
 			return err
 		}
 		pos += n
@@ -408,7 +419,7 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 			fs.opts.Progress(Progress{Name: f.Name, FileDone: pos, FileSize: f.Size, Done: fs.done, Total: fs.total})
 		}
 	}
-	if n, _ := file.Read(fs.buf[:1]); n > 0 {
+	if c, ok := <-ra.full; !ok || !c.eof {
 		return changed("longer than announced")
 	}
 	if fi, err := file.Stat(); err != nil || fi.Size() != f.Size || fi.ModTime().UnixNano() != f.Mtime {
@@ -420,6 +431,70 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 		return err
 	}
 	return fs.w.flush()
+}
+
+// readDepth is how many chunks a file is read ahead of the stream.
+const readDepth = 4
+
+// readChunk is one chunk read ahead, or the end of the file.
+type readChunk struct {
+	buf []byte // the chunk; its backing array goes back on free
+	err error  // the file ended early or could not be read
+	eof bool   // the file ended where the manifest said it would
+}
+
+// readAheadFile reads one file ahead of the stream through fs.bufs.
+type readAheadFile struct {
+	full chan readChunk // chunks in order, then one with eof or err
+	free chan []byte    // buffers the consumer is done with
+	quit chan struct{}
+	wg   sync.WaitGroup
+}
+
+// readAhead starts reading file from off to size in ChunkSize chunks,
+// at most readDepth ahead of the consumer. After the last chunk it checks
+// that the file ends there (eof). The caller must call stop.
+func (fs *fileSender) readAhead(file *os.File, off, size int64) *readAheadFile {
+	if fs.bufs == nil {
+		fs.bufs = make([][]byte, readDepth)
+		for i := range fs.bufs {
+			fs.bufs[i] = make([]byte, ChunkSize)
+		}
+	}
+	ra := &readAheadFile{full: make(chan readChunk, readDepth+1), free: make(chan []byte, readDepth), quit: make(chan struct{})}
+	for _, b := range fs.bufs {
+		ra.free <- b
+	}
+	ra.wg.Add(1)
+	go func() {
+		defer ra.wg.Done()
+		defer close(ra.full)
+		for pos := off; pos < size; {
+			var buf []byte
+			select {
+			case buf = <-ra.free:
+			case <-ra.quit:
+				return
+			}
+			p := buf[:min(int64(ChunkSize), size-pos)]
+			if _, err := io.ReadFull(file, p); err != nil {
+				ra.full <- readChunk{err: err}
+				return
+			}
+			pos += int64(len(p))
+			ra.full <- readChunk{buf: p}
+		}
+		var one [1]byte
+		n, _ := file.Read(one[:])
+		ra.full <- readChunk{eof: n == 0}
+	}()
+	return ra
+}
+
+// stop ends the reading and waits for it.
+func (ra *readAheadFile) stop() {
+	close(ra.quit)
+	ra.wg.Wait()
 }
 
 // buildManifest walks paths and computes the root hash of every regular file.
@@ -500,7 +575,10 @@ func buildManifest(ctx context.Context, paths []string) (files []srcFile, skippe
 }
 
 // hashFile fills in e's size, modification time and root hash from the file,
-// reading it once through buf (ChunkSize bytes).
+// reading it once through buf (ChunkSize bytes). A file of several chunks is
+// hashed by up to hashWorkers goroutines at once (the root is over the
+// chunks' own hashes, so they are independent): the manifest pass is the
+// one part of a transfer that nothing else overlaps.
 func hashFile(path string, e *entry, buf []byte) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -511,7 +589,13 @@ func hashFile(path string, e *entry, buf []byte) error {
 	if err != nil {
 		return fmt.Errorf("xfer: %w", err)
 	}
-	root, n, err := fileRoot(f, buf)
+	var root [hashLen]byte
+	var n int64
+	if w := hashWorkers(); w > 1 && fi.Size() >= 2*ChunkSize {
+		root, n, err = fileRootParallel(f, fi.Size(), w)
+	} else {
+		root, n, err = fileRoot(f, buf)
+	}
 	if err != nil {
 		return fmt.Errorf("xfer: hashing %s: %w", path, err)
 	}
@@ -520,4 +604,74 @@ func hashFile(path string, e *entry, buf []byte) error {
 	}
 	e.Size, e.Mtime, e.Root = fi.Size(), fi.ModTime().UnixNano(), root
 	return nil
+}
+
+// hashWorkers is how many goroutines hash one file's chunks.
+func hashWorkers() int { return min(runtime.GOMAXPROCS(0), 4) }
+
+// hashSpan is how many chunks fileRootParallel hashes between two folds
+// into the root: it bounds the chunk hashes held at once.
+const hashSpan = 256
+
+// fileRootParallel is fileRoot over the first size bytes of f, read with
+// ReadAt by workers goroutines. It returns the bytes it found: fewer than
+// size if the file is shorter, one more if it is longer.
+func fileRootParallel(f io.ReaderAt, size int64, workers int) (root [hashLen]byte, n int64, err error) {
+	rh := newRootHash()
+	chunks := (size + ChunkSize - 1) / ChunkSize
+	sums := make([][hashLen]byte, min(chunks, hashSpan))
+	bufs := make([][]byte, workers)
+	for i := range bufs {
+		bufs[i] = make([]byte, ChunkSize)
+	}
+	for first := int64(0); first < chunks; first += hashSpan {
+		span := min(chunks-first, hashSpan)
+		var next atomic.Int64
+		var failed atomic.Bool
+		var mu sync.Mutex
+		var firstErr error
+		var wg sync.WaitGroup
+		for w := range min(int64(workers), span) {
+			wg.Add(1)
+			go func(buf []byte) {
+				defer wg.Done()
+				for !failed.Load() {
+					i := next.Add(1) - 1
+					if i >= span {
+						return
+					}
+					off := (first + i) * ChunkSize
+					p := buf[:min(ChunkSize, size-off)]
+					if k, err := f.ReadAt(p, off); k < len(p) {
+						if err == nil || errors.Is(err, io.EOF) {
+							err = fmt.Errorf("%w: shorter than announced", io.ErrUnexpectedEOF)
+						}
+						mu.Lock()
+						if firstErr == nil {
+							firstErr = err
+						}
+						mu.Unlock()
+						failed.Store(true)
+						return
+					}
+					sums[i] = sha256.Sum256(p)
+				}
+			}(bufs[w])
+		}
+		wg.Wait()
+		if firstErr != nil {
+			if errors.Is(firstErr, io.ErrUnexpectedEOF) {
+				return root, 0, nil // shorter than size: the caller reports the change
+			}
+			return root, 0, firstErr
+		}
+		for i := range span {
+			rh.addSum(&sums[i])
+		}
+	}
+	// A file that grew has a byte past size.
+	if k, _ := f.ReadAt(bufs[0][:1], size); k > 0 {
+		return root, size + 1, nil
+	}
+	return rh.root(), size, nil
 }

@@ -1,0 +1,111 @@
+package xfer
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+// eioAt fails every read past off.
+type eioAt struct {
+	r   io.ReaderAt
+	off int64
+}
+
+func (e eioAt) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > e.off {
+		return 0, syscall.EIO
+	}
+	return e.r.ReadAt(p, off)
+}
+
+// chunkyBytes returns n bytes whose chunks all differ, faster to make than
+// randBytes for files of many chunks.
+func chunkyBytes(n int) []byte {
+	block := randBytes(uint64(n), ChunkSize)
+	b := bytes.Repeat(block, n/ChunkSize+1)[:n]
+	for off := 0; off+1 < n; off += ChunkSize {
+		b[off], b[off+1] = byte(off/ChunkSize), byte(off/ChunkSize>>8)
+	}
+	return b
+}
+
+func TestFileRootParallel(t *testing.T) {
+	sizes := []int{2 * ChunkSize, 2*ChunkSize + 1, 5*ChunkSize - 3, hashSpan * ChunkSize, (hashSpan+1)*ChunkSize + 7}
+	for _, n := range sizes {
+		data := chunkyBytes(n)
+		want := specRoot(data)
+		for _, workers := range []int{1, 2, 3} {
+			root, got, err := fileRootParallel(bytes.NewReader(data), int64(n), workers)
+			if err != nil || got != int64(n) || root != want {
+				t.Errorf("%d bytes, %d workers: root %x of %d bytes, %v; want %x of %d", n, workers, root, got, err, want, n)
+			}
+		}
+		// The file is shorter than announced: fewer bytes come back.
+		if _, got, err := fileRootParallel(bytes.NewReader(data), int64(n)+1, 2); err != nil || got == int64(n)+1 {
+			t.Errorf("%d bytes announced as %d: %d bytes, %v; want fewer and no error", n, n+1, got, err)
+		}
+		// The file is longer than announced: more bytes come back.
+		if _, got, err := fileRootParallel(bytes.NewReader(data), int64(n)-1, 2); err != nil || got != int64(n) {
+			t.Errorf("%d bytes announced as %d: %d bytes, %v; want %d", n, n-1, got, err, n)
+		}
+	}
+	data := randBytes(1, 4*ChunkSize)
+	if _, _, err := fileRootParallel(eioAt{bytes.NewReader(data), 3 * ChunkSize}, int64(len(data)), 2); !errors.Is(err, syscall.EIO) {
+		t.Errorf("read error: %v, want EIO", err)
+	}
+}
+
+// TestHashFileParallel checks that the manifest's hash of a file of many
+// chunks is the spec's root whatever the number of hashing goroutines.
+func TestHashFileParallel(t *testing.T) {
+	data := randBytes(7, 9*ChunkSize+11)
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var e entry
+	if err := hashFile(path, &e, make([]byte, ChunkSize)); err != nil {
+		t.Fatal(err)
+	}
+	if e.Size != int64(len(data)) || e.Root != specRoot(data) {
+		t.Errorf("hashFile: size %d root %x; want %d %x", e.Size, e.Root, len(data), specRoot(data))
+	}
+}
+
+// BenchmarkHashFile hashes a 32 MiB file (in the page cache) for the
+// manifest: one goroutine (fileRoot, the anchor) against hashWorkers.
+func BenchmarkHashFile(b *testing.B) {
+	const n = 32 << 20
+	path := filepath.Join(b.TempDir(), "f")
+	if err := os.WriteFile(path, chunkyBytes(n), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, ChunkSize)
+	b.Run("serial", func(b *testing.B) {
+		b.SetBytes(n)
+		for b.Loop() {
+			if _, got, err := fileRoot(io.NewSectionReader(f, 0, n), buf); err != nil || got != n {
+				b.Fatal(got, err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.SetBytes(n)
+		b.ReportMetric(float64(hashWorkers()), "workers")
+		for b.Loop() {
+			if _, got, err := fileRootParallel(f, n, hashWorkers()); err != nil || got != n {
+				b.Fatal(got, err)
+			}
+		}
+	})
+}
