@@ -158,6 +158,7 @@ type Endpoint struct {
 	loopC    chan struct{} // wakes the read loop
 	waitq    []*Stream     // stream readers with no deadline waiting for data
 	wantLead bool          // a stream reader waited for the read loop
+	needRead bool          // needReader came while a leader held the token
 	leadSess *Session      // the leader's session, while it dispatches (guarded by the token)
 	lazy     []*Session    // the read loop's scratch for checkLazyAcks
 	loopPkts atomic.Uint64 // packets the read loop read (tests)
@@ -429,6 +430,12 @@ func (e *Endpoint) leadRead(st *Stream) {
 	pkts := 0
 	defer func() { e.release(pkts > leadBusy) }()
 	for {
+		// Look first: a Close, deadline or session end that came between
+		// the reader's own look and its taking the token found no leader
+		// to interrupt, and the link may stay silent.
+		if st.ready() {
+			return
+		}
 		n, addr, err := e.l.ReadFrom(e.rbuf)
 		if err != nil {
 			switch {
@@ -456,9 +463,6 @@ func (e *Endpoint) leadRead(st *Stream) {
 			e.dispatch(e.rbuf[:n], addr)
 			e.leadSess = nil
 		}
-		if st.ready() {
-			return
-		}
 	}
 }
 
@@ -469,6 +473,11 @@ func (e *Endpoint) release(busy bool) {
 	defer e.rmu.Unlock()
 	e.reading, e.leader = false, false
 	e.clearIntrLocked()
+	if e.needRead {
+		// A reader that does not lead, or a blocked writer, asked for
+		// the read loop while we held the token.
+		e.needRead, busy = false, true
+	}
 	if busy {
 		e.leadMode = false
 	}
@@ -489,12 +498,17 @@ func (e *Endpoint) release(busy bool) {
 func (e *Endpoint) needReader() {
 	e.rmu.Lock()
 	defer e.rmu.Unlock()
-	if e.leadMode && !e.reading {
-		e.leadMode = false
-		select {
-		case e.loopC <- struct{}{}:
-		default:
-		}
+	if !e.leadMode {
+		return
+	}
+	if e.reading && e.leader {
+		e.needRead = true // release ends lead mode
+		return
+	}
+	e.leadMode = false
+	select {
+	case e.loopC <- struct{}{}:
+	default:
 	}
 }
 

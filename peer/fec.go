@@ -80,8 +80,8 @@ func (s *Session) onLinkQ(v []byte) {
 	if m <= 0 || c > b {
 		return
 	}
-	if b < f.lastB || c < f.lastC {
-		return // older than the last report
+	if b < f.lastB || c < f.lastC || c-f.lastC > b-f.lastB {
+		return // older than the last report, or inconsistent with it
 	}
 	db, dc := float64(b-f.lastB), float64(c-f.lastC)
 	f.lastB, f.lastC = b, c

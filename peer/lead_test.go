@@ -532,3 +532,52 @@ func acceptOn(t *testing.T, e *Endpoint, name string) *Stream {
 	}
 	return st
 }
+
+// TestNeedReaderRemembered: a bulk reader (or blocked writer) asks for the
+// read loop while a stream reader leads. The request is remembered: when the
+// leader returns to its application and does not read again, the read loop
+// takes the link at once, and the bulk reader's data does not wait for the
+// read loop's checks (up to two leadCheck periods).
+func TestNeedReaderRemembered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, st := echoPair(t)
+		defer p.close()
+		for range 10 {
+			pingRound(t, st)
+		}
+		bst, err := p.sa.OpenStream(context.Background(), "echo", PrioBulk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 1)
+		bst.Write([]byte{1})
+		if _, err := io.ReadFull(bst, buf); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			pingRound(t, st)
+		}
+		leaderDone := make(chan struct{})
+		go func() { st.Read(make([]byte, 1)); close(leaderDone) }()
+		synctest.Wait()
+		if !leading(p.ea) {
+			t.Fatal("no leader")
+		}
+		bulkGot := make(chan time.Time, 1)
+		go func() {
+			io.ReadFull(bst, buf)
+			bulkGot <- time.Now()
+		}()
+		synctest.Wait()       // the bulk reader waits; its needReader found a leader
+		st.Write([]byte("x")) // echoed: the leader returns and its app stops reading
+		<-leaderDone
+		synctest.Wait()
+		t0 := time.Now()
+		bst.Write([]byte{2}) // echoed on the bulk stream
+		t1 := <-bulkGot
+		t.Logf("bulk reader got its echo %v after the write (leadCheck %v)", t1.Sub(t0), leadCheck)
+		if d := t1.Sub(t0); d >= time.Millisecond {
+			t.Errorf("bulk data waited %v for someone to read the link", d)
+		}
+	})
+}

@@ -124,6 +124,9 @@ type Session struct {
 	order         uint64    // transmissions so far
 	maxAcked      uint64    // highest order acked
 	maxAckedFirst uint64    // highest order acked of a first transmission
+	ambOrder      uint64    // order of a resent packet acked that may answer an earlier copy (0: none)
+	ambAt         time.Time // when, with no original acked meanwhile, it counts (see detectGaps)
+	lastTimeout   time.Time // when the retransmission timer last fired
 	inflight      int       // bytes in flight
 	delivered     uint64    // bytes acked so far
 	deliveredAt   time.Time // when the last of them was acked
@@ -724,10 +727,11 @@ func (s *Session) onTransport(pkt []byte) {
 	// so the sender's loss detection and rate estimate do not wait.
 	s.ackWait++
 	if s.ackWait >= 2 || s.rcvMax > s.rcvNext {
-		s.ackDue = true
+		s.ackDue, s.lazyAck = true, false
 		s.kick()
 	} else {
 		s.ackAt = now.Add(ackDelay)
+		s.lazyAck = false
 		if s.e.leadSess == s {
 			// A reader of ours took it from the link: arming the timer
 			// for each message of a ping-pong costs more than the round
@@ -815,18 +819,7 @@ func (s *Session) onAck(v []byte, now time.Time) {
 	// not by any progress: an ack of a resent packet may answer either
 	// copy (Karn), and undoing the backoff on it keeps a timer that is
 	// too short for a line that slowed down.
-	// Loss: a packet sent before one that was acked. p2plink's links
-	// deliver in order (a serial line, a USB pipe, one Ethernet segment),
-	// so a gap in the acks is a loss, not a packet still on its way.
-	for q := s.sndUna; q < s.sndNxt; q++ {
-		sl := &s.slots[q%w]
-		if sl.inFlight && sl.order+reorderThreshold <= s.maxAcked {
-			// Count it as damage only when both it and the packet that
-			// overtook it were first transmissions: after a timeout,
-			// retransmissions overtake packets still on their way.
-			s.markLost(sl, sl.retrans == 0 && sl.order+reorderThreshold <= s.maxAckedFirst)
-		}
-	}
+	s.detectGaps(now)
 	if s.hasWork() || len(s.lostQ) > 0 || s.closing {
 		// Room to send more, or something to resend. Otherwise the
 		// writer's timer is at worst early: it recomputes when it fires.
@@ -849,11 +842,20 @@ func (s *Session) ackSlot(sl *sendSlot, now time.Time) {
 		sl.inFlight = false
 	}
 	sl.lost = false
-	if sl.order > s.maxAcked {
-		s.maxAcked = sl.order
-	}
-	if sl.retrans == 0 && sl.order > s.maxAckedFirst {
-		s.maxAckedFirst = sl.order
+	switch {
+	case sl.retrans == 0:
+		s.maxAcked = max(s.maxAcked, sl.order)
+		s.maxAckedFirst = max(s.maxAckedFirst, sl.order)
+		if sl.order < s.ambOrder {
+			// A packet sent before that resend arrived: the originals
+			// are still coming (the timeout was a stall, not a loss).
+			s.ambOrder = 0
+		}
+	case sl.order > s.maxAcked && sl.order > s.ambOrder:
+		// The ack may answer the copy sent before the timeout, which a
+		// stall held up; then the packets sent after that copy are on
+		// their way too, not lost. See detectGaps.
+		s.ambOrder, s.ambAt = sl.order, now.Add(s.reorderWindow())
 	}
 	s.delivered += uint64(sl.n)
 	s.deliveredAt, s.firstSentAt = now, sl.sentAt
@@ -1332,6 +1334,45 @@ func (s *Session) nextPacketLocked(scratch []byte, now time.Time) ([]byte, time.
 	return nil, max(wait, 0)
 }
 
+// detectGaps takes as lost every packet in flight that was sent before one
+// that was acked: p2plink's links deliver in order (a serial line, a USB
+// pipe, one Ethernet segment), so a gap in the acks is a loss, not a packet
+// still on its way. An ack of a resent packet counts only once no original
+// sent before it was acked within reorderWindow: it may answer the earlier
+// copy. It reports how long until such an ack counts (time.Hour: none).
+func (s *Session) detectGaps(now time.Time) time.Duration {
+	wait := time.Hour
+	if s.ambOrder > s.maxAcked {
+		if now.Before(s.ambAt) {
+			wait = s.ambAt.Sub(now)
+		} else {
+			s.maxAcked, s.ambOrder = s.ambOrder, 0
+		}
+	}
+	w := uint64(len(s.slots))
+	for q := s.sndUna; q < s.sndNxt; q++ {
+		sl := &s.slots[q%w]
+		if sl.inFlight && sl.order+reorderThreshold <= s.maxAcked {
+			// Count it as damage only when both it and the packet that
+			// overtook it were first transmissions: after a timeout,
+			// retransmissions overtake packets still on their way.
+			s.markLost(sl, sl.retrans == 0 && sl.order+reorderThreshold <= s.maxAckedFirst)
+		}
+	}
+	return wait
+}
+
+// reorderWindow is how long after the ack of a resent packet the acks of
+// packets sent before it may still come, if that ack answered an earlier
+// copy: about two packets' time on the line, or a quarter round trip.
+func (s *Session) reorderWindow() time.Duration {
+	d := s.srtt / 4
+	if bw := s.bwMax(); bw > 0 {
+		d = max(d, time.Duration(2*float64(s.seg+pktOverhed)/bw*float64(time.Second)))
+	}
+	return max(d, time.Millisecond)
+}
+
 // checkTimeout takes the oldest packet whose retransmission timer expired
 // as lost and backs the timer off; otherwise it says how long until the
 // next one expires.
@@ -1345,14 +1386,25 @@ func (s *Session) nextPacketLocked(scratch []byte, now time.Time) ([]byte, time.
 // if the others were lost too, the ack of the resent copy overtakes them
 // and the gap in the acks marks them lost at once (see onAck).
 func (s *Session) checkTimeout(now time.Time) (wait time.Duration, expired bool) {
-	wait = time.Hour
+	lost := len(s.lostQ)
+	wait = s.detectGaps(now)
+	if len(s.lostQ) > lost {
+		return 0, true
+	}
 	w := uint64(len(s.slots))
 	for q := s.sndUna; q < s.sndNxt; q++ {
 		sl := &s.slots[q%w]
 		if !sl.inFlight {
 			continue
 		}
-		due := sl.sentAt.Add(max(sl.timeout, s.rto))
+		// The timer restarts when it fires: after a stall, the packets
+		// behind the one resent get a full timeout of their own, or a
+		// writer that runs late would resend them one after another.
+		start := sl.sentAt
+		if s.lastTimeout.After(start) {
+			start = s.lastTimeout
+		}
+		due := start.Add(max(sl.timeout, s.rto))
 		if now.Before(due) {
 			wait = min(wait, due.Sub(now))
 			continue
@@ -1361,7 +1413,8 @@ func (s *Session) checkTimeout(now time.Time) (wait time.Duration, expired bool)
 		// was damaged; silence means the line is down, which says nothing
 		// about packet size.
 		s.markLost(sl, sl.retrans == 0 && now.Sub(s.lastRecv) < s.rto/2)
-		s.rto = min(s.rto*2, 2*time.Second)
+		s.rto = max(s.rto, min(s.rto*2, 2*time.Second))
+		s.lastTimeout = now
 		return 0, true
 	}
 	return wait, false
@@ -1424,7 +1477,7 @@ func (s *Session) ackLen() int {
 
 // ackFrame appends an ack of everything received.
 func (s *Session) ackFrame(b []byte) []byte {
-	s.ackDue, s.ackWait = false, 0
+	s.ackDue, s.ackWait, s.lazyAck = false, 0, false
 	nbits := 0
 	if s.rcvMax > s.rcvNext+1 {
 		nbits = int(s.rcvMax - s.rcvNext - 1)
@@ -1469,7 +1522,7 @@ func (s *Session) buildData(now time.Time, limit int) []byte {
 	body := sl.buf[pktHdrLen:pktHdrLen]
 	limit = min(limit, s.maxSeg)
 	acked := 0
-	ackDue, ackWait := s.ackDue, s.ackWait
+	ackDue, ackWait, lazyAck, fec := s.ackDue, s.ackWait, s.lazyAck, s.fec
 	if (ackDue || ackWait > 0) && s.ackLen() <= maxPiggyAck {
 		// The ack rides along. Should this packet be resent, the old ack
 		// in it is harmless: acks only ever add to what the peer knows.
@@ -1485,7 +1538,8 @@ func (s *Session) buildData(now time.Time, limit int) []byte {
 	}
 	body = s.fillStreams(body, limit)
 	if len(body) == acked {
-		s.ackDue, s.ackWait = ackDue, ackWait // nothing to carry the ack
+		// Nothing to carry the ack (or the damage report) after all.
+		s.ackDue, s.ackWait, s.lazyAck, s.fec = ackDue, ackWait, lazyAck, fec
 		return nil
 	}
 	sl.buf[0] = kindData
