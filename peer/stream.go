@@ -34,6 +34,13 @@ const initialCredit = 256 << 10
 // bandwidth-delay product through the scheduling pauses of a busy machine.
 const streamWindow = 1 << 20
 
+// maxStreamWindow is as far as a reader's window grows: while the
+// application reads faster than its window covers in two round trips (a
+// fast link with a long queue), each credit return doubles the window, up
+// to this. A reader that does not keep up never grows it, so what a peer
+// can make us buffer stays streamWindow per stream.
+const maxStreamWindow = 4 << 20
+
 // maxSendBuf caps the bytes a stream buffers on the sending side.
 const maxSendBuf = 1 << 20
 
@@ -61,8 +68,10 @@ type Stream struct {
 	recvBuf     []byte
 	recvOff     int
 	recvFin     bool
-	recvWindow  int64 // bytes the peer may still send
-	consumed    int64 // read since the last grant
+	recvWindow  int64     // bytes the peer may still send
+	consumed    int64     // read since the last grant
+	window      int64     // the window the reader keeps open (streamWindow..maxStreamWindow)
+	grantedAt   time.Time // when credit was last returned
 	reset       error
 	closedRead  bool
 	closedWrite bool
@@ -74,7 +83,7 @@ type Stream struct {
 func (s *Session) newStream(id uint64, service string, prio Priority) *Stream {
 	st := &Stream{s: s, id: id, service: service, prio: prio,
 		readC: make(chan struct{}, 1), writeC: make(chan struct{}, 1),
-		credit: initialCredit, recvWindow: initialCredit}
+		credit: initialCredit, recvWindow: initialCredit, window: streamWindow, grantedAt: time.Now()}
 	s.streams[id] = st
 	return st
 }
@@ -189,8 +198,8 @@ func (st *Stream) Read(p []byte) (int, error) {
 				st.recvBuf, st.recvOff = st.recvBuf[:0], 0
 			}
 			st.consumed += int64(n)
-			if st.consumed >= streamWindow/4 && !st.recvFin {
-				st.grantLocked(st.consumed)
+			if st.consumed >= st.window/4 && !st.recvFin {
+				st.grantLocked(st.consumed + st.growWindowLocked())
 				st.consumed = 0
 			}
 			s.mu.Unlock()
@@ -256,6 +265,26 @@ func (st *Stream) notifyRead() {
 	case st.readC <- struct{}{}:
 	default:
 	}
+}
+
+// growWindowLocked doubles the stream's window, and returns by how much,
+// when the application read the last quarter of it so fast that the window
+// covers less than two round trips at that rate: the peer is waiting for
+// credit, not the reader for data.
+func (st *Stream) growWindowLocked() int64 {
+	now := time.Now()
+	el := now.Sub(st.grantedAt)
+	st.grantedAt = now
+	srtt := st.s.srtt
+	if st.window >= maxStreamWindow || srtt <= 0 || el <= 0 {
+		return 0
+	}
+	if rate := float64(st.consumed) / el.Seconds(); rate*2*srtt.Seconds() <= float64(st.window) {
+		return 0
+	}
+	grow := min(st.window, maxStreamWindow-st.window)
+	st.window += grow
+	return grow
 }
 
 // grantLocked lets the peer send n more bytes.
