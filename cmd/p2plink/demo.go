@@ -162,7 +162,7 @@ func (e *env) demo(ctx context.Context, args []string) error {
 	st1 := sa.Stats()
 	fec := "none"
 	if st1.Correction > 0 {
-		fec = fmt.Sprintf("%d bytes per 255", st1.Correction)
+		fec = fmt.Sprintf("%d parity bytes per 255 (repairs %d)", 2*st1.Correction, st1.Correction)
 	}
 	fmt.Fprintf(e.stdout, "line  %d packets sent, %d resent, round trip %v, segment %d bytes, rate estimate %s/s, error correction %s\n",
 		st1.PacketsSent, st1.Retransmits, st1.SRTT.Round(time.Millisecond), st1.Segment, human(int64(st1.Rate)), fec)
