@@ -17,16 +17,8 @@ import (
 // as early), and acks of resent packets alone must not undo the backoff.
 func TestStallResendsOnePacket(t *testing.T) {
 	const n, window = 1000, 20
-	s := &Session{cfg: &Config{}, slots: make([]sendSlot, 64), seg: n, maxSeg: n, rto: time.Second}
-	t0 := time.Unix(0, 0)
-	at := func(ms float64) time.Time { return t0.Add(time.Duration(ms * float64(time.Millisecond))) }
-	send := func(now time.Time) *sendSlot {
-		sl := &s.slots[s.sndNxt%64]
-		*sl = sendSlot{n: n, seq: s.sndNxt, buf: make([]byte, 1)}
-		s.sndNxt++
-		s.transmit(sl, now)
-		return sl
-	}
+	s, send := newStallRig(n)
+	at := msAt
 	ack := func(sl *sendSlot, now time.Time) {
 		s.ackSlot(sl, now)
 		for s.sndUna < s.sndNxt && s.slots[s.sndUna%64].acked {
@@ -98,16 +90,8 @@ func TestStallResendsOnePacket(t *testing.T) {
 func TestLateWriterResendsOnePacket(t *testing.T) {
 	for _, stall := range []float64{1000, 2000, 3000} {
 		const n, window = 1000, 20
-		s := &Session{cfg: &Config{}, slots: make([]sendSlot, 64), seg: n, maxSeg: n, rto: time.Second}
-		t0 := time.Unix(0, 0)
-		at := func(ms float64) time.Time { return t0.Add(time.Duration(ms * float64(time.Millisecond))) }
-		send := func(now time.Time) *sendSlot {
-			sl := &s.slots[s.sndNxt%64]
-			*sl = sendSlot{n: n, seq: s.sndNxt, buf: make([]byte, 1)}
-			s.sndNxt++
-			s.transmit(sl, now)
-			return sl
-		}
+		s, send := newStallRig(n)
+		at := msAt
 		for i := 0; i < 100; i++ {
 			sl := send(at(float64(i)))
 			s.ackSlot(sl, at(float64(i)+5))
@@ -159,16 +143,8 @@ func TestStallAckIsAmbiguous(t *testing.T) {
 
 func stallAck(t *testing.T, outage bool) {
 	const n, window = 1000, 20
-	s := &Session{cfg: &Config{}, slots: make([]sendSlot, 64), seg: n, maxSeg: n, rto: time.Second}
-	t0 := time.Unix(0, 0)
-	at := func(ms float64) time.Time { return t0.Add(time.Duration(ms * float64(time.Millisecond))) }
-	send := func(now time.Time) *sendSlot {
-		sl := &s.slots[s.sndNxt%64]
-		*sl = sendSlot{n: n, seq: s.sndNxt, buf: make([]byte, 1)}
-		s.sndNxt++
-		s.transmit(sl, now)
-		return sl
-	}
+	s, send := newStallRig(n)
+	at := msAt
 	ackTo := func(cum uint64, now time.Time) {
 		var v [4]byte
 		v[0], v[1], v[2], v[3] = byte(cum>>24), byte(cum>>16), byte(cum>>8), byte(cum)
@@ -229,4 +205,23 @@ func stallAck(t *testing.T, outage bool) {
 	if _, expired := s.checkTimeout(later); !expired || len(s.lostQ) != window-1 {
 		t.Fatalf("outage: after the reorder window, %d of %d taken as lost", len(s.lostQ), window-1)
 	}
+}
+
+// newStallRig is a session whose send bookkeeping a test drives with a clock
+// of its own (msAt), and a function that sends a packet of n bytes at a time.
+func newStallRig(n int) (*Session, func(time.Time) *sendSlot) {
+	s := &Session{cfg: &Config{}, slots: make([]sendSlot, 64), seg: n, maxSeg: n, rto: time.Second}
+	send := func(now time.Time) *sendSlot {
+		sl := &s.slots[s.sndNxt%64]
+		*sl = sendSlot{n: n, seq: s.sndNxt, buf: make([]byte, 1)}
+		s.sndNxt++
+		s.transmit(sl, now)
+		return sl
+	}
+	return s, send
+}
+
+// msAt is the test clock: ms milliseconds after the Unix epoch.
+func msAt(ms float64) time.Time {
+	return time.Unix(0, 0).Add(time.Duration(ms * float64(time.Millisecond)))
 }
