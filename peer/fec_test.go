@@ -167,3 +167,34 @@ func TestLinkQ(t *testing.T) {
 		t.Fatalf("after 2 MiB without damage: correction %d, set %v", s.fec.t, fc.set)
 	}
 }
+
+// damageLink reports fixed line damage.
+type damageLink struct {
+	fakeCorrector
+	d link.LineDamage
+}
+
+func (l *damageLink) LineDamage() link.LineDamage { return l.d }
+
+// TestLinkQKeptWhenNotSent: a damage report written beside an ack into a
+// data packet that then has nothing else to carry (no packet goes out) is
+// not counted as sent: the next packet carries it, not one 250 ms later.
+func TestLinkQKeptWhenNotSent(t *testing.T) {
+	dl := &damageLink{d: link.LineDamage{Bytes: 64 << 10, Changed: 5}}
+	s := &Session{e: &Endpoint{mtu: 1500}, cfg: &Config{}, slots: make([]sendSlot, 8), rslots: make([]recvSlot, 8),
+		streams: map[uint64]*Stream{}, maxSeg: 1479, seg: 1024}
+	s.fec.corr = dl
+	s.ackWait, s.rcvNext, s.rcvMax = 1, 1, 1
+	if pkt := s.buildData(msAt(1000), 1024); pkt != nil {
+		t.Fatal("a data packet with nothing but an ack was built")
+	}
+	if s.fec.sentBytes != 0 || !s.fec.sentAt.IsZero() {
+		t.Fatalf("the report counts as sent (bytes %d at %v) though no packet went", s.fec.sentBytes, s.fec.sentAt)
+	}
+	if s.ackWait != 1 {
+		t.Fatalf("the waiting ack was dropped (ackWait %d)", s.ackWait)
+	}
+	if fr := s.appendLinkQ(nil, msAt(1000)); len(fr) == 0 {
+		t.Fatal("the report is not due for the next packet")
+	}
+}

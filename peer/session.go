@@ -1522,7 +1522,8 @@ func (s *Session) buildData(now time.Time, limit int) []byte {
 	body := sl.buf[pktHdrLen:pktHdrLen]
 	limit = min(limit, s.maxSeg)
 	acked := 0
-	ackDue, ackWait, lazyAck, fec := s.ackDue, s.ackWait, s.lazyAck, s.fec
+	ackDue, ackWait, lazyAck := s.ackDue, s.ackWait, s.lazyAck
+	lqAt, lqBytes := s.fec.sentAt, s.fec.sentBytes
 	if (ackDue || ackWait > 0) && s.ackLen() <= maxPiggyAck {
 		// The ack rides along. Should this packet be resent, the old ack
 		// in it is harmless: acks only ever add to what the peer knows.
@@ -1539,7 +1540,8 @@ func (s *Session) buildData(now time.Time, limit int) []byte {
 	body = s.fillStreams(body, limit)
 	if len(body) == acked {
 		// Nothing to carry the ack (or the damage report) after all.
-		s.ackDue, s.ackWait, s.lazyAck, s.fec = ackDue, ackWait, lazyAck, fec
+		s.ackDue, s.ackWait, s.lazyAck = ackDue, ackWait, lazyAck
+		s.fec.sentAt, s.fec.sentBytes = lqAt, lqBytes
 		return nil
 	}
 	sl.buf[0] = kindData
