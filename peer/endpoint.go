@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -139,6 +140,11 @@ type Endpoint struct {
 	refused   map[string]error // why the last session with an address was refused
 	accepted  chan *Session
 	closed    bool
+	// The key of the address the last packet came from: a link that hands
+	// out the same address value for a peer's every frame (ethnet's
+	// cached *packet.Addr) then costs no String call per packet.
+	lastAddr net.Addr
+	lastKey  string
 
 	// The read token: whoever holds it reads the link and dispatches what
 	// comes, using rbuf. The read loop holds it, except in lead mode, when
@@ -548,13 +554,27 @@ func (e *Endpoint) interrupt() {
 	}
 }
 
+// keyLocked returns addr.String(), remembered for the last address seen
+// when its type can be compared (a pointer, a struct of strings): two
+// equal values of such a type name the same peer.
+func (e *Endpoint) keyLocked(addr net.Addr) string {
+	if addr == nil {
+		return link.PeerAddr.String()
+	}
+	if e.lastAddr != nil && reflect.TypeOf(addr).Comparable() && addr == e.lastAddr {
+		return e.lastKey
+	}
+	e.lastAddr, e.lastKey = addr, addr.String()
+	return e.lastKey
+}
+
 func (e *Endpoint) dispatch(pkt []byte, addr net.Addr) {
 	if pkt[0] == kindAnnounce {
 		e.onAnnounce(pkt, addr)
 		return
 	}
-	key := addr.String()
 	e.mu.Lock()
+	key := e.keyLocked(addr)
 	s := e.sessions[key]
 	if s == nil && pkt[0] == kindHello && !e.closed && len(e.sessions) < maxSessions {
 		s = newSession(e, addr)

@@ -41,3 +41,45 @@ func TestRateIgnoresAckBursts(t *testing.T) {
 		t.Fatalf("in-flight limit %d bytes on a 1 MB/s line", s.cwnd)
 	}
 }
+
+// TestRatePeakExpires: the rate estimate is the largest of the last rounds'
+// samples, so a line that slows down (a busier link, a lower baud rate) is
+// followed once the fast rounds leave the window, and the estimate kept
+// per packet always equals the largest sample in the window.
+func TestRatePeakExpires(t *testing.T) {
+	const n, perRound = 1000, 20
+	s := &Session{cfg: &Config{}, slots: make([]sendSlot, 64), seg: n, maxSeg: n, rto: time.Second}
+	t0 := time.Unix(0, 0)
+	ms := func(f float64) time.Time { return t0.Add(time.Duration(f * float64(time.Millisecond))) }
+	at := 0.0
+	for round := 0; round < 3+2*len(s.bw); round++ {
+		pace := 1.0 // ms per packet: 1 MB/s
+		if round >= 3 {
+			pace = 10 // 100 kB/s
+		}
+		for i := 0; i < perRound; i++ {
+			sl := &s.slots[s.sndNxt%64]
+			*sl = sendSlot{n: n, seq: s.sndNxt, buf: make([]byte, 1)}
+			s.sndNxt++
+			s.transmit(sl, ms(at))
+			at += pace
+			s.ackSlot(sl, ms(at+0.5))
+			s.sndUna = s.sndNxt
+			var want float64
+			for _, b := range s.bw {
+				want = max(want, b)
+			}
+			if got := s.bwMax(); got != want {
+				t.Fatalf("round %d packet %d: rate estimate %.0f, largest sample in the window %.0f", round, i, got, want)
+			}
+		}
+		if round == 2 {
+			if bw := s.bwMax(); bw < 0.5e6 {
+				t.Fatalf("rate estimate %.0f B/s after 3 rounds at 1 MB/s", bw)
+			}
+		}
+	}
+	if bw := s.bwMax(); bw < 0.05e6 || bw > 0.2e6 {
+		t.Fatalf("rate estimate %.0f B/s long after the line slowed to 100 kB/s", bw)
+	}
+}

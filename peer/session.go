@@ -141,7 +141,8 @@ type Session struct {
 	rto          time.Duration
 	bw           [8]float64 // bytes/s, per round
 	bwRound      int
-	roundEnd     uint64 // round ends when this seq is acked
+	bwPeak       float64 // the largest of bw, kept as bw changes (read per packet)
+	roundEnd     uint64  // round ends when this seq is acked
 	cwnd         int
 	seg          int     // current segment (payload) size
 	maxSeg       int     // largest segment the link allows
@@ -879,10 +880,19 @@ func (s *Session) ackSlot(sl *sendSlot, now time.Time) {
 		rate := float64(s.delivered-sl.delivered) / el.Seconds()
 		if rate > s.bw[s.bwRound] {
 			s.bw[s.bwRound] = rate
+			s.bwPeak = max(s.bwPeak, rate)
 		}
 	}
 	if sl.seq >= s.roundEnd {
 		s.bwRound = (s.bwRound + 1) % len(s.bw)
+		if s.bw[s.bwRound] == s.bwPeak {
+			// The round that held the peak leaves the window.
+			s.bw[s.bwRound] = 0
+			s.bwPeak = 0
+			for _, b := range s.bw {
+				s.bwPeak = max(s.bwPeak, b)
+			}
+		}
 		s.bw[s.bwRound] = 0
 		s.roundEnd = s.sndNxt
 	}
@@ -920,13 +930,7 @@ func (s *Session) rttSample(r time.Duration, now time.Time) {
 }
 
 // bwMax is the bottleneck delivery rate estimate in bytes/s, 0 if unknown.
-func (s *Session) bwMax() float64 {
-	var bw float64
-	for _, b := range s.bw {
-		bw = math.Max(bw, b)
-	}
-	return bw
-}
+func (s *Session) bwMax() float64 { return s.bwPeak }
 
 func (s *Session) updateCwnd() {
 	bw := s.bwMax()
