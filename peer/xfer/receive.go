@@ -119,6 +119,7 @@ type receiver struct {
 	// The file being received.
 	cur    *rfile
 	pos    int64
+	synced int64 // writeback of rc.data was started up to here
 	data   partFile
 	sums   *os.File
 	leaves *rootHash // root hash state over the chunks held so far
@@ -477,7 +478,7 @@ func (rc *receiver) startFile(p []byte) error {
 	f.prefix = nil
 	f.res.Resumed = off
 	rc.res.Resumed += off
-	rc.cur, rc.pos, rc.leaves, rc.id = f, off, rh, partialID(&f.entry)
+	rc.cur, rc.pos, rc.synced, rc.leaves, rc.id = f, off, off, rh, partialID(&f.entry)
 	if err := rc.openPartial(f, off); err != nil {
 		rc.closeCurrent()
 		return rc.fatal(err)
@@ -535,6 +536,13 @@ func (rc *receiver) diskErr(err error) error {
 		PartialPath: filepath.Join(rc.dir, filepath.FromSlash(partPath(rc.id, ".part"))), Err: err}
 }
 
+// writebackStep is how much of a file is received between requests to
+// write it to disk (startWriteback): the disk works while data arrives.
+const writebackStep = 8 << 20
+
+// writeback is startWriteback; tests watch it.
+var writeback = startWriteback
+
 func (rc *receiver) chunk(p []byte) error {
 	f := rc.cur
 	if f == nil {
@@ -581,6 +589,10 @@ func (rc *receiver) chunk(p []byte) error {
 		return rc.fatal(rc.writeFailed(err))
 	}
 	rc.pos += n
+	if rc.pos-rc.synced >= writebackStep {
+		writeback(rc.data, rc.synced, rc.pos-rc.synced)
+		rc.synced = rc.pos
+	}
 	rc.done += n
 	f.res.Sent += n
 	rc.res.Bytes += n
