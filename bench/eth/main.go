@@ -14,6 +14,12 @@
 //	    a ping-pong of N messages of size bytes over one peer stream.
 //	eth tcp-echo --listen ADDR / eth tcp-ping --addr ADDR [--n N] [--size N]
 //	    the same ping-pong over TCP, the anchor.
+//	eth discover --if eth0 --name NAME --want N [--stay] [--timeout D]
+//	    announce as NAME and wait until N other peers are heard; print the
+//	    time from the process's start (before opening the link), and both
+//	    ends as Unix times to compare across processes. With
+//	    --stay, keep announcing until SIGTERM or SIGINT, then print the
+//	    link's counters (kernel drops among them).
 //
 // Each prints one line starting with "RESULT" that run parses, and details
 // before it on standard error.
@@ -30,6 +36,7 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,10 +46,11 @@ import (
 )
 
 func main() {
+	start := time.Now()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: eth recv|send|echo|ping|tcp-echo|tcp-ping [flags]")
+		fmt.Fprintln(os.Stderr, "usage: eth recv|send|echo|ping|tcp-echo|tcp-ping|discover [flags]")
 		os.Exit(2)
 	}
 	cmd, args := os.Args[1], os.Args[2:]
@@ -56,8 +64,11 @@ func main() {
 	addr := fs.String("addr", "", "tcp-ping: address to dial")
 	listen := fs.String("listen", "", "tcp-echo: address to listen on")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run here")
-	timeout := fs.Duration("timeout", 120*time.Second, "give up after this long")
+	timeout := fs.Duration("timeout", 120*time.Second, "give up after this long (discover: on discovery)")
+	want := fs.Int("want", 1, "discover: how many other peers to wait for")
+	stay := fs.Bool("stay", false, "discover: keep announcing until SIGTERM, then print the counters")
 	fs.Parse(args)
+	sig := ctx
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	if *cpuprofile != "" {
@@ -84,6 +95,8 @@ func main() {
 		err = tcpEcho(ctx, *listen)
 	case "tcp-ping":
 		err = tcpPing(ctx, *addr, *n, *size)
+	case "discover":
+		err = discover(ctx, sig, start, *ifname, *name, *want, *stay)
 	default:
 		err = fmt.Errorf("unknown measurement %q", cmd)
 	}
@@ -134,6 +147,68 @@ func counters(l *ethnet.Link, s *peer.Session) string {
 	st := s.Stats()
 	return fmt.Sprintf("frames in %d out %d, kernel drops %d, tx lost %d; packets sent %d recv %d, retransmits %d, rejected %d, segment %d, srtt %v, minrtt %v, cwnd %d, rate %.0f B/s, cipher %s",
 		c.FramesIn, c.FramesOut, c.KernelDrops, c.Lost, st.PacketsSent, st.PacketsRecv, st.Retransmits, st.Rejected, st.Segment, st.SRTT, st.MinRTT, st.Cwnd, st.Rate, st.Cipher)
+}
+
+// linkCounters is the link's half of counters, for a process without a
+// session.
+func linkCounters(l *ethnet.Link) string {
+	c := l.Counters()
+	return fmt.Sprintf("frames in %d out %d, kernel drops %d of %d queued, tx lost %d, dropped %d, read buffer %d",
+		c.FramesIn, c.FramesOut, c.KernelDrops, c.KernelFrames, c.Lost, c.Dropped, c.ReadBuffer)
+}
+
+// discover waits until want other peers are heard (or ctx ends) and prints
+// the time since start. With stay it then keeps the endpoint, announcing,
+// until sig ends, and prints the link's counters.
+func discover(ctx, sig context.Context, start time.Time, ifname, name string, want int, stay bool) error {
+	ep, l, err := endpoint(ifname, name)
+	if err != nil {
+		return err
+	}
+	defer ep.Close()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		nbs := ep.Neighbors()
+		if len(nbs) >= want {
+			el := time.Since(start)
+			fmt.Fprintf(os.Stderr, "discover: %s knows %s\n", name, names(nbs))
+			fmt.Printf("RESULT discover name=%s secs=%.3f peers=%d start=%.6f end=%.6f\n", name, el.Seconds(), len(nbs), unix(start), unix(start.Add(el)))
+			break
+		}
+		select {
+		case <-ctx.Done():
+			if sig.Err() != nil {
+				return sig.Err()
+			}
+			return fmt.Errorf("discover: %s heard %d of %d peers in %v (%s): are they up, on this segment, with the same EtherType?",
+				name, len(nbs), want, time.Since(start).Round(time.Millisecond), names(nbs))
+		case <-tick.C:
+		}
+	}
+	if !stay {
+		return nil
+	}
+	<-sig.Done()
+	c := l.Counters()
+	fmt.Fprintln(os.Stderr, "discover:", name, linkCounters(l))
+	fmt.Printf("RESULT counters name=%s kerneldrops=%d kernelframes=%d framesin=%d framesout=%d peers=%d\n",
+		name, c.KernelDrops, c.KernelFrames, c.FramesIn, c.FramesOut, len(ep.Neighbors()))
+	return nil
+}
+
+// unix is t in seconds since 1970, for comparing times across processes.
+func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+func names(nbs []peer.Neighbor) string {
+	if len(nbs) == 0 {
+		return "nobody"
+	}
+	var s []string
+	for _, nb := range nbs {
+		s = append(s, nb.Name)
+	}
+	return strings.Join(s, " ")
 }
 
 func recv(ctx context.Context, ifname, name, dir string) error {
@@ -192,7 +267,7 @@ func send(ctx context.Context, ifname, to string, files []string) error {
 		return err
 	}
 	s.Close()
-	fmt.Printf("RESULT send bytes=%d secs=%.3f MBps=%.1f\n", res.Bytes, el.Seconds(), float64(res.Bytes)/el.Seconds()/1e6)
+	fmt.Printf("RESULT send bytes=%d secs=%.3f MBps=%.1f kerneldrops=%d\n", res.Bytes, el.Seconds(), float64(res.Bytes)/el.Seconds()/1e6, l.Counters().KernelDrops)
 	return nil
 }
 
