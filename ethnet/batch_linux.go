@@ -129,10 +129,10 @@ func (w *batchWriter) encode(ps [][]byte, first int, src net.HardwareAddr) {
 }
 
 // send is the write callback given to the netpoller: one sendmmsg(2) of
-// msgs[off:count].
+// msgs[off:count]. Raw, as Link.recv, since the socket never blocks.
 func (w *batchWriter) send(fd uintptr) bool {
 	for {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd,
+		n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd,
 			uintptr(unsafe.Pointer(&w.msgs[w.off])), uintptr(w.count-w.off), 0, 0, 0)
 		switch e {
 		case unix.EINTR:
