@@ -27,6 +27,9 @@
 //     is not dropped by the kernel, whose drop counter Counters reports;
 //   - MTU is the interface MTU less our 3-byte header: jumbo frames are used
 //     when the interface has them;
+//   - with Config.Exclusive, one such link per interface among the processes
+//     of a network namespace (ErrInUse for a second): two peers on one
+//     interface share its MAC address and would receive each other's frames;
 //   - errors say what to do: no permission, no such interface (listing those
 //     that exist), interface down, interface without Ethernet framing. Test
 //     them with errors.Is against ErrPermission, ErrNoInterface,
@@ -69,6 +72,15 @@ type Config struct {
 	// it SO_RCVBUF applies, which the kernel caps at net.core.rmem_max.
 	ReadBuffer int
 
+	// Exclusive claims the interface for this link among the processes of
+	// this network namespace that claim it too: Open fails with an error
+	// wrapping ErrInUse while another exclusive link is open on it. Two
+	// peers on one interface share its MAC address, so each receives the
+	// frames the other's peers send it: their announcements and sessions
+	// get crossed. The claim is an abstract Unix socket, gone with the
+	// process however it ends.
+	Exclusive bool
+
 	// batch, when positive, sets how many frames one receive system call
 	// may take; tests and benchmarks compare sizes with it.
 	batch int
@@ -92,6 +104,9 @@ var (
 	// ErrNotEthernet reports an interface without Ethernet framing: a
 	// loopback, a TUN device, a point-to-point or IP tunnel interface.
 	ErrNotEthernet = errors.New("network interface has no Ethernet framing")
+	// ErrInUse reports an interface another exclusive link (another
+	// p2plink) already uses; see Config.Exclusive.
+	ErrInUse = errors.New("another p2plink already runs on this interface")
 	// ErrUnsupported reports a system without Linux AF_PACKET sockets.
 	ErrUnsupported = errors.New("raw Ethernet needs Linux AF_PACKET")
 )

@@ -100,6 +100,8 @@ type Link struct {
 	writeFn   func(fd uintptr) bool
 	bw        *batchWriter // WriteBatch's state, made on first use
 
+	claim int // the interface's claim (Config.Exclusive), -1 for none
+
 	framesIn, framesOut, bytesIn, bytesOut atomic.Uint64
 	own, foreign, malformed, oversize      atomic.Uint64
 	otherHost, lost                        atomic.Uint64
@@ -142,20 +144,55 @@ func Open(ifname string, cfg Config) (*Link, error) {
 		return nil, fmt.Errorf("ethnet: %s: interface MTU %d too small for frames", ifname, ifi.MTU)
 	}
 
+	claim := -1
+	if cfg.Exclusive {
+		if claim, err = claimInterface(ifi); err != nil {
+			return nil, err
+		}
+	}
 	filter, err := otherHostFilter()
 	if err != nil {
+		unclaim(claim)
 		return nil, fmt.Errorf("ethnet: building socket filter: %w", err)
 	}
 	conn, err := packet.Listen(ifi, packet.Raw, framing.EtherType, &packet.Config{Filter: filter})
 	if err != nil {
+		unclaim(claim)
 		return nil, classifyOpen(ifname, err)
 	}
 	l, err := newLink(conn, ifi, mtu, cfg)
 	if err != nil {
+		unclaim(claim)
 		conn.Close()
 		return nil, err
 	}
+	l.claim = claim
 	return l, nil
+}
+
+// claimInterface binds the abstract Unix socket that names the interface
+// (by index, which is what identifies it within the network namespace, as
+// abstract socket names are) and returns it; see Config.Exclusive.
+func claimInterface(ifi *net.Interface) (int, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("ethnet: %s: claiming the interface: %w", ifi.Name, err)
+	}
+	err = unix.Bind(fd, &unix.SockaddrUnix{Name: fmt.Sprintf("@p2plink/ethnet/%d", ifi.Index)})
+	if err == nil {
+		return fd, nil
+	}
+	unix.Close(fd)
+	if errors.Is(err, unix.EADDRINUSE) {
+		return -1, fmt.Errorf("ethnet: %s: %w (a serve in the background?): both would receive the frames sent to this machine, and their sessions would break; stop the other first, or use another interface", ifi.Name, ErrInUse)
+	}
+	return -1, fmt.Errorf("ethnet: %s: claiming the interface: %w", ifi.Name, err)
+}
+
+func unclaim(fd int) {
+	if fd >= 0 {
+		unix.Close(fd)
+	}
 }
 
 func newLink(conn *packet.Conn, ifi *net.Interface, mtu int, cfg Config) (*Link, error) {
@@ -197,6 +234,7 @@ func newLink(conn *packet.Conn, ifi *net.Interface, mtu int, cfg Config) (*Link,
 		wbuf:  make([]byte, max(framing.EtherOverhead+mtu, framing.EtherMinFrame)),
 		addrs: make(map[[6]byte]*packet.Addr),
 		txfd:  -1,
+		claim: -1,
 	}
 	batch := max(1, min(maxBatch, maxBatchBytes/l.slot))
 	if cfg.batch > 0 {
@@ -689,6 +727,7 @@ func (l *Link) Close() error {
 		l.txfd = -1
 	}
 	l.wmu.Unlock()
+	unclaim(l.claim)
 	if err != nil {
 		return l.opError("close", err)
 	}

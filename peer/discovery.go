@@ -101,8 +101,10 @@ func (e *Endpoint) onAnnounce(pkt []byte, addr net.Addr) {
 	}
 	nb.Name, nb.LastSeen = name, now
 	e.mu.Unlock()
-	if !known {
+	if !known && !e.cfg.Quiet {
 		e.l.WriteTo(e.announcement(), addr)
+	}
+	if !known {
 		e.cfg.Logger.Info("neighbor", "name", name, "fingerprint", nb.Fingerprint, "addr", key)
 	}
 	select {

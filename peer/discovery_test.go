@@ -101,3 +101,60 @@ func TestConnectNeighborChecksKey(t *testing.T) {
 		}
 	})
 }
+
+// TestQuietEndpoint: a quiet endpoint lists the peers that announce on the
+// segment, yet never announces itself, answers no hello and starts no
+// session, so peers that share its address with another endpoint are not
+// disturbed.
+func TestQuietEndpoint(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hub := linktest.NewHub(linktest.PipeConfig{})
+		a, err := NewEndpoint(hub.Attach("a"), testConfig(t, "a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		b, err := NewEndpoint(hub.Attach("b"), testConfig(t, "b"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		qcfg := testConfig(t, "q")
+		qcfg.Quiet = true
+		qlink := hub.Attach("q")
+		q, err := NewEndpoint(qlink, qcfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer q.Close()
+		// The others announced at their start, before q listened: q hears
+		// them at their next periodic announcement.
+		time.Sleep(q.cfg.AnnounceInterval * 6 / 5)
+		var names []string
+		for _, nb := range q.Neighbors() {
+			names = append(names, nb.Name)
+		}
+		if len(names) != 2 || names[0] != "a" || names[1] != "b" {
+			t.Fatalf("quiet endpoint lists %v, want [a b]", names)
+		}
+		for _, ep := range []*Endpoint{a, b} {
+			if nbs := ep.Neighbors(); len(nbs) != 1 {
+				t.Errorf("%s lists %d neighbors, want only the other loud one: %v", ep.cfg.Name, len(nbs), nbs)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if _, err := a.Connect(ctx, qlink.LocalAddr()); err == nil {
+			t.Fatal("a session with a quiet endpoint was established")
+		}
+		q.mu.Lock()
+		n := len(q.sessions)
+		q.mu.Unlock()
+		if n != 0 {
+			t.Errorf("the quiet endpoint holds %d sessions after a hello, want 0", n)
+		}
+		if _, err := q.Connect(ctx, a.l.LocalAddr()); err == nil {
+			t.Error("a quiet endpoint connected")
+		}
+	})
+}

@@ -48,6 +48,12 @@ type Config struct {
 	// multi-peer link. Default 5 s (and three times in the first half
 	// second).
 	AnnounceInterval time.Duration
+	// Quiet makes an endpoint that only listens to announcements (to list
+	// the peers on a segment beside another endpoint on the same interface,
+	// see ethnet.Config.Exclusive): it never announces itself, answers no
+	// hello and starts no session. Neighbors fill as the others announce,
+	// every AnnounceInterval.
+	Quiet bool
 	// Logger receives the endpoint's log lines. Default: discard.
 	Logger *slog.Logger
 
@@ -81,13 +87,19 @@ func (c *Config) withDefaults(mtu int) Config {
 		d.Window = 4096
 	}
 	if d.AnnounceInterval <= 0 {
-		d.AnnounceInterval = 5 * time.Second
+		d.AnnounceInterval = DefaultAnnounceInterval
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	return d
 }
+
+// DefaultAnnounceInterval is Config.AnnounceInterval's default.
+const DefaultAnnounceInterval = 5 * time.Second
+
+// Quiet reports whether the endpoint only listens (Config.Quiet).
+func (e *Endpoint) Quiet() bool { return e.cfg.Quiet }
 
 // cleanName keeps a peer name printable, short and free of spaces.
 func cleanName(s string) string {
@@ -203,7 +215,7 @@ func NewEndpoint(l link.Link, cfg Config) (*Endpoint, error) {
 	}
 	e.wg.Add(1)
 	go e.readLoop()
-	if b, ok := l.(link.Broadcaster); ok {
+	if b, ok := l.(link.Broadcaster); ok && !e.cfg.Quiet {
 		e.wg.Add(1)
 		go e.announceLoop(b)
 	}
@@ -215,6 +227,9 @@ func NewEndpoint(l link.Link, cfg Config) (*Endpoint, error) {
 func (e *Endpoint) Connect(ctx context.Context, addr net.Addr) (*Session, error) {
 	if addr == nil {
 		addr = link.PeerAddr
+	}
+	if e.cfg.Quiet {
+		return nil, errors.New("peer: a quiet endpoint starts no sessions (Config.Quiet)")
 	}
 	e.mu.Lock()
 	if e.closed {
@@ -571,6 +586,9 @@ func (e *Endpoint) keyLocked(addr net.Addr) string {
 func (e *Endpoint) dispatch(pkt []byte, addr net.Addr) {
 	if pkt[0] == kindAnnounce {
 		e.onAnnounce(pkt, addr)
+		return
+	}
+	if e.cfg.Quiet {
 		return
 	}
 	e.mu.Lock()

@@ -208,7 +208,14 @@ func (e *env) linkCommand(ctx context.Context, kind string, args []string) error
 	if err != nil {
 		return err
 	}
-	l, err := o.openLink(ctx, kind, target, pcfg.Logger)
+	l, err := o.openLink(ctx, kind, target, pcfg.Logger, true)
+	if errors.Is(err, ethnet.ErrInUse) && verb == "peers" {
+		// Another p2plink (a serve) has the interface: listen beside it
+		// without a word, so as not to cross its sessions.
+		fmt.Fprintf(e.stderr, "another p2plink runs on %s: listening quietly for the peers' periodic announcements…\n", target)
+		l, err = o.openLink(ctx, kind, target, pcfg.Logger, false)
+		pcfg.Quiet = true
+	}
 	if err != nil {
 		return err
 	}
@@ -221,7 +228,10 @@ func (e *env) linkCommand(ctx context.Context, kind string, args []string) error
 	return e.runVerb(ctx, &o, ep, verb, pos)
 }
 
-func (o *options) openLink(ctx context.Context, kind, target string, log *slog.Logger) (link.Link, error) {
+// openLink opens the link. An Ethernet link claims its interface when
+// exclusive (see ethnet.Config.Exclusive): two peers on one interface would
+// receive each other's frames.
+func (o *options) openLink(ctx context.Context, kind, target string, log *slog.Logger, exclusive bool) (link.Link, error) {
 	switch kind {
 	case "serial":
 		cfg := serialnet.Config{Baud: o.baud, DataBits: o.dataBits, MTU: o.mtu, Logger: log}
@@ -244,7 +254,7 @@ func (o *options) openLink(ctx context.Context, kind, target string, log *slog.L
 		}
 		return usbnet.Open(ctx, cfg)
 	case "eth":
-		return ethnet.Open(target, ethnet.Config{})
+		return ethnet.Open(target, ethnet.Config{Exclusive: exclusive})
 	}
 	return nil, errors.New("unknown link")
 }

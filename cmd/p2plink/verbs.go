@@ -69,9 +69,15 @@ func (e *env) peers(ctx context.Context, ep *peer.Endpoint) error {
 	if !multiPeer(ep) {
 		return usageError("peers lists the peers of a multi-peer link (eth); a point-to-point link has one")
 	}
+	// Peers answer our announcement at once; a quiet endpoint makes none,
+	// and waits for their periodic ones.
+	wait := 2500 * time.Millisecond
+	if ep.Quiet() {
+		wait = peer.DefaultAnnounceInterval*6/5 + time.Second
+	}
 	select {
 	case <-ctx.Done():
-	case <-time.After(2500 * time.Millisecond):
+	case <-time.After(wait):
 	}
 	nbs := ep.Neighbors()
 	if len(nbs) == 0 {

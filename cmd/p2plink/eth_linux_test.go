@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// inNamespace runs fn on a goroutine whose OS thread has entered the named
+// network namespace, and waits for it; the thread dies with the goroutine.
+func inNamespace(ns string, fn func()) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with us
+		f, err := os.Open(filepath.Join("/run/netns", ns))
+		if err != nil {
+			done <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			done <- err
+			return
+		}
+		fn()
+		done <- nil
+	}()
+	return <-done
+}
+
+// TestOnePeerPerInterface: while a p2plink serves on an interface, a second
+// command there would receive the frames meant for the first and cross its
+// sessions; it is refused with a reason, except `peers`, which listens
+// quietly beside it.
+func TestOnePeerPerInterface(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a network namespace and raw sockets")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs the ip command (iproute2)")
+	}
+	ns := fmt.Sprintf("p2plcmd%d", os.Getpid())
+	ip := func(args ...string) {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	ip("netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	ip("-n", ns, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1")
+	ip("-n", ns, "link", "set", "veth0", "up")
+	ip("-n", ns, "link", "set", "veth1", "up")
+
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	served := make(chan result, 1)
+	go func() {
+		err := inNamespace(ns, func() {
+			served <- runCmd(ctx, "", "eth", "veth0", "--config", filepath.Join(dir, "a"), "--name", "alice", "--dir", dir, "serve")
+		})
+		if err != nil {
+			served <- result{code: -1, stderr: err.Error()}
+		}
+	}()
+	// Wait for serve's claim on the interface (an abstract Unix socket of
+	// this namespace), or the second command could take it first.
+	claimed := false
+	for deadline := time.Now().Add(10 * time.Second); !claimed && time.Now().Before(deadline); {
+		if err := inNamespace(ns, func() {
+			b, _ := os.ReadFile("/proc/thread-self/net/unix")
+			claimed = strings.Contains(string(b), "@p2plink/ethnet/")
+		}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !claimed {
+		t.Fatal("serve did not claim the interface within 10 s")
+	}
+	file := filepath.Join(dir, "f")
+	os.WriteFile(file, []byte("hello"), 0o644)
+	var second, peers result
+	sctx, scancel := context.WithTimeout(ctx, 5*time.Second) // it waits for bob otherwise
+	defer scancel()
+	if err := inNamespace(ns, func() {
+		second = runCmd(sctx, "", "eth", "veth0", "--config", filepath.Join(dir, "b"), "--name", "alice2", "--to", "bob", "send", file)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if second.code != 1 || !strings.Contains(second.stderr, "another p2plink already runs on this interface") || !strings.Contains(second.stderr, "stop the other first") {
+		t.Fatalf("second command on the interface: exit %d, stderr %q; want exit 1 saying another p2plink runs there and what to do", second.code, second.stderr)
+	}
+	pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer pcancel()
+	if err := inNamespace(ns, func() {
+		peers = runCmd(pctx, "", "eth", "veth0", "--config", filepath.Join(dir, "c"), "--name", "probe", "peers")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(peers.stderr, "listening quietly") {
+		t.Errorf("peers beside a serve: exit %d, stderr %q; want it to listen quietly", peers.code, peers.stderr)
+	}
+	cancel()
+	select {
+	case r := <-served:
+		if r.code == -1 || strings.Contains(r.stderr, "already runs") {
+			t.Errorf("serve failed: %q", r.stderr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop after its context was cancelled")
+	}
+}
