@@ -128,19 +128,6 @@ func noSuchPortHint(list []PortInfo, err error) string {
 	return b.String()
 }
 
-// permissionHint says who may open path and how to become one of them.
-func permissionHint(path string) string {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return "check the device's owner and mode with `ls -l " + path + "`"
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return "check the device's owner and mode with `ls -l " + path + "`"
-	}
-	return permissionHintFor(path, fi.Mode().Perm(), userName(st.Uid), groupName(st.Gid))
-}
-
 // permissionHintFor builds the hint from a device's mode and group name.
 func permissionHintFor(path string, perm fs.FileMode, owner, group string) string {
 	if perm&0o060 == 0o060 && group != "root" {

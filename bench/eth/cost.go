@@ -12,22 +12,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/mdlayher/packet"
 
 	"github.com/p2plink/p2plink/ethnet"
 )
-
-// cpuTime is the CPU time, user and system, the process has used so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // segment is a full packet's payload at MTU 1500, as the peer protocol
 // fills it (bench/eth/run prints "segment 1476").
