@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 )
@@ -108,4 +109,66 @@ func BenchmarkHashFile(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestFileRootMapped: a file hashed through its memory mapping has the
+// spec's root, and one that grew is seen to have grown.
+func TestFileRootMapped(t *testing.T) {
+	for _, n := range []int{1, ChunkSize, 2*ChunkSize + 1, (hashSpan+1)*ChunkSize + 7} {
+		data := chunkyBytes(n)
+		path := filepath.Join(t.TempDir(), "f")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, unmap := mapFile(f, int64(n))
+		if m == nil && runtime.GOOS != "windows" {
+			t.Fatalf("%d bytes: the file was not mapped", n)
+		}
+		root, got, err := rootOfChunks(f, m, int64(n), 2)
+		unmap()
+		if err != nil || got != int64(n) || root != specRoot(data) {
+			t.Errorf("%d bytes mapped: root %x of %d bytes, %v; want %x of %d", n, root, got, err, specRoot(data), n)
+		}
+		if n > 1 {
+			if _, got, err := fileRootParallel(f, int64(n)-1, 2); err != nil || got != int64(n) {
+				t.Errorf("%d bytes announced as %d: %d bytes, %v; want %d", n, n-1, got, err, n)
+			}
+		}
+		f.Close()
+	}
+}
+
+// TestMappedFileShrinks: a file cut short under its mapping while it is
+// hashed faults on the pages it lost; that ends the hashing as a file
+// found shorter, and the program goes on.
+func TestMappedFileShrinks(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no mapping here")
+	}
+	n := 40 * ChunkSize
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, chunkyBytes(n), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, unmap := mapFile(f, int64(n))
+	defer unmap()
+	if m == nil {
+		t.Fatal("the file was not mapped")
+	}
+	if err := os.Truncate(path, int64(n/4)); err != nil {
+		t.Fatal(err)
+	}
+	_, got, err := rootOfChunks(f, m, int64(n), 3)
+	if err != nil || got >= int64(n) {
+		t.Fatalf("a file cut to a quarter under its mapping: %d bytes, %v; want fewer than %d and no error", got, err, n)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -613,16 +614,31 @@ func hashWorkers() int { return min(runtime.GOMAXPROCS(0), 4) }
 // into the root: it bounds the chunk hashes held at once.
 const hashSpan = 256
 
-// fileRootParallel is fileRoot over the first size bytes of f, read with
-// ReadAt by workers goroutines. It returns the bytes it found: fewer than
-// size if the file is shorter, one more if it is longer.
+// fileRootParallel is fileRoot over the first size bytes of f, hashed by
+// workers goroutines. A file is mapped into memory where it can be (see
+// mapFile), so that its bytes are hashed where they lie in the page cache
+// rather than copied out first; otherwise it is read with ReadAt. It
+// returns the bytes it found: fewer than size if the file is shorter, one
+// more if it is longer.
 func fileRootParallel(f io.ReaderAt, size int64, workers int) (root [hashLen]byte, n int64, err error) {
+	m, unmap := mapFile(f, size)
+	defer unmap()
+	return rootOfChunks(f, m, size, workers)
+}
+
+// rootOfChunks is fileRootParallel over m, f's first size bytes mapped
+// into memory, or with ReadAt when m is nil. A mapped file that shrinks
+// under the workers makes the page they touch fault: such a fault ends the
+// hashing as a file found shorter, not the program.
+func rootOfChunks(f io.ReaderAt, m []byte, size int64, workers int) (root [hashLen]byte, n int64, err error) {
 	rh := newRootHash()
 	chunks := (size + ChunkSize - 1) / ChunkSize
 	sums := make([][hashLen]byte, min(chunks, hashSpan))
 	bufs := make([][]byte, workers)
 	for i := range bufs {
-		bufs[i] = make([]byte, ChunkSize)
+		if m == nil {
+			bufs[i] = make([]byte, ChunkSize)
+		}
 	}
 	for first := int64(0); first < chunks; first += hashSpan {
 		span := min(chunks-first, hashSpan)
@@ -630,29 +646,49 @@ func fileRootParallel(f io.ReaderAt, size int64, workers int) (root [hashLen]byt
 		var failed atomic.Bool
 		var mu sync.Mutex
 		var firstErr error
+		fail := func(err error) {
+			mu.Lock()
+			if firstErr == nil {
+				firstErr = err
+			}
+			mu.Unlock()
+			failed.Store(true)
+		}
 		var wg sync.WaitGroup
 		for w := range min(int64(workers), span) {
 			wg.Add(1)
 			go func(buf []byte) {
 				defer wg.Done()
+				if m != nil {
+					defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+					defer func() {
+						if r := recover(); r != nil {
+							if _, fault := r.(interface{ Addr() uintptr }); !fault {
+								panic(r)
+							}
+							fail(fmt.Errorf("%w: shorter than announced (a fault reading its mapping)", io.ErrUnexpectedEOF))
+						}
+					}()
+				}
 				for !failed.Load() {
 					i := next.Add(1) - 1
 					if i >= span {
 						return
 					}
 					off := (first + i) * ChunkSize
-					p := buf[:min(ChunkSize, size-off)]
-					if k, err := f.ReadAt(p, off); k < len(p) {
-						if err == nil || errors.Is(err, io.EOF) {
-							err = fmt.Errorf("%w: shorter than announced", io.ErrUnexpectedEOF)
+					end := min(off+ChunkSize, size)
+					var p []byte
+					if m != nil {
+						p = m[off:end]
+					} else {
+						p = buf[:end-off]
+						if k, err := f.ReadAt(p, off); k < len(p) {
+							if err == nil || errors.Is(err, io.EOF) {
+								err = fmt.Errorf("%w: shorter than announced", io.ErrUnexpectedEOF)
+							}
+							fail(err)
+							return
 						}
-						mu.Lock()
-						if firstErr == nil {
-							firstErr = err
-						}
-						mu.Unlock()
-						failed.Store(true)
-						return
 					}
 					sums[i] = sha256.Sum256(p)
 				}
@@ -670,7 +706,8 @@ func fileRootParallel(f io.ReaderAt, size int64, workers int) (root [hashLen]byt
 		}
 	}
 	// A file that grew has a byte past size.
-	if k, _ := f.ReadAt(bufs[0][:1], size); k > 0 {
+	var one [1]byte
+	if k, _ := f.ReadAt(one[:], size); k > 0 {
 		return root, size + 1, nil
 	}
 	return rh.root(), size, nil
