@@ -717,8 +717,12 @@ func (l *Link) Close() error {
 	}
 	// Collect the kernel's counters while the socket is still open.
 	l.kernelStats()
-	err := l.conn.Close()
-	// Closing conn unblocked a writer waiting in the netpoller; one using
+	// The kernel waits for a grace period of its packet handlers when it
+	// releases a packet socket (some 15-20 ms on an idle machine): the two
+	// sockets are closed at once, so that a command's exit waits for one.
+	errc := make(chan error, 1)
+	go func() { errc <- l.conn.Close() }()
+	// Closing conn unblocks a writer waiting in the netpoller; one using
 	// the transmit socket does not block. Once the writer is out, no call
 	// reaches the transmit socket again.
 	l.wmu.Lock()
@@ -727,6 +731,7 @@ func (l *Link) Close() error {
 		l.txfd = -1
 	}
 	l.wmu.Unlock()
+	err := <-errc
 	unclaim(l.claim)
 	if err != nil {
 		return l.opError("close", err)
