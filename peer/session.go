@@ -175,6 +175,7 @@ type Session struct {
 
 	// streams
 	streams    map[uint64]*Stream
+	live       []*Stream // the streams of the map, for the scans made per packet (no map iteration)
 	nextStream uint64
 	acceptQ    []*Stream
 	acceptWake chan struct{}
@@ -826,7 +827,7 @@ func (s *Session) onAck(v []byte, now time.Time) {
 		// writer's timer is at worst early: it recomputes when it fires.
 		s.kick()
 	}
-	for _, st := range s.streams {
+	for _, st := range s.live {
 		if st.sendWaiting {
 			st.notify()
 		}
@@ -1030,7 +1031,7 @@ func (s *Session) markLost(sl *sendSlot, damage bool) {
 // the streams' credit.
 func (s *Session) sendable() int {
 	n := 0
-	for _, st := range s.streams {
+	for _, st := range s.live {
 		n += min(len(st.sendBuf)-st.sendOff, max(int(st.credit), 0))
 		if st.finQueued && !st.finSent {
 			n++
@@ -1040,7 +1041,7 @@ func (s *Session) sendable() int {
 }
 
 func (s *Session) pendingStreamData() bool {
-	for _, st := range s.streams {
+	for _, st := range s.live {
 		if st.hasOutput() {
 			return true
 		}
@@ -1356,7 +1357,16 @@ func (s *Session) detectGaps(now time.Time) time.Duration {
 	w := uint64(len(s.slots))
 	for q := s.sndUna; q < s.sndNxt; q++ {
 		sl := &s.slots[q%w]
-		if sl.inFlight && sl.order+reorderThreshold <= s.maxAcked {
+		if sl.order+reorderThreshold > s.maxAcked {
+			if sl.retrans == 0 {
+				// Every packet after this one was first sent after it,
+				// and resent, if at all, later still: none was overtaken
+				// either. (Without this, every call scanned the window.)
+				break
+			}
+			continue
+		}
+		if sl.inFlight {
 			// Count it as damage only when both it and the packet that
 			// overtook it were first transmissions: after a timeout,
 			// retransmissions overtake packets still on their way.
@@ -1411,6 +1421,13 @@ func (s *Session) checkTimeout(now time.Time) (wait time.Duration, expired bool)
 		due := start.Add(max(sl.timeout, s.rto))
 		if now.Before(due) {
 			wait = min(wait, due.Sub(now))
+			if sl.retrans == 0 && !start.Add(s.rto).Before(now.Add(wait)) {
+				// Every packet after this one was sent (or resent) after
+				// it and times out no sooner than the timer after that:
+				// none is due before wait. (Without this, every call
+				// scanned the window.)
+				break
+			}
 			continue
 		}
 		// A timeout while the peer's packets still arrive means this one

@@ -85,7 +85,21 @@ func (s *Session) newStream(id uint64, service string, prio Priority) *Stream {
 		readC: make(chan struct{}, 1), writeC: make(chan struct{}, 1),
 		credit: initialCredit, recvWindow: initialCredit, window: streamWindow, grantedAt: time.Now()}
 	s.streams[id] = st
+	s.live = append(s.live, st)
 	return st
+}
+
+// dropStream forgets the stream id. Called with s.mu held.
+func (s *Session) dropStream(id uint64) {
+	delete(s.streams, id)
+	for i, st := range s.live {
+		if st.id == id {
+			last := len(s.live) - 1
+			s.live[i], s.live[last] = s.live[last], nil
+			s.live = s.live[:last]
+			return
+		}
+	}
 }
 
 // OpenStream opens a stream to the peer's service. It does not wait for the
@@ -421,7 +435,7 @@ func (s *Session) urgentWaiting() bool {
 	if len(s.ctrlQ) > 0 {
 		return true
 	}
-	for _, st := range s.streams {
+	for _, st := range s.live {
 		if st.prio >= PrioInteractive && st.hasOutput() {
 			return true
 		}
@@ -433,7 +447,7 @@ func (s *Session) urgentWaiting() bool {
 // round robin within a priority, until limit.
 func (s *Session) fillStreams(body []byte, limit int) []byte {
 	ready := s.readyBuf[:0]
-	for _, st := range s.streams {
+	for _, st := range s.live {
 		if st.hasOutput() {
 			ready = append(ready, st)
 		}
@@ -494,7 +508,7 @@ func (s *Session) fillStreams(body []byte, limit int) []byte {
 			st.resetAfterFin = false
 		}
 		if st.finSent && (st.recvFin || st.closedRead || st.reset != nil) {
-			delete(s.streams, st.id)
+			s.dropStream(st.id)
 		}
 	}
 	return body
@@ -527,7 +541,7 @@ func (s *Session) onStreamData(v []byte, fin bool) {
 	if fin {
 		st.recvFin = true
 		if st.finSent || st.closedRead {
-			delete(s.streams, id)
+			s.dropStream(id)
 		}
 	}
 	st.notify()
@@ -577,7 +591,7 @@ func (s *Session) onReset(v []byte) {
 		st.reset = fmt.Errorf("%w: %s", ErrStreamReset, printable(v[k:]))
 		st.sendBuf, st.sendOff = nil, 0
 		st.finQueued = false
-		delete(s.streams, id)
+		s.dropStream(id)
 		st.notify()
 	}
 }
