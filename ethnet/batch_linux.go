@@ -13,11 +13,12 @@ import (
 )
 
 // batchWriter is the state of WriteBatch, made on its first use and guarded
-// by wmu: len(msgs) slots of buf, each slot bytes long, with msgs[i] and
-// iovs[i] describing slot i. One sendmmsg(2) sends msgs[off:count].
+// by wmu. Frame i of a batch is msgs[i], gathered from two buffers: its
+// header, in slot i of buf, and the caller's payload, not copied (iovs[2i]
+// and iovs[2i+1]); a frame too short for the wire is written whole, padded,
+// into its slot. One sendmmsg(2) sends msgs[off:count].
 type batchWriter struct {
 	buf         []byte
-	slot        int
 	msgs        []unix.Mmsghdr
 	iovs        []unix.Iovec
 	off, count  int
@@ -26,6 +27,10 @@ type batchWriter struct {
 	fn          func(fd uintptr) bool
 	dst, source net.HardwareAddr
 }
+
+// batchSlot is the room for one frame's header in batchWriter.buf, or for
+// a whole short frame.
+const batchSlot = 64
 
 // WriteBatch sends each of ps as one frame to addr, as WriteTo would, with
 // one sendmmsg(2) system call for up to 32 frames. It returns how many
@@ -48,6 +53,7 @@ func (l *Link) WriteBatch(ps [][]byte, addr net.Addr) (int, error) {
 		return 0, l.opError("write", net.ErrClosed)
 	}
 	w := l.batchWriter()
+	defer w.release()
 	w.dst = a.HardwareAddr
 	done := 0
 	for done < len(ps) {
@@ -104,27 +110,44 @@ func (l *Link) batchWriter() *batchWriter {
 	if l.bw != nil {
 		return l.bw
 	}
-	w := &batchWriter{slot: max(framing.EtherOverhead+l.mtu, framing.EtherMinFrame)}
-	n := max(1, min(maxBatch, maxBatchBytes/w.slot))
-	w.buf = make([]byte, n*w.slot)
-	w.msgs = make([]unix.Mmsghdr, n)
-	w.iovs = make([]unix.Iovec, n)
-	for i := range n {
-		w.iovs[i].Base = &w.buf[i*w.slot]
-		w.msgs[i].Hdr.Iov = &w.iovs[i]
-		w.msgs[i].Hdr.SetIovlen(1)
+	w := &batchWriter{}
+	w.buf = make([]byte, maxBatch*batchSlot)
+	w.msgs = make([]unix.Mmsghdr, maxBatch)
+	w.iovs = make([]unix.Iovec, 2*maxBatch)
+	for i := range maxBatch {
+		w.iovs[2*i].Base = &w.buf[i*batchSlot]
+		w.msgs[i].Hdr.Iov = &w.iovs[2*i]
 	}
 	w.fn = w.send
 	l.bw = w
 	return w
 }
 
-// encode writes ps into the slots from slot first on, from src to w.dst.
+// encode prepares ps as the frames from slot first on, from src to w.dst.
+// The iovecs then point into ps until release.
 func (w *batchWriter) encode(ps [][]byte, first int, src net.HardwareAddr) {
 	for i, p := range ps {
 		s := first + i
-		n, _ := framing.EncodeEther(w.buf[s*w.slot:(s+1)*w.slot], w.dst, src, p)
-		w.iovs[s].SetLen(n)
+		h := w.buf[s*batchSlot : (s+1)*batchSlot]
+		if framing.EtherOverhead+len(p) <= framing.EtherMinFrame {
+			n, _ := framing.EncodeEther(h, w.dst, src, p)
+			w.iovs[2*s].SetLen(n)
+			w.msgs[s].Hdr.SetIovlen(1)
+			continue
+		}
+		framing.EncodeEtherHeader(h, w.dst, src, len(p))
+		w.iovs[2*s].SetLen(framing.EtherOverhead)
+		w.iovs[2*s+1].Base = &p[0]
+		w.iovs[2*s+1].SetLen(len(p))
+		w.msgs[s].Hdr.SetIovlen(2)
+	}
+}
+
+// release drops the pointers into the caller's payloads, so that the
+// writer does not keep them from the garbage collector.
+func (w *batchWriter) release() {
+	for i := range w.msgs {
+		w.iovs[2*i+1] = unix.Iovec{}
 	}
 }
 

@@ -54,6 +54,27 @@ func EncodeEther(out []byte, dst, src []byte, payload []byte) (int, error) {
 	return n, nil
 }
 
+// EncodeEtherHeader writes the first EtherOverhead bytes of the frame
+// EncodeEther would write for a payload of n bytes: the rest of the frame is
+// the payload itself, which a writer that gathers (writev, sendmmsg with two
+// buffers) need not copy. The frame is then EtherOverhead+n bytes; a payload
+// under EtherMinFrame-EtherOverhead bytes must be padded by the caller (or
+// written with EncodeEther). It allocates nothing.
+func EncodeEtherHeader(out []byte, dst, src []byte, n int) error {
+	if n < 0 || n > 0xFFFF {
+		return ErrTooLong
+	}
+	if len(out) < EtherOverhead || len(dst) != 6 || len(src) != 6 {
+		return ErrShortDst
+	}
+	copy(out[0:6], dst)
+	copy(out[6:12], src)
+	binary.BigEndian.PutUint16(out[12:14], EtherType)
+	out[14] = EtherVersion
+	binary.BigEndian.PutUint16(out[15:17], uint16(n))
+	return nil
+}
+
 // DecodeEther parses an Ethernet II frame written by EncodeEther. It returns
 // slices of frame: the destination and source MAC addresses and the payload,
 // without padding. It allocates nothing.

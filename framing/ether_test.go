@@ -51,3 +51,33 @@ func TestEtherRejects(t *testing.T) {
 		t.Errorf("runt: %v", err)
 	}
 }
+
+// TestEncodeEtherHeader: the header followed by the payload is the frame
+// EncodeEther writes, for every payload long enough to need no padding.
+func TestEncodeEtherHeader(t *testing.T) {
+	dst := []byte{1, 2, 3, 4, 5, 6}
+	src := []byte{0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}
+	for _, n := range []int{EtherMinFrame - EtherOverhead, 100, 1497, 8997, 0xFFFF} {
+		payload := make([]byte, n)
+		for i := range payload {
+			payload[i] = byte(i * 7)
+		}
+		want := make([]byte, EtherOverhead+n)
+		if _, err := EncodeEther(want, dst, src, payload); err != nil {
+			t.Fatal(err)
+		}
+		hdr := make([]byte, EtherOverhead)
+		if err := EncodeEtherHeader(hdr, dst, src, n); err != nil {
+			t.Fatal(err)
+		}
+		if got := append(hdr, payload...); !bytes.Equal(got, want) {
+			t.Fatalf("%d bytes: header and payload differ from EncodeEther's frame", n)
+		}
+	}
+	if err := EncodeEtherHeader(make([]byte, EtherOverhead), dst, src, 0x10000); err != ErrTooLong {
+		t.Errorf("65536-byte payload: %v, want ErrTooLong", err)
+	}
+	if err := EncodeEtherHeader(make([]byte, EtherOverhead-1), dst, src, 10); err != ErrShortDst {
+		t.Errorf("short header buffer: %v, want ErrShortDst", err)
+	}
+}
