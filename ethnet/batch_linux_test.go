@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"os"
 	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/p2plink/p2plink/ethnet/internal/netns"
 	"github.com/p2plink/p2plink/link"
@@ -94,5 +96,50 @@ func TestWriteBatchQueueDrops(t *testing.T) {
 	}
 	if c := a.Counters(); c.Lost != 3 || c.FramesOut != 0 {
 		t.Fatalf("counters %+v: want 3 lost, 0 out", c)
+	}
+}
+
+// TestReadFrame: frames read in place are the frames sent, from the
+// sender, padding stripped, mixed with ReadFrom on the same link, and
+// counted as ReadFrom counts them.
+func TestReadFrame(t *testing.T) {
+	seg := netns.NewPair(t, 1500)
+	a := openOn(t, seg.Hosts[0], Config{})
+	b := openOn(t, seg.Hosts[1], Config{})
+	var ps [][]byte
+	for i := range 2*maxBatch + 3 {
+		ps = append(ps, pattern([]int{0, 1, 42, 43, 44, 700, a.MTU()}[i%7]))
+	}
+	if n, err := a.WriteBatch(ps, addrOf(seg.Hosts[1].MAC)); err != nil || n != len(ps) {
+		t.Fatalf("WriteBatch: %d, %v", n, err)
+	}
+	b.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, b.MTU())
+	before := b.Counters()
+	for i, want := range ps {
+		var got []byte
+		var from net.Addr
+		var err error
+		if i%5 == 4 {
+			var n int
+			n, from, err = b.ReadFrom(buf)
+			got = buf[:n]
+		} else {
+			got, from, err = b.ReadFrame()
+		}
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if !bytes.Equal(got, want) || from.String() != seg.Hosts[0].MAC.String() {
+			t.Fatalf("frame %d: %d bytes from %v, want %d bytes from %v", i, len(got), from, len(want), seg.Hosts[0].MAC)
+		}
+	}
+	after := b.Counters()
+	if d := after.FramesIn - before.FramesIn; d != uint64(len(ps)) {
+		t.Errorf("FramesIn grew by %d, want %d", d, len(ps))
+	}
+	b.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, _, err := b.ReadFrame(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("ReadFrame with nothing to read: %v, want a deadline error", err)
 	}
 }

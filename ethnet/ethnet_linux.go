@@ -410,9 +410,9 @@ func (l *Link) recv(fd uintptr) bool {
 }
 
 // send is the write callback given to the netpoller: one write(2) of wbuf.
-// Raw, as recv, since the socket never blocks.
 // The socket is bound to the interface and the EtherType, so no address is
-// needed; the frame's header names the destination.
+// needed; the frame's header names the destination. Raw, as recv, since
+// the socket never blocks.
 func (l *Link) send(fd uintptr) bool {
 	for {
 		_, _, e := unix.RawSyscall(unix.SYS_WRITE, fd,
@@ -435,21 +435,47 @@ func (l *Link) send(fd uintptr) bool {
 func (l *Link) ReadFrom(p []byte) (int, net.Addr, error) {
 	l.rmu.Lock()
 	defer l.rmu.Unlock()
+	payload, src, err := l.next(len(p))
+	if err != nil {
+		return 0, nil, err
+	}
+	return copy(p, payload), l.addrOf(src), nil
+}
+
+// ReadFrame is ReadFrom without the copy: it returns the next frame's
+// payload where the kernel put it, in the link's own buffer. The payload is
+// valid, and may be changed in place, until the next ReadFrame or ReadFrom,
+// which the caller must not make meanwhile from another goroutine.
+func (l *Link) ReadFrame() ([]byte, net.Addr, error) {
+	l.rmu.Lock()
+	defer l.rmu.Unlock()
+	payload, src, err := l.next(-1)
+	if err != nil {
+		return nil, nil, err
+	}
+	return payload, l.addrOf(src), nil
+}
+
+// next returns the next frame for us, taking frames from the kernel when
+// none is left of the last batch: its payload and source MAC address,
+// slices of rbuf. A payload longer than max (when max >= 0) is dropped with
+// an error wrapping io.ErrShortBuffer. The caller holds rmu.
+func (l *Link) next(max int) (payload, src []byte, err error) {
 	for {
 		if l.closed.Load() {
-			return 0, nil, l.opError("read", net.ErrClosed)
+			return nil, nil, l.opError("read", net.ErrClosed)
 		}
 		if l.rnext >= l.rcount {
 			if err := l.rc.Read(l.readFn); err != nil {
-				return 0, nil, l.ioError("read", err)
+				return nil, nil, l.ioError("read", err)
 			}
 			if l.rerrno != 0 {
-				return 0, nil, l.ioError("read", l.rerrno)
+				return nil, nil, l.ioError("read", l.rerrno)
 			}
 		} else if d := l.rdeadline.Load(); d != 0 && time.Now().UnixNano() >= d {
 			// Frames already taken from the kernel wait for the next
 			// call; the deadline holds as if they were still queued.
-			return 0, nil, l.opError("read", os.ErrDeadlineExceeded)
+			return nil, nil, l.opError("read", os.ErrDeadlineExceeded)
 		}
 		i := l.rnext
 		l.rnext++
@@ -480,14 +506,13 @@ func (l *Link) ReadFrom(p []byte) (int, net.Addr, error) {
 		case len(payload) > l.mtu:
 			l.oversize.Add(1)
 			continue
-		case len(payload) > len(p):
+		case max >= 0 && len(payload) > max:
 			l.oversize.Add(1)
-			return 0, nil, l.opError("read", io.ErrShortBuffer)
+			return nil, nil, l.opError("read", io.ErrShortBuffer)
 		}
-		n := copy(p, payload)
 		l.framesIn.Add(1)
-		l.bytesIn.Add(uint64(n))
-		return n, l.addrOf(src), nil
+		l.bytesIn.Add(uint64(len(payload)))
+		return payload, src, nil
 	}
 }
 

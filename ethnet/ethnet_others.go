@@ -27,6 +27,9 @@ func (l *Link) unsupported(op string) error {
 // ReadFrom fails: see Open.
 func (l *Link) ReadFrom(p []byte) (int, net.Addr, error) { return 0, nil, l.unsupported("read") }
 
+// ReadFrame fails: see Open.
+func (l *Link) ReadFrame() ([]byte, net.Addr, error) { return nil, nil, l.unsupported("read") }
+
 // WriteTo fails: see Open.
 func (l *Link) WriteTo(p []byte, addr net.Addr) (int, error) { return 0, l.unsupported("write") }
 

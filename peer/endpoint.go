@@ -368,10 +368,10 @@ func (e *Endpoint) readLoop() {
 		// Hold the token through dispatch: it guards rbuf.
 		e.reading = true
 		e.rmu.Unlock()
-		n, addr, err := e.l.ReadFrom(e.rbuf)
-		if err == nil && n > 0 && addr != nil {
+		pkt, addr, err := e.readPacket()
+		if err == nil && len(pkt) > 0 && addr != nil {
 			e.loopPkts.Add(1)
-			e.dispatch(e.rbuf[:n], addr)
+			e.dispatch(pkt, addr)
 		}
 		e.rmu.Lock()
 		e.reading = false
@@ -444,6 +444,27 @@ func (e *Endpoint) unwait(st *Stream) {
 // loop, which does not stop to return to an application.
 const leadBusy = 4
 
+// frameReader is implemented by links that hand out a frame where it lies
+// in their own buffer, valid until their next read (ethnet's ReadFrame).
+type frameReader interface {
+	ReadFrame() ([]byte, net.Addr, error)
+}
+
+// readPacket reads the next packet: from the link's own buffer where it
+// offers one, sparing a copy, or copied into rbuf. It is valid until the
+// next read; the caller holds the read token, and dispatches it before
+// giving the token up.
+func (e *Endpoint) readPacket() ([]byte, net.Addr, error) {
+	if fr, ok := e.l.(frameReader); ok {
+		return fr.ReadFrame()
+	}
+	n, addr, err := e.l.ReadFrom(e.rbuf)
+	if err != nil {
+		return nil, addr, err
+	}
+	return e.rbuf[:n], addr, nil
+}
+
 // leadRead reads the link and dispatches what comes, holding the read
 // token, until st has something for its reader (ready reports it) or the
 // link fails; then it gives the token up.
@@ -457,7 +478,7 @@ func (e *Endpoint) leadRead(st *Stream) {
 		if st.ready() {
 			return
 		}
-		n, addr, err := e.l.ReadFrom(e.rbuf)
+		pkt, addr, err := e.readPacket()
 		if err != nil {
 			switch {
 			case errors.Is(err, os.ErrDeadlineExceeded):
@@ -478,10 +499,10 @@ func (e *Endpoint) leadRead(st *Stream) {
 				}
 				return
 			}
-		} else if n > 0 && addr != nil {
+		} else if len(pkt) > 0 && addr != nil {
 			pkts++
 			e.leadSess = st.s
-			e.dispatch(e.rbuf[:n], addr)
+			e.dispatch(pkt, addr)
 			e.leadSess = nil
 		}
 	}
