@@ -591,13 +591,14 @@ func (e *Endpoint) interrupt() {
 }
 
 // keyLocked returns addr.String(), remembered for the last address seen
-// when its type can be compared (a pointer, a struct of strings): two
-// equal values of such a type name the same peer.
+// when it is a pointer (ethnet's *packet.Addr, one per peer): the same
+// pointer names the same peer, and comparing pointers cannot panic, as ==
+// can on a struct that holds a slice in an interface.
 func (e *Endpoint) keyLocked(addr net.Addr) string {
 	if addr == nil {
 		return link.PeerAddr.String()
 	}
-	if e.lastAddr != nil && reflect.TypeOf(addr).Comparable() && addr == e.lastAddr {
+	if e.lastAddr != nil && reflect.TypeOf(addr).Kind() == reflect.Pointer && addr == e.lastAddr {
 		return e.lastKey
 	}
 	e.lastAddr, e.lastKey = addr, addr.String()

@@ -15,6 +15,12 @@ func (a sliceAddr) String() string  { return string(a) }
 
 type ptrAddr struct{ name string }
 
+// wrapAddr is comparable to reflect, yet == panics when it holds a slice.
+type wrapAddr struct{ inner net.Addr }
+
+func (a wrapAddr) Network() string { return "wrap" }
+func (a wrapAddr) String() string  { return "w" + a.inner.String() }
+
 func (a *ptrAddr) Network() string { return "ptr" }
 func (a *ptrAddr) String() string  { return a.name }
 
@@ -28,6 +34,7 @@ func TestAddressKey(t *testing.T) {
 		link.Addr{Net: "hub", Name: "st1"}, link.Addr{Net: "hub", Name: "st1"}, link.Addr{Net: "hub", Name: "st2"},
 		sliceAddr("s1"), sliceAddr("s1"), sliceAddr("s2"), p2, sliceAddr("s1"),
 		&ptrAddr{"aa:01"}, // another pointer with the same name: the same peer
+		wrapAddr{sliceAddr("x")}, wrapAddr{sliceAddr("x")}, wrapAddr{sliceAddr("y")},
 	}
 	for i, a := range seq {
 		if got, want := e.keyLocked(a), a.String(); got != want {

@@ -36,6 +36,23 @@ func inNamespace(ns string, fn func()) error {
 	return <-done
 }
 
+// reapStaleNamespaces deletes the namespaces earlier runs of this test
+// left when they were killed before their cleanup: p2plcmd<pid> of a
+// process that is gone.
+func reapStaleNamespaces() {
+	entries, _ := os.ReadDir("/run/netns")
+	for _, e := range entries {
+		pid, ok := strings.CutPrefix(e.Name(), "p2plcmd")
+		if !ok {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); err == nil {
+			continue // its test still runs
+		}
+		exec.Command("ip", "netns", "del", e.Name()).Run()
+	}
+}
+
 // TestOnePeerPerInterface: while a p2plink serves on an interface, a second
 // command there would receive the frames meant for the first and cross its
 // sessions; it is refused with a reason, except `peers`, which listens
@@ -47,6 +64,7 @@ func TestOnePeerPerInterface(t *testing.T) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("needs the ip command (iproute2)")
 	}
+	reapStaleNamespaces()
 	ns := fmt.Sprintf("p2plcmd%d", os.Getpid())
 	ip := func(args ...string) {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {

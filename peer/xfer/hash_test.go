@@ -172,3 +172,25 @@ func TestMappedFileShrinks(t *testing.T) {
 		t.Fatalf("a file cut to a quarter under its mapping: %d bytes, %v; want fewer than %d and no error", got, err, n)
 	}
 }
+
+// TestMappedFileShrinksInLastPage: a file cut short inside the last page
+// of its mapping reads as zeros there instead of faulting; the pass still
+// finds it shorter (found by the review of 17a133e).
+func TestMappedFileShrinksInLastPage(t *testing.T) {
+	n := 2*ChunkSize + 3000
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, chunkyBytes(n), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := os.Truncate(path, int64(n-2000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := fileRootParallel(f, int64(n), 2); err != nil || got >= int64(n) {
+		t.Fatalf("a file cut from %d to %d bytes: the pass found %d bytes, %v; want fewer than %d", n, n-2000, got, err, n)
+	}
+}

@@ -569,7 +569,7 @@ func buildManifest(ctx context.Context, paths []string) (files []srcFile, skippe
 			return nil, nil, err
 		}
 	}
-	if len(files) > 1<<31 {
+	if int64(len(files)) > 1<<31 {
 		return nil, nil, fmt.Errorf("xfer: too many files (%d)", len(files))
 	}
 	return files, skipped, nil
@@ -623,7 +623,17 @@ const hashSpan = 256
 func fileRootParallel(f io.ReaderAt, size int64, workers int) (root [hashLen]byte, n int64, err error) {
 	m, unmap := mapFile(f, size)
 	defer unmap()
-	return rootOfChunks(f, m, size, workers)
+	root, n, err = rootOfChunks(f, m, size, workers)
+	if m != nil && err == nil && n == size {
+		// A file cut short inside its last page reads as zeros there
+		// instead of faulting: ask its size again.
+		if st, ok := f.(interface{ Stat() (os.FileInfo, error) }); ok {
+			if fi, serr := st.Stat(); serr == nil && fi.Size() < size {
+				return root, fi.Size(), nil
+			}
+		}
+	}
+	return root, n, err
 }
 
 // rootOfChunks is fileRootParallel over m, f's first size bytes mapped
@@ -659,12 +669,21 @@ func rootOfChunks(f io.ReaderAt, m []byte, size int64, workers int) (root [hashL
 			wg.Add(1)
 			go func(buf []byte) {
 				defer wg.Done()
+				var off, end int64 // the chunk being hashed
 				if m != nil {
 					defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 					defer func() {
 						if r := recover(); r != nil {
 							if _, fault := r.(interface{ Addr() uintptr }); !fault {
 								panic(r)
+							}
+							// The page is gone (the file shrank) or could
+							// not be read (a bad sector, a device pulled):
+							// reading the chunk says which.
+							p := make([]byte, end-off)
+							if k, err := f.ReadAt(p, off); k < len(p) && err != nil && !errors.Is(err, io.EOF) {
+								fail(err)
+								return
 							}
 							fail(fmt.Errorf("%w: shorter than announced (a fault reading its mapping)", io.ErrUnexpectedEOF))
 						}
@@ -675,8 +694,8 @@ func rootOfChunks(f io.ReaderAt, m []byte, size int64, workers int) (root [hashL
 					if i >= span {
 						return
 					}
-					off := (first + i) * ChunkSize
-					end := min(off+ChunkSize, size)
+					off = (first + i) * ChunkSize
+					end = min(off+ChunkSize, size)
 					var p []byte
 					if m != nil {
 						p = m[off:end]
