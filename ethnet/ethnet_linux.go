@@ -178,15 +178,62 @@ func claimInterface(ifi *net.Interface) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("ethnet: %s: claiming the interface: %w", ifi.Name, err)
 	}
-	err = unix.Bind(fd, &unix.SockaddrUnix{Name: fmt.Sprintf("@p2plink/ethnet/%d", ifi.Index)})
+	name := fmt.Sprintf("@p2plink/ethnet/%d", ifi.Index)
+	err = unix.Bind(fd, &unix.SockaddrUnix{Name: name})
 	if err == nil {
 		return fd, nil
 	}
 	unix.Close(fd)
 	if errors.Is(err, unix.EADDRINUSE) {
-		return -1, fmt.Errorf("ethnet: %s: %w (a serve in the background?): both would receive the frames sent to this machine, and their sessions would break; stop the other first, or use another interface", ifi.Name, ErrInUse)
+		who := "a serve in the background?"
+		if h := claimHolder(name); h != "" {
+			who = h
+		}
+		return -1, fmt.Errorf("ethnet: %s: %w (%s): both would receive the frames sent to this machine, and their sessions would break; stop the other first, or use another interface", ifi.Name, ErrInUse, who)
 	}
 	return -1, fmt.Errorf("ethnet: %s: claiming the interface: %w", ifi.Name, err)
+}
+
+// claimHolder names the process that holds the abstract socket name, as
+// "pid N: its command line", or returns "" when it cannot tell (another
+// user's process, no /proc). Only the error path pays for the search.
+func claimHolder(name string) string {
+	// The socket's inode, from this network namespace's list of Unix sockets.
+	tab, err := os.ReadFile("/proc/thread-self/net/unix")
+	if err != nil {
+		return ""
+	}
+	inode := ""
+	for _, line := range strings.Split(string(tab), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 8 && f[len(f)-1] == name {
+			inode = f[6]
+			break
+		}
+	}
+	if inode == "" {
+		return ""
+	}
+	want := "socket:[" + inode + "]"
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid := p.Name()
+		if pid[0] < '0' || pid[0] > '9' {
+			continue
+		}
+		fds, _ := os.ReadDir("/proc/" + pid + "/fd")
+		for _, fd := range fds {
+			if target, _ := os.Readlink("/proc/" + pid + "/fd/" + fd.Name()); target == want {
+				cmd, _ := os.ReadFile("/proc/" + pid + "/cmdline")
+				c := strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " "))
+				if len(c) > 120 {
+					c = c[:120] + "…"
+				}
+				return "pid " + pid + ": " + c
+			}
+		}
+	}
+	return ""
 }
 
 func unclaim(fd int) {

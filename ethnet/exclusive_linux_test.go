@@ -3,6 +3,7 @@ package ethnet
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -53,7 +54,8 @@ func TestExclusive(t *testing.T) {
 	if !errors.Is(second, ErrInUse) {
 		t.Fatalf("second exclusive link: %v, want an error wrapping ErrInUse", second)
 	}
-	for _, hint := range []string{"eth0", "stop the other"} {
+	// It names the holder: this test's process.
+	for _, hint := range []string{"eth0", "stop the other", fmt.Sprintf("pid %d: ", os.Getpid())} {
 		if !strings.Contains(second.Error(), hint) {
 			t.Errorf("error %q does not say %q", second, hint)
 		}
