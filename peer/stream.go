@@ -544,7 +544,11 @@ func (s *Session) onStreamData(v []byte, fin bool) {
 			s.dropStream(id)
 		}
 	}
-	st.notify()
+	if st.reset != nil {
+		st.notify() // a blocked Write must see it too
+	} else {
+		st.notifyRead() // data and FIN concern readers only: writers are not woken per packet
+	}
 }
 
 func (s *Session) onOpen(v []byte) {
