@@ -474,6 +474,21 @@ func TestAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("%v allocations per frame sent and received, want 0", allocs)
 	}
+	// The batched paths the peer protocol uses: WriteBatch and ReadFrame.
+	batch := [][]byte{p, pattern(20), pattern(1400)}
+	allocs = testing.AllocsPerRun(300, func() {
+		if _, err := a.WriteBatch(batch, to); err != nil {
+			t.Fatal(err)
+		}
+		for range batch {
+			if _, _, err := b.ReadFrame(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per batch sent and read in place, want 0", allocs)
+	}
 }
 
 func TestOpenErrors(t *testing.T) {
