@@ -82,15 +82,7 @@ func TestHashFileParallel(t *testing.T) {
 // manifest: one goroutine (fileRoot, the anchor) against hashWorkers.
 func BenchmarkHashFile(b *testing.B) {
 	const n = 32 << 20
-	path := filepath.Join(b.TempDir(), "f")
-	if err := os.WriteFile(path, chunkyBytes(n), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
+	_, f := openChunky(b, n)
 	buf := make([]byte, ChunkSize)
 	b.Run("serial", func(b *testing.B) {
 		b.SetBytes(n)
@@ -116,14 +108,7 @@ func BenchmarkHashFile(b *testing.B) {
 func TestFileRootMapped(t *testing.T) {
 	for _, n := range []int{1, ChunkSize, 2*ChunkSize + 1, (hashSpan+1)*ChunkSize + 7} {
 		data := chunkyBytes(n)
-		path := filepath.Join(t.TempDir(), "f")
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, f := openChunky(t, n)
 		m, unmap := mapFile(f, int64(n))
 		if m == nil && runtime.GOOS != "windows" {
 			t.Fatalf("%d bytes: the file was not mapped", n)
@@ -138,7 +123,6 @@ func TestFileRootMapped(t *testing.T) {
 				t.Errorf("%d bytes announced as %d: %d bytes, %v; want %d", n, n-1, got, err, n)
 			}
 		}
-		f.Close()
 	}
 }
 
@@ -150,15 +134,7 @@ func TestMappedFileShrinks(t *testing.T) {
 		t.Skip("no mapping here")
 	}
 	n := 40 * ChunkSize
-	path := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(path, chunkyBytes(n), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	path, f := openChunky(t, n)
 	m, unmap := mapFile(f, int64(n))
 	defer unmap()
 	if m == nil {
@@ -178,19 +154,27 @@ func TestMappedFileShrinks(t *testing.T) {
 // finds it shorter (found by the review of 17a133e).
 func TestMappedFileShrinksInLastPage(t *testing.T) {
 	n := 2*ChunkSize + 3000
-	path := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(path, chunkyBytes(n), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	path, f := openChunky(t, n)
 	if err := os.Truncate(path, int64(n-2000)); err != nil {
 		t.Fatal(err)
 	}
 	if _, got, err := fileRootParallel(f, int64(n), 2); err != nil || got >= int64(n) {
 		t.Fatalf("a file cut from %d to %d bytes: the pass found %d bytes, %v; want fewer than %d", n, n-2000, got, err, n)
 	}
+}
+
+// openChunky writes n bytes of chunkyBytes to a file and opens it; the
+// file is closed when tb ends.
+func openChunky(tb testing.TB, n int) (string, *os.File) {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "f")
+	if err := os.WriteFile(path, chunkyBytes(n), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.Close() })
+	return path, f
 }
