@@ -100,7 +100,7 @@ type Link struct {
 	writeFn   func(fd uintptr) bool
 	bw        *batchWriter // WriteBatch's state, made on first use
 
-	claim int // the interface's claim (Config.Exclusive), -1 for none
+	claim int // the interface's claim (Config.Exclusive), -1 for none; guarded by wmu after Open
 
 	framesIn, framesOut, bytesIn, bytesOut atomic.Uint64
 	own, foreign, malformed, oversize      atomic.Uint64
@@ -173,12 +173,15 @@ func Open(ifname string, cfg Config) (*Link, error) {
 // claimInterface binds the abstract Unix socket that names the interface
 // (by index, which is what identifies it within the network namespace, as
 // abstract socket names are) and returns it; see Config.Exclusive.
-func claimInterface(ifi *net.Interface) (int, error) {
+func claimInterface(ifi *net.Interface) (int, error) { return claimIndex(ifi.Name, ifi.Index) }
+
+// claimIndex claims the interface named ifname with index index.
+func claimIndex(ifname string, index int) (int, error) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return -1, fmt.Errorf("ethnet: %s: claiming the interface: %w", ifi.Name, err)
+		return -1, fmt.Errorf("ethnet: %s: claiming the interface: %w", ifname, err)
 	}
-	name := fmt.Sprintf("@p2plink/ethnet/%d", ifi.Index)
+	name := fmt.Sprintf("@p2plink/ethnet/%d", index)
 	err = unix.Bind(fd, &unix.SockaddrUnix{Name: name})
 	if err == nil {
 		return fd, nil
@@ -189,9 +192,9 @@ func claimInterface(ifi *net.Interface) (int, error) {
 		if h := claimHolder(name); h != "" {
 			who = h
 		}
-		return -1, fmt.Errorf("ethnet: %s: %w (%s): both would receive the frames sent to this machine, and their sessions would break; stop the other first, or use another interface", ifi.Name, ErrInUse, who)
+		return -1, fmt.Errorf("ethnet: %s: %w (%s): both would receive the frames sent to this machine, and their sessions would break; stop the other first, or use another interface", ifname, ErrInUse, who)
 	}
-	return -1, fmt.Errorf("ethnet: %s: claiming the interface: %w", ifi.Name, err)
+	return -1, fmt.Errorf("ethnet: %s: claiming the interface: %w", ifname, err)
 }
 
 // claimHolder names the process that holds the abstract socket name, as
@@ -663,6 +666,22 @@ func (l *Link) rebindFD(fd int) bool {
 		!query(unix.SIOCGIFMTU) || int(ifr.Uint32())-framing.EtherOwnLen < l.mtu {
 		return false
 	}
+	claim := -1
+	if l.claim >= 0 {
+		// The claim moves with the socket: a new interface of the name
+		// (a USB bridge cable plugged back in) is ours, unless another
+		// p2plink took it meanwhile, and then we stay off it.
+		var err error
+		if claim, err = claimIndex(l.ifname, index); err != nil {
+			return false
+		}
+	}
+	moved := false
+	defer func() {
+		if !moved {
+			unclaim(claim)
+		}
+	}()
 	var be [2]byte // the protocol goes in network byte order
 	binary.BigEndian.PutUint16(be[:], framing.EtherType)
 	proto := binary.NativeEndian.Uint16(be[:])
@@ -675,6 +694,11 @@ func (l *Link) rebindFD(fd int) bool {
 		l.txfd = -1
 	}
 	l.ifindex = index
+	if claim >= 0 {
+		unclaim(l.claim)
+		l.claim = claim
+		moved = true
+	}
 	// Forget the error the old interface's removal left pending on the
 	// socket, which the next send or receive would otherwise return.
 	_, _ = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
@@ -802,9 +826,10 @@ func (l *Link) Close() error {
 		unix.Close(l.txfd)
 		l.txfd = -1
 	}
+	unclaim(l.claim) // guarded by wmu, as rebind moves it
+	l.claim = -1
 	l.wmu.Unlock()
 	err := <-errc
-	unclaim(l.claim)
 	if err != nil {
 		return l.opError("close", err)
 	}
