@@ -275,7 +275,7 @@ func openAsNobody(t *testing.T, path string) (kind, msg string) {
 	}
 	cmd := exec.Command(child, "-test.run=^TestOpenChild$", "-test.v")
 	cmd.Env = append(os.Environ(), "SERIALNET_CHILD_OPEN="+path)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	runAsNobody(cmd)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("child as nobody: %v\n%s", err, out)

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package share
+
+import "errors"
+
+func mountTmpfs(dir, opts string) (unmount func(), err error) { return nil, errors.ErrUnsupported }
+
+func remountTmpfs(dir, opts string) error { return errors.ErrUnsupported }
