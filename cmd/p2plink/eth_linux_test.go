@@ -53,11 +53,11 @@ func reapStaleNamespaces() {
 	}
 }
 
-// TestOnePeerPerInterface: while a p2plink serves on an interface, a second
-// command there would receive the frames meant for the first and cross its
-// sessions; it is refused with a reason, except `peers`, which listens
-// quietly beside it.
-func TestOnePeerPerInterface(t *testing.T) {
+// vethNamespace makes a network namespace holding a veth pair, veth0 and
+// veth1, both up, and returns its name; it skips t where that cannot be
+// done, and deletes the namespace when t ends.
+func vethNamespace(t *testing.T) string {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for a network namespace and raw sockets")
 	}
@@ -76,6 +76,15 @@ func TestOnePeerPerInterface(t *testing.T) {
 	ip("-n", ns, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1")
 	ip("-n", ns, "link", "set", "veth0", "up")
 	ip("-n", ns, "link", "set", "veth1", "up")
+	return ns
+}
+
+// TestOnePeerPerInterface: while a p2plink serves on an interface, a second
+// command there would receive the frames meant for the first and cross its
+// sessions; it is refused with a reason, except `peers`, which listens
+// quietly beside it.
+func TestOnePeerPerInterface(t *testing.T) {
+	ns := vethNamespace(t)
 
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -136,4 +145,39 @@ func TestOnePeerPerInterface(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not stop after its context was cancelled")
 	}
+}
+
+// TestFindHint: a command waiting for a peer by a name nobody answers to
+// says, after a few seconds, which peers it does hear.
+func TestFindHint(t *testing.T) {
+	ns := vethNamespace(t)
+
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		inNamespace(ns, func() {
+			runCmd(ctx, "", "eth", "veth0", "--config", filepath.Join(dir, "a"), "--name", "alice", "--dir", dir, "serve")
+		})
+	}()
+	file := filepath.Join(dir, "f")
+	os.WriteFile(file, []byte("hello"), 0o644)
+	sctx, scancel := context.WithTimeout(ctx, findHint+1500*time.Millisecond)
+	defer scancel()
+	var r result
+	if err := inNamespace(ns, func() {
+		r = runCmd(sctx, "", "eth", "veth1", "--config", filepath.Join(dir, "b"), "--name", "bob", "--to", "nobody", "send", file)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := `no peer named "nobody" heard yet; the peers here: alice (`; !strings.Contains(r.stderr, want) {
+		t.Errorf("waiting for a peer nobody answers to: stderr %q; want it to say %q", r.stderr, want)
+	}
+	if r.code == 0 {
+		t.Errorf("exit 0 without the peer")
+	}
+	cancel()
+	<-served
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,8 +36,10 @@ func (e *env) connect(ctx context.Context, o *options, ep *peer.Endpoint, verb s
 	case o.to == "" && (verb == "receive" || verb == "serve"):
 		s, err = ep.Accept(ctx)
 	default:
+		stop := e.hintWhileFinding(ctx, ep, o.to)
 		var nb peer.Neighbor
 		nb, err = ep.FindNeighbor(ctx, o.to)
+		stop()
 		if err == nil {
 			s, err = ep.ConnectNeighbor(ctx, nb)
 		}
@@ -51,6 +54,49 @@ func (e *env) connect(ctx context.Context, o *options, ep *peer.Endpoint, verb s
 	}
 	fmt.Fprintf(e.stderr, "connected to %s, fingerprint %s%s\n", pi.Name, pi.Fingerprint, note)
 	return s, nil
+}
+
+// findHint is how long a search for a peer by name goes before the command
+// says who it does hear, so that a mistyped name or a peer on another
+// segment shows at once.
+const findHint = 3 * time.Second
+
+// hintWhileFinding prints, once findHint has passed, which peers the link
+// hears while the command waits for the one named to (or that it hears
+// none). The returned function stops it, and returns once it cannot print.
+func (e *env) hintWhileFinding(ctx context.Context, ep *peer.Endpoint, to string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTimer(findHint)
+		defer t.Stop()
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		nbs := ep.Neighbors()
+		if len(nbs) == 0 {
+			fmt.Fprintf(e.stderr, "no peer heard on %s yet: is p2plink running at the other end, on the same segment?\n", ep.Link().LocalAddr())
+			return
+		}
+		names := make([]string, len(nbs))
+		for i, nb := range nbs {
+			names[i] = nb.Name + " (" + nb.Fingerprint + ")"
+		}
+		what := "no peer named " + strconv.Quote(to)
+		if to == "" {
+			what = "more than one peer"
+		}
+		fmt.Fprintf(e.stderr, "%s heard yet; the peers here: %s\n", what, strings.Join(names, ", "))
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
 }
 
 // retryable reports whether a failed session is worth connecting again: the
