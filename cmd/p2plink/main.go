@@ -100,7 +100,7 @@ Usage:
 
 Verbs (run the matching verb on the other end):
   chat                 an interactive chat; lines from stdin, the peer's lines on stdout
-  send FILE|DIR …      send files and folders, verified by SHA-256, resumable
+  send FILE|DIR …      send files and folders, verified by hash, resumable
   receive              receive files and folders into --dir (default: current directory)
   pipe                 join stdin/stdout to the peer's, like netcat: tar c dir | p2plink … pipe
   ls [SHARE/PATH]      list the peer's shares, or a folder in one

@@ -31,7 +31,7 @@ func script(f func(w *writer)) []byte {
 
 func seedTransfer(name string, data []byte, compress bool) []byte {
 	return script(func(w *writer) {
-		w.hello(roleSender)
+		w.hello(roleSender, []hashAlg{scriptHash})
 		e := fileEntry(name, data)
 		d := entry{Kind: kindDir, Name: "dir", Mode: 0o755}
 		w.entry(&d)

@@ -39,24 +39,25 @@ func TestFileRootParallel(t *testing.T) {
 	sizes := []int{2 * ChunkSize, 2*ChunkSize + 1, 5*ChunkSize - 3, hashSpan * ChunkSize, (hashSpan+1)*ChunkSize + 7}
 	for _, n := range sizes {
 		data := chunkyBytes(n)
-		want := specRoot(data)
+		alg := allHashes[n%len(allHashes)]
+		want := specRoot(alg, data)
 		for _, workers := range []int{1, 2, 3} {
-			root, got, err := fileRootParallel(bytes.NewReader(data), int64(n), workers)
+			root, got, err := fileRootParallel(alg, bytes.NewReader(data), int64(n), workers)
 			if err != nil || got != int64(n) || root != want {
 				t.Errorf("%d bytes, %d workers: root %x of %d bytes, %v; want %x of %d", n, workers, root, got, err, want, n)
 			}
 		}
 		// The file is shorter than announced: fewer bytes come back.
-		if _, got, err := fileRootParallel(bytes.NewReader(data), int64(n)+1, 2); err != nil || got == int64(n)+1 {
+		if _, got, err := fileRootParallel(alg, bytes.NewReader(data), int64(n)+1, 2); err != nil || got == int64(n)+1 {
 			t.Errorf("%d bytes announced as %d: %d bytes, %v; want fewer and no error", n, n+1, got, err)
 		}
 		// The file is longer than announced: more bytes come back.
-		if _, got, err := fileRootParallel(bytes.NewReader(data), int64(n)-1, 2); err != nil || got != int64(n) {
+		if _, got, err := fileRootParallel(alg, bytes.NewReader(data), int64(n)-1, 2); err != nil || got != int64(n) {
 			t.Errorf("%d bytes announced as %d: %d bytes, %v; want %d", n, n-1, got, err, n)
 		}
 	}
 	data := randBytes(1, 4*ChunkSize)
-	if _, _, err := fileRootParallel(eioAt{bytes.NewReader(data), 3 * ChunkSize}, int64(len(data)), 2); !errors.Is(err, syscall.EIO) {
+	if _, _, err := fileRootParallel(hashBLAKE3, eioAt{bytes.NewReader(data), 3 * ChunkSize}, int64(len(data)), 2); !errors.Is(err, syscall.EIO) {
 		t.Errorf("read error: %v, want EIO", err)
 	}
 }
@@ -69,12 +70,36 @@ func TestHashFileParallel(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var e entry
-	if err := hashFile(path, &e, make([]byte, ChunkSize)); err != nil {
-		t.Fatal(err)
+	for _, alg := range allHashes {
+		var e entry
+		if err := hashFile(alg, path, &e, make([]byte, ChunkSize)); err != nil {
+			t.Fatal(err)
+		}
+		if e.Size != int64(len(data)) || e.Root != specRoot(alg, data) {
+			t.Errorf("hashFile %v: size %d root %x; want %d %x", alg, e.Size, e.Root, len(data), specRoot(alg, data))
+		}
 	}
-	if e.Size != int64(len(data)) || e.Root != specRoot(data) {
-		t.Errorf("hashFile: size %d root %x; want %d %x", e.Size, e.Root, len(data), specRoot(data))
+}
+
+// BenchmarkChunkHash hashes one chunk with each hash the package knows;
+// SHA-256 is the anchor (x-sha256: how many times its speed).
+func BenchmarkChunkHash(b *testing.B) {
+	p := chunkyBytes(ChunkSize)
+	var anchor float64
+	for _, alg := range allHashes {
+		b.Run(alg.String(), func(b *testing.B) {
+			b.SetBytes(ChunkSize)
+			b.ReportAllocs()
+			for b.Loop() {
+				alg.sum(p)
+			}
+			per := b.Elapsed().Seconds() / float64(b.N)
+			if alg == hashSHA256 {
+				anchor = per
+			} else if anchor > 0 {
+				b.ReportMetric(anchor/per, "x-sha256")
+			}
+		})
 	}
 }
 
@@ -84,10 +109,12 @@ func BenchmarkHashFile(b *testing.B) {
 	const n = 32 << 20
 	_, f := openChunky(b, n)
 	buf := make([]byte, ChunkSize)
+	alg := localHashes()[0]
+	b.Logf("hash: %v", alg)
 	b.Run("serial", func(b *testing.B) {
 		b.SetBytes(n)
 		for b.Loop() {
-			if _, got, err := fileRoot(io.NewSectionReader(f, 0, n), buf); err != nil || got != n {
+			if _, got, err := fileRoot(alg, io.NewSectionReader(f, 0, n), buf); err != nil || got != n {
 				b.Fatal(got, err)
 			}
 		}
@@ -96,7 +123,7 @@ func BenchmarkHashFile(b *testing.B) {
 		b.SetBytes(n)
 		b.ReportMetric(float64(hashWorkers()), "workers")
 		for b.Loop() {
-			if _, got, err := fileRootParallel(f, n, hashWorkers()); err != nil || got != n {
+			if _, got, err := fileRootParallel(alg, f, n, hashWorkers()); err != nil || got != n {
 				b.Fatal(got, err)
 			}
 		}
@@ -106,20 +133,21 @@ func BenchmarkHashFile(b *testing.B) {
 // TestFileRootMapped: a file hashed through its memory mapping has the
 // spec's root, and one that grew is seen to have grown.
 func TestFileRootMapped(t *testing.T) {
-	for _, n := range []int{1, ChunkSize, 2*ChunkSize + 1, (hashSpan+1)*ChunkSize + 7} {
+	for i, n := range []int{1, ChunkSize, 2*ChunkSize + 1, (hashSpan+1)*ChunkSize + 7} {
+		alg := allHashes[i%len(allHashes)]
 		data := chunkyBytes(n)
 		_, f := openChunky(t, n)
 		m, unmap := mapFile(f, int64(n))
 		if m == nil && runtime.GOOS != "windows" {
 			t.Fatalf("%d bytes: the file was not mapped", n)
 		}
-		root, got, err := rootOfChunks(f, m, int64(n), 2)
+		root, got, err := rootOfChunks(alg, f, m, int64(n), 2)
 		unmap()
-		if err != nil || got != int64(n) || root != specRoot(data) {
-			t.Errorf("%d bytes mapped: root %x of %d bytes, %v; want %x of %d", n, root, got, err, specRoot(data), n)
+		if err != nil || got != int64(n) || root != specRoot(alg, data) {
+			t.Errorf("%d bytes mapped: root %x of %d bytes, %v; want %x of %d", n, root, got, err, specRoot(alg, data), n)
 		}
 		if n > 1 {
-			if _, got, err := fileRootParallel(f, int64(n)-1, 2); err != nil || got != int64(n) {
+			if _, got, err := fileRootParallel(alg, f, int64(n)-1, 2); err != nil || got != int64(n) {
 				t.Errorf("%d bytes announced as %d: %d bytes, %v; want %d", n, n-1, got, err, n)
 			}
 		}
@@ -143,7 +171,7 @@ func TestMappedFileShrinks(t *testing.T) {
 	if err := os.Truncate(path, int64(n/4)); err != nil {
 		t.Fatal(err)
 	}
-	_, got, err := rootOfChunks(f, m, int64(n), 3)
+	_, got, err := rootOfChunks(hashBLAKE3, f, m, int64(n), 3)
 	if err != nil || got >= int64(n) {
 		t.Fatalf("a file cut to a quarter under its mapping: %d bytes, %v; want fewer than %d and no error", got, err, n)
 	}
@@ -158,7 +186,7 @@ func TestMappedFileShrinksInLastPage(t *testing.T) {
 	if err := os.Truncate(path, int64(n-2000)); err != nil {
 		t.Fatal(err)
 	}
-	if _, got, err := fileRootParallel(f, int64(n), 2); err != nil || got >= int64(n) {
+	if _, got, err := fileRootParallel(hashBLAKE3, f, int64(n), 2); err != nil || got >= int64(n) {
 		t.Fatalf("a file cut from %d to %d bytes: the pass found %d bytes, %v; want fewer than %d", n, n-2000, got, err, n)
 	}
 }

@@ -37,6 +37,7 @@ type partState struct {
 	Size  int64  `json:"size"`
 	Root  string `json:"root"` // hex; see fileRoot
 	Chunk int    `json:"chunk"`
+	Hash  string `json:"hash"` // hashAlg.String() of the root and the chunk hashes
 }
 
 // rfile is one manifest entry on the receiving side.
@@ -124,6 +125,16 @@ type receiver struct {
 	sums   *os.File
 	leaves *rootHash // root hash state over the chunks held so far
 	id     string
+
+	alg hashAlg // agreed in the hellos
+}
+
+// hashes lists the hashes this side accepts, preferred first.
+func (rc *receiver) hashes() []hashAlg {
+	if rc.opts.hashes != nil {
+		return rc.opts.hashes
+	}
+	return localHashes()
 }
 
 // fatal tells the sender why the transfer stops, and returns err. What the
@@ -149,7 +160,7 @@ func (rc *receiver) run() error {
 	// side blocks the other on a stream without buffering.
 	hello := make(chan error, 1)
 	go func() {
-		err := rc.w.hello(roleReceiver)
+		err := rc.w.hello(roleReceiver, rc.hashes())
 		if err == nil {
 			err = rc.w.flush()
 		}
@@ -170,19 +181,24 @@ func (rc *receiver) run() error {
 	if typ != msgHello {
 		return rc.fatal(protoErrorf("expected hello, got message %q", typ))
 	}
-	v, chunk, role, err := parseHello(p)
+	h, err := parseHello(p)
 	if err != nil {
 		return rc.fatal(err)
 	}
-	if v != Version {
-		return rc.fatal(fmt.Errorf("%w: the sender speaks version %d, this is version %d; use the same p2plink release on both sides", ErrVersion, v, Version))
+	if h.version != Version {
+		return rc.fatal(fmt.Errorf("%w: the sender speaks version %d, this is version %d; use the same p2plink release on both sides", ErrVersion, h.version, Version))
 	}
-	if role != roleSender {
+	if h.role != roleSender {
 		return rc.fatal(fmt.Errorf("%w: both sides are receiving; run send on one of them", ErrProtocol))
 	}
-	if chunk != ChunkSize {
-		return rc.fatal(protoErrorf("chunk size %d, expected %d", chunk, ChunkSize))
+	if h.chunk != ChunkSize {
+		return rc.fatal(protoErrorf("chunk size %d, expected %d", h.chunk, ChunkSize))
 	}
+	alg, ok := pickHash(h.hashes, rc.hashes())
+	if !ok {
+		return rc.fatal(protoErrorf("the sender accepts none of the hashes this side does (%v)", rc.hashes()))
+	}
+	rc.alg = alg
 	if err := rc.readManifest(); err != nil {
 		return rc.fatal(err)
 	}
@@ -319,7 +335,7 @@ func (rc *receiver) sameRoot(name string, size int64, want *[hashLen]byte) bool 
 		return false
 	}
 	defer file.Close()
-	root, n, err := fileRoot(file, rc.chunkBuf())
+	root, n, err := fileRoot(rc.alg, file, rc.chunkBuf())
 	return err == nil && n == size && root == *want
 }
 
@@ -331,9 +347,9 @@ func (rc *receiver) chunkBuf() []byte {
 	return rc.buf
 }
 
-func partialID(e *entry) string {
+func partialID(e *entry, alg hashAlg) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "p2plink-xfer partial v2\x00%s\x00%d\x00%x", e.Name, e.Size, e.Root)
+	fmt.Fprintf(h, "p2plink-xfer partial v3\x00%s\x00%d\x00%s\x00%x", e.Name, e.Size, alg, e.Root)
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
@@ -344,14 +360,14 @@ func partPath(id, ext string) string { return partialDir + "/" + id + ext }
 // when they arrived. It fills root with the root hash over those chunks and
 // leaves f.prefix holding the same state, to continue from.
 func (rc *receiver) verifyPartial(f *rfile, root *[hashLen]byte) int64 {
-	id := partialID(&f.entry)
+	id := partialID(&f.entry, rc.alg)
 	b, err := rc.root.ReadFile(partPath(id, ".json"))
 	if err != nil {
 		return 0
 	}
 	var st partState
 	if json.Unmarshal(b, &st) != nil || st.Name != f.Name || st.Size != f.Size ||
-		st.Root != hex.EncodeToString(f.Root[:]) || st.Chunk != ChunkSize {
+		st.Root != hex.EncodeToString(f.Root[:]) || st.Chunk != ChunkSize || st.Hash != rc.alg.String() {
 		return 0
 	}
 	data, err := rc.root.Open(partPath(id, ".part"))
@@ -366,7 +382,7 @@ func (rc *receiver) verifyPartial(f *rfile, root *[hashLen]byte) int64 {
 	defer sums.Close()
 	sr := bufio.NewReader(sums)
 	buf := rc.chunkBuf()
-	rh := newRootHash()
+	rh := newRootHash(rc.alg)
 	var want [hashLen]byte
 	var pos int64
 	for pos < f.Size {
@@ -377,7 +393,7 @@ func (rc *receiver) verifyPartial(f *rfile, root *[hashLen]byte) int64 {
 		if _, err := data.ReadAt(buf[:n], pos); err != nil {
 			break
 		}
-		if sha256.Sum256(buf[:n]) != want {
+		if rc.alg.sum(buf[:n]) != want {
 			break
 		}
 		rh.addSum(&want)
@@ -473,12 +489,12 @@ func (rc *receiver) startFile(p []byte) error {
 	f.started = true
 	rh := f.prefix
 	if off == 0 || rh == nil {
-		rh = newRootHash() // nothing kept, or the sender did not accept it
+		rh = newRootHash(rc.alg) // nothing kept, or the sender did not accept it
 	}
 	f.prefix = nil
 	f.res.Resumed = off
 	rc.res.Resumed += off
-	rc.cur, rc.pos, rc.synced, rc.leaves, rc.id = f, off, off, rh, partialID(&f.entry)
+	rc.cur, rc.pos, rc.synced, rc.leaves, rc.id = f, off, off, rh, partialID(&f.entry, rc.alg)
 	if err := rc.openPartial(f, off); err != nil {
 		rc.closeCurrent()
 		return rc.fatal(err)
@@ -494,7 +510,7 @@ func (rc *receiver) openPartial(f *rfile, off int64) error {
 	if err := rc.root.MkdirAll(partialDir, 0o700); err != nil {
 		return rc.diskErr(fmt.Errorf("xfer: creating %s: %w", filepath.Join(rc.dir, partialDir), err))
 	}
-	st, _ := json.Marshal(partState{Name: f.Name, Size: f.Size, Root: hex.EncodeToString(f.Root[:]), Chunk: ChunkSize})
+	st, _ := json.Marshal(partState{Name: f.Name, Size: f.Size, Root: hex.EncodeToString(f.Root[:]), Chunk: ChunkSize, Hash: rc.alg.String()})
 	if err := rc.root.WriteFile(partPath(rc.id, ".json"), st, 0o600); err != nil {
 		return rc.diskErr(fmt.Errorf("xfer: writing the state of %q: %w", f.Name, err))
 	}

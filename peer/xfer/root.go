@@ -1,26 +1,27 @@
 package xfer
 
 import (
-	"crypto/sha256"
 	"errors"
 	"hash"
 	"io"
 )
 
-// rootHash computes a file's root hash: SHA-256 over the concatenated
-// SHA-256 of each ChunkSize chunk, in order (the last chunk may be shorter).
-// The root of an empty file is the SHA-256 of nothing. Both sides use it for
-// every root they compute, so that a byte is hashed once per side.
+// rootHash computes a file's root hash under the transfer's hash H (hashAlg):
+// H over the concatenated H of each ChunkSize chunk, in order (the last
+// chunk may be shorter). The root of an empty file is the H of nothing. Both
+// sides use it for every root they compute, so that a byte is hashed once
+// per side.
 type rootHash struct {
+	alg hashAlg
 	h   hash.Hash     // over the chunk hashes
 	sum [hashLen]byte // scratch, so that hashing a chunk allocates nothing
 }
 
-func newRootHash() *rootHash { return &rootHash{h: sha256.New()} }
+func newRootHash(alg hashAlg) *rootHash { return &rootHash{alg: alg, h: alg.new()} }
 
 // add hashes one chunk, adds its hash to the root and returns it.
 func (r *rootHash) add(chunk []byte) [hashLen]byte {
-	r.sum = sha256.Sum256(chunk)
+	r.sum = r.alg.sum(chunk)
 	r.h.Write(r.sum[:])
 	return r.sum
 }
@@ -38,10 +39,10 @@ func (r *rootHash) root() [hashLen]byte {
 }
 
 // fileRoot reads rd to its end, one chunk at a time into buf (at least
-// ChunkSize bytes), and returns the root hash of what it read and how many
-// bytes that was.
-func fileRoot(rd io.Reader, buf []byte) (root [hashLen]byte, n int64, err error) {
-	rh := newRootHash()
+// ChunkSize bytes), and returns the root hash under alg of what it read and
+// how many bytes that was.
+func fileRoot(alg hashAlg, rd io.Reader, buf []byte) (root [hashLen]byte, n int64, err error) {
+	rh := newRootHash(alg)
 	buf = buf[:ChunkSize]
 	for {
 		k, err := io.ReadFull(rd, buf)

@@ -3,7 +3,6 @@ package xfer
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -61,6 +60,30 @@ func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Resu
 	for _, sk := range skipped {
 		log.Warn("xfer: not sent", "path", sk.Path, "reason", sk.Err)
 	}
+
+	// The hellos come first, so that a receiver of another version, or one
+	// that refuses, is known before the files are hashed, and the hash is
+	// agreed on.
+	rd := &sendReader{r: &reader{br: bufio.NewReaderSize(s, 64<<10)}, n: len(files),
+		replies: make(chan []reply, 1), results: make([]*fileOutcome, len(files))}
+	w := &writer{bw: bufio.NewWriterSize(s, ioBuffer)}
+	alg, err := sendHello(s, w, rd.r, opts)
+	if err != nil {
+		if ctx.Err() != nil {
+			return withSkipped(res, skipped), ctx.Err()
+		}
+		return withSkipped(res, skipped), err
+	}
+	if err := hashFiles(ctx, files, alg); err != nil {
+		// Tell the receiver why nothing comes.
+		if w.fatal(err.Error()) == nil {
+			w.flush()
+		}
+		if ctx.Err() != nil {
+			return withSkipped(res, skipped), ctx.Err()
+		}
+		return withSkipped(res, skipped), err
+	}
 	res.Files = make([]FileResult, len(files), len(files)+len(skipped))
 	var total int64
 	for i, f := range files {
@@ -68,10 +91,9 @@ func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Resu
 		total += f.Size
 	}
 
-	// The receiver's messages are read by one goroutine, started first, so
-	// that neither side blocks writing while the other writes too.
-	rd := &sendReader{r: &reader{br: bufio.NewReaderSize(s, 64<<10)}, n: len(files),
-		replies: make(chan []reply, 1), results: make([]*fileOutcome, len(files))}
+	// The receiver's messages are read by one goroutine, started before the
+	// manifest is written, so that neither side blocks writing while the
+	// other writes too.
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -81,11 +103,7 @@ func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Resu
 			s.Close() // unblock the writer
 		}
 	}()
-	w := &writer{bw: bufio.NewWriterSize(s, ioBuffer)}
 	err = func() error {
-		if err := w.hello(roleSender); err != nil {
-			return err
-		}
 		for i := range files {
 			if err := w.entry(&files[i].entry); err != nil {
 				return err
@@ -97,7 +115,7 @@ func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Resu
 		return w.flush()
 	}()
 	if err == nil {
-		err = sendFiles(ctx, w, rd, files, &res, total, opts)
+		err = sendFiles(ctx, w, rd, files, &res, total, alg, opts)
 	}
 	if err == nil {
 		if err = w.msg(msgDone); err == nil {
@@ -171,27 +189,59 @@ func (sr *sendReader) run() {
 	sr.err = sr.loop()
 }
 
-func (sr *sendReader) loop() error {
-	typ, p, err := sr.r.next()
+// sendHello writes the sender's hello, reads the receiver's and returns the
+// hash the two agreed on. Our hello is written while the receiver's is
+// read, so that neither side blocks the other on a stream without
+// buffering; a failed read closes s, which ends the write.
+func sendHello(s Stream, w *writer, r *reader, opts SendOptions) (hashAlg, error) {
+	ours := opts.hashes
+	if ours == nil {
+		ours = localHashes()
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		err := w.hello(roleSender, ours)
+		if err == nil {
+			err = w.flush()
+		}
+		wrote <- err
+	}()
+	typ, p, err := r.next()
 	if err != nil {
-		return readErr("reading the receiver's hello", err)
+		s.Close()
+		<-wrote
+		return 0, readErr("reading the receiver's hello", err)
+	}
+	if err := <-wrote; err != nil {
+		return 0, fmt.Errorf("xfer: sending hello: %w", err)
 	}
 	if typ == msgError {
-		return fmt.Errorf("%w: %s", ErrPeer, p)
+		return 0, fmt.Errorf("%w: %s", ErrPeer, p)
 	}
 	if typ != msgHello {
-		return protoErrorf("expected hello, got message %q", typ)
+		return 0, protoErrorf("expected hello, got message %q", typ)
 	}
-	v, _, role, err := parseHello(p)
+	h, err := parseHello(p)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if v != Version {
-		return fmt.Errorf("%w: the receiver speaks version %d, this is version %d; use the same p2plink release on both sides", ErrVersion, v, Version)
+	if h.version != Version {
+		return 0, fmt.Errorf("%w: the receiver speaks version %d, this is version %d; use the same p2plink release on both sides", ErrVersion, h.version, Version)
 	}
-	if role != roleReceiver {
-		return fmt.Errorf("%w: both sides are sending; run receive on one of them", ErrProtocol)
+	if h.role != roleReceiver {
+		return 0, fmt.Errorf("%w: both sides are sending; run receive on one of them", ErrProtocol)
 	}
+	if h.chunk != ChunkSize {
+		return 0, protoErrorf("chunk size %d, expected %d", h.chunk, ChunkSize)
+	}
+	alg, ok := pickHash(ours, h.hashes)
+	if !ok {
+		return 0, protoErrorf("the receiver accepts none of the hashes this side does (%v)", ours)
+	}
+	return alg, nil
+}
+
+func (sr *sendReader) loop() error {
 	replies := make([]reply, 0, sr.n)
 	for len(replies) < sr.n {
 		typ, p, err := sr.r.next()
@@ -261,7 +311,7 @@ func readErr(doing string, err error) error {
 	return fmt.Errorf("xfer: %s: %w", doing, err)
 }
 
-func sendFiles(ctx context.Context, w *writer, rd *sendReader, files []srcFile, res *Result, total int64, opts SendOptions) error {
+func sendFiles(ctx context.Context, w *writer, rd *sendReader, files []srcFile, res *Result, total int64, alg hashAlg, opts SendOptions) error {
 	var replies []reply
 	select {
 	case replies = <-rd.replies:
@@ -271,7 +321,7 @@ func sendFiles(ctx context.Context, w *writer, rd *sendReader, files []srcFile, 
 	if replies == nil {
 		return errors.New("xfer: no replies from the receiver")
 	}
-	snd := &fileSender{w: w, opts: opts, total: total, buf: make([]byte, ChunkSize), res: res}
+	snd := &fileSender{w: w, opts: opts, alg: alg, total: total, buf: make([]byte, ChunkSize), res: res}
 	if opts.Compress {
 		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
 			zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true), zstd.WithWindowSize(ChunkSize))
@@ -314,6 +364,7 @@ func sendFiles(ctx context.Context, w *writer, rd *sendReader, files []srcFile, 
 type fileSender struct {
 	w     *writer
 	opts  SendOptions
+	alg   hashAlg // agreed in the hellos
 	res   *Result
 	enc   *zstd.Encoder
 	buf   []byte
@@ -359,7 +410,7 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 	if off > 0 {
 		// Check the receiver's prefix against ours: the same root over
 		// the same chunks.
-		root, n, err := fileRoot(io.LimitReader(file, off), fs.buf)
+		root, n, err := fileRoot(fs.alg, io.LimitReader(file, off), fs.buf)
 		if err != nil {
 			return local(fmt.Errorf("xfer: reading %s: %w", f.path, err))
 		}
@@ -498,10 +549,10 @@ func (ra *readAheadFile) stop() {
 	ra.wg.Wait()
 }
 
-// buildManifest walks paths and computes the root hash of every regular file.
+// buildManifest walks paths and lists what is to be sent; hashFiles then
+// fills in the root hashes.
 func buildManifest(ctx context.Context, paths []string) (files []srcFile, skipped []FileResult, err error) {
 	seen := map[string]string{}
-	buf := make([]byte, ChunkSize)
 	add := func(f srcFile) error {
 		if prev, ok := seen[f.Name]; ok {
 			return fmt.Errorf("xfer: %s and %s would both be received as %q; send them separately", prev, f.path, f.Name)
@@ -560,9 +611,7 @@ func buildManifest(ctx context.Context, paths []string) (files []srcFile, skippe
 				return add(f)
 			}
 			f.Kind = kindFile
-			if err := hashFile(path, &f.entry, buf); err != nil {
-				return err
-			}
+			f.Size = info.Size()
 			return add(f)
 		})
 		if err != nil {
@@ -575,12 +624,28 @@ func buildManifest(ctx context.Context, paths []string) (files []srcFile, skippe
 	return files, skipped, nil
 }
 
-// hashFile fills in e's size, modification time and root hash from the file,
-// reading it once through buf (ChunkSize bytes). A file of several chunks is
+// hashFiles hashes every regular file of the manifest under alg.
+func hashFiles(ctx context.Context, files []srcFile, alg hashAlg) error {
+	buf := make([]byte, ChunkSize)
+	for i := range files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if f := &files[i]; f.Kind == kindFile {
+			if err := hashFile(alg, f.path, &f.entry, buf); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// hashFile fills in e's size, modification time and root hash under alg
+// from the file, reading it once through buf (ChunkSize bytes). A file of several chunks is
 // hashed by up to hashWorkers goroutines at once (the root is over the
 // chunks' own hashes, so they are independent): the manifest pass is the
 // one part of a transfer that nothing else overlaps.
-func hashFile(path string, e *entry, buf []byte) error {
+func hashFile(alg hashAlg, path string, e *entry, buf []byte) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("xfer: %w", err)
@@ -593,9 +658,9 @@ func hashFile(path string, e *entry, buf []byte) error {
 	var root [hashLen]byte
 	var n int64
 	if w := hashWorkers(); w > 1 && fi.Size() >= 2*ChunkSize {
-		root, n, err = fileRootParallel(f, fi.Size(), w)
+		root, n, err = fileRootParallel(alg, f, fi.Size(), w)
 	} else {
-		root, n, err = fileRoot(f, buf)
+		root, n, err = fileRoot(alg, f, buf)
 	}
 	if err != nil {
 		return fmt.Errorf("xfer: hashing %s: %w", path, err)
@@ -620,10 +685,10 @@ const hashSpan = 256
 // rather than copied out first; otherwise it is read with ReadAt. It
 // returns the bytes it found: fewer than size if the file is shorter, one
 // more if it is longer.
-func fileRootParallel(f io.ReaderAt, size int64, workers int) (root [hashLen]byte, n int64, err error) {
+func fileRootParallel(alg hashAlg, f io.ReaderAt, size int64, workers int) (root [hashLen]byte, n int64, err error) {
 	m, unmap := mapFile(f, size)
 	defer unmap()
-	root, n, err = rootOfChunks(f, m, size, workers)
+	root, n, err = rootOfChunks(alg, f, m, size, workers)
 	if m != nil && err == nil && n == size {
 		// A file cut short inside its last page reads as zeros there
 		// instead of faulting: ask its size again.
@@ -640,8 +705,8 @@ func fileRootParallel(f io.ReaderAt, size int64, workers int) (root [hashLen]byt
 // into memory, or with ReadAt when m is nil. A mapped file that shrinks
 // under the workers makes the page they touch fault: such a fault ends the
 // hashing as a file found shorter, not the program.
-func rootOfChunks(f io.ReaderAt, m []byte, size int64, workers int) (root [hashLen]byte, n int64, err error) {
-	rh := newRootHash()
+func rootOfChunks(alg hashAlg, f io.ReaderAt, m []byte, size int64, workers int) (root [hashLen]byte, n int64, err error) {
+	rh := newRootHash(alg)
 	chunks := (size + ChunkSize - 1) / ChunkSize
 	sums := make([][hashLen]byte, min(chunks, hashSpan))
 	bufs := make([][]byte, workers)
@@ -709,7 +774,7 @@ func rootOfChunks(f io.ReaderAt, m []byte, size int64, workers int) (root [hashL
 							return
 						}
 					}
-					sums[i] = sha256.Sum256(p)
+					sums[i] = alg.sum(p)
 				}
 			}(bufs[w])
 		}

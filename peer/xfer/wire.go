@@ -24,13 +24,15 @@ const (
 	msgError    byte = '!' // both ways: fatal error (reason), then the stream ends
 )
 
-// Version is the protocol version spoken by this package. Version 2 names a
-// file by its root hash (SHA-256 over the SHA-256 of each chunk) and sends
-// chunks without a hash of their own; peers of another version are refused.
-const Version = 2
+// Version is the protocol version spoken by this package. Version 2 named a
+// file by its root hash (SHA-256 over the SHA-256 of each chunk) and sent
+// chunks without a hash of their own; version 3 lets the two sides agree on
+// the hash in their hellos (SHA-256 or BLAKE3) and ignores what a later
+// version appends to a hello. Peers of another version are refused.
+const Version = 3
 
 // ChunkSize is the size of a data chunk: every chunk of a file but the last is
-// exactly this long. The SHA-256 of each chunk is one leaf of the file's root
+// exactly this long. The hash of each chunk is one leaf of the file's root
 // hash, and the unit in which an interrupted transfer resumes.
 const ChunkSize = 64 << 10
 
@@ -39,7 +41,8 @@ const (
 	maxPayload = ChunkSize + 1024
 	maxName    = 4096 // bytes of a relative name on the wire
 	maxReason  = 1024 // bytes of a reason string on the wire
-	hashLen    = 32   // SHA-256
+	hashLen    = 32   // bytes of every hash the protocol names
+	maxHashes  = 16   // hashes listed in a hello
 	helloMagic = "p2plink-xfer"
 )
 
@@ -123,12 +126,17 @@ func (w *writer) msg(typ byte, parts ...[]byte) error {
 
 func (w *writer) flush() error { return w.bw.Flush() }
 
-func (w *writer) hello(role byte) error {
-	b := make([]byte, 0, len(helloMagic)+6)
+// hello announces the version, the chunk size, the role and the hashes this
+// side accepts, its preferred first.
+func (w *writer) hello(role byte, hashes []hashAlg) error {
+	b := make([]byte, 0, len(helloMagic)+7+len(hashes))
 	b = append(b, helloMagic...)
 	b = append(b, Version)
 	b = binary.BigEndian.AppendUint32(b, ChunkSize)
-	b = append(b, role)
+	b = append(b, role, byte(len(hashes)))
+	for _, h := range hashes {
+		b = append(b, byte(h))
+	}
 	return w.msg(msgHello, b)
 }
 
@@ -228,20 +236,39 @@ func (r *reader) next() (byte, []byte, error) {
 	return r.hdr[0], p, nil
 }
 
+// hello is a parsed hello.
+type hello struct {
+	version byte
+	chunk   uint32
+	role    byte
+	hashes  []hashAlg // as listed, unknown ones included
+}
+
 // parseHello checks a hello. For another version it returns that version
-// and no error, whatever follows it.
-func parseHello(p []byte) (version byte, chunk uint32, role byte, err error) {
+// and no error, whatever follows it. Bytes after the hash list are ignored:
+// they are for later versions to add to.
+func parseHello(p []byte) (h hello, err error) {
 	m := len(helloMagic)
 	if len(p) < m+1 || string(p[:m]) != helloMagic {
-		return 0, 0, 0, protoErrorf("not a p2plink file transfer (bad hello)")
+		return h, protoErrorf("not a p2plink file transfer (bad hello)")
 	}
-	if p[m] != Version {
-		return p[m], 0, 0, nil
+	h.version = p[m]
+	if h.version != Version {
+		return h, nil
 	}
-	if len(p) != m+6 || (p[m+5] != roleSender && p[m+5] != roleReceiver) {
-		return 0, 0, 0, protoErrorf("malformed hello")
+	if len(p) < m+7 {
+		return h, protoErrorf("malformed hello")
 	}
-	return p[m], binary.BigEndian.Uint32(p[m+1:]), p[m+5], nil
+	h.chunk = binary.BigEndian.Uint32(p[m+1:])
+	h.role = p[m+5]
+	n := int(p[m+6])
+	if (h.role != roleSender && h.role != roleReceiver) || n == 0 || n > maxHashes || len(p) < m+7+n {
+		return h, protoErrorf("malformed hello")
+	}
+	for _, b := range p[m+7 : m+7+n] {
+		h.hashes = append(h.hashes, hashAlg(b))
+	}
+	return h, nil
 }
 
 func parseEntry(p []byte) (entry, error) {

@@ -2,9 +2,10 @@
 // receives them into a directory, verified and resumable.
 //
 // The sender announces a manifest (relative names, sizes, permission bits,
-// modification times and a root hash of each file: SHA-256 over the SHA-256
-// of each ChunkSize chunk); the receiver answers, per file, how much it
-// already holds intact from an earlier, interrupted run; the sender then sends
+// modification times and a root hash of each file: a hash over the hashes of
+// each ChunkSize chunk, BLAKE3 or SHA-256 as the two sides agree in their
+// hellos); the receiver answers, per file, how much it already holds intact
+// from an earlier, interrupted run; the sender then sends
 // only the rest, in chunks of ChunkSize bytes, optionally compressed with zstd
 // where that pays. Each side hashes every byte once: the sender while it
 // builds the manifest, the receiver as each chunk arrives, recording the
@@ -156,6 +157,9 @@ type SendOptions struct {
 	Progress func(Progress)
 	// Logger receives warnings (skipped files). Nil means no logging.
 	Logger *slog.Logger
+
+	// hashes, set by tests, replaces localHashes().
+	hashes []hashAlg
 }
 
 // ReceiveOptions configure Receive. The zero value is valid.
@@ -176,6 +180,8 @@ type ReceiveOptions struct {
 
 	// hookFile, set by tests, wraps the file partial data is written to.
 	hookFile func(partFile) partFile
+	// hashes, set by tests, replaces localHashes().
+	hashes []hashAlg
 }
 
 func logger(l *slog.Logger) *slog.Logger {

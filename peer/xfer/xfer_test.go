@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +19,8 @@ import (
 	"testing/iotest"
 	"testing/synctest"
 	"time"
+
+	"github.com/zeebo/blake3"
 )
 
 func randBytes(seed uint64, n int) []byte {
@@ -318,7 +321,7 @@ func newFakeSender(t *testing.T, s Stream) *fakeSender {
 // manifest sends hello and entries, and returns the receiver's replies.
 func (f *fakeSender) manifest(es ...entry) []reply {
 	f.t.Helper()
-	f.w.hello(roleSender)
+	f.w.hello(roleSender, []hashAlg{scriptHash})
 	var total int64
 	for i := range es {
 		f.w.entry(&es[i])
@@ -331,7 +334,7 @@ func (f *fakeSender) manifest(es ...entry) []reply {
 	if err != nil || typ != msgHello {
 		f.t.Fatalf("hello: %q %v", typ, err)
 	}
-	if _, _, _, err := parseHello(p); err != nil {
+	if _, err := parseHello(p); err != nil {
 		f.t.Fatal(err)
 	}
 	var rs []reply
@@ -361,18 +364,36 @@ func (f *fakeSender) send(msgs func(w *writer)) {
 }
 
 func fileEntry(name string, data []byte) entry {
-	return entry{Kind: kindFile, Name: name, Size: int64(len(data)), Mode: 0o644, Mtime: testMtime.UnixNano(), Root: specRoot(data)}
+	return entry{Kind: kindFile, Name: name, Size: int64(len(data)), Mode: 0o644, Mtime: testMtime.UnixNano(), Root: specRoot(scriptHash, data)}
+}
+
+// scriptHash is the hash the scripted peers of the tests (fakeSender, the
+// fuzz seeds) list in their hellos, alone: the other side then uses it.
+const scriptHash = hashSHA256
+
+// allHashes are the hashes this package computes.
+var allHashes = []hashAlg{hashSHA256, hashBLAKE3}
+
+// specSum hashes p with alg, through the hash's own package.
+func specSum(alg hashAlg, p []byte) [hashLen]byte {
+	switch alg {
+	case hashSHA256:
+		return sha256.Sum256(p)
+	case hashBLAKE3:
+		return blake3.Sum256(p)
+	}
+	panic("unknown hash")
 }
 
 // specRoot computes a root hash as SPEC.md defines it, independently of the
-// package's own code: SHA-256 over the SHA-256 of each 64 KiB chunk.
-func specRoot(data []byte) [hashLen]byte {
+// package's own code: H over the H of each 64 KiB chunk.
+func specRoot(alg hashAlg, data []byte) [hashLen]byte {
 	var leaves []byte
 	for off := 0; off < len(data); off += 65536 {
-		sum := sha256.Sum256(data[off:min(off+65536, len(data))])
+		sum := specSum(alg, data[off:min(off+65536, len(data))])
 		leaves = append(leaves, sum[:]...)
 	}
-	return sha256.Sum256(leaves)
+	return specSum(alg, leaves)
 }
 
 func sendChunks(w *writer, data []byte) {
@@ -567,14 +588,14 @@ func helloV1(role byte) []byte {
 }
 
 func TestVersionMismatch(t *testing.T) {
-	const both = "speaks version 1, this is version 2"
-	for _, hello := range [][]byte{helloV1(roleSender), []byte(helloMagic + "\x03 longer, other layout")} {
+	const both = "speaks version 1, this is version 3"
+	for _, hello := range [][]byte{helloV1(roleSender), []byte(helloMagic + "\x02\x00\x01\x00\x00S"), []byte(helloMagic + "\x04 longer, other layout")} {
 		_, err := receiveFrom(t, t.TempDir(), ReceiveOptions{}, func(f *fakeSender) {
 			f.w.msg(msgHello, hello)
 			go f.w.flush()
 			typ, p, _ := f.r.next()
-			if typ != msgHello || p[len(helloMagic)] != 2 {
-				t.Errorf("receiver's hello: %q %q, want version 2", typ, p)
+			if typ != msgHello || p[len(helloMagic)] != 3 {
+				t.Errorf("receiver's hello: %q %q, want version 3", typ, p)
 			}
 			typ, p, _ = f.r.next()
 			if typ != msgError || !strings.Contains(string(p), "version") {
@@ -662,6 +683,28 @@ func cutOnce(t *testing.T, src, dst string, cutAt int64) string {
 	return m[0]
 }
 
+// TestResumeAcrossHashes: data kept under one hash is resumed only by a
+// transfer that agrees on the same hash; under another it is sent whole
+// (the partial is named by the hash too) and stored intact either way.
+func TestResumeAcrossHashes(t *testing.T) {
+	data := randBytes(14, 12*ChunkSize+9)
+	sha := []hashAlg{hashSHA256}
+	for _, next := range allHashes {
+		src, dst := t.TempDir(), t.TempDir()
+		writeFile(t, filepath.Join(src, "f"), data, 0o644)
+		a, b := cutPair(6*ChunkSize + 500)
+		if o := transfer(t, a, b, []string{filepath.Join(src, "f")}, dst, SendOptions{hashes: sha}, ReceiveOptions{hashes: sha}); o.rerr == nil {
+			t.Fatal("cut transfer succeeded")
+		}
+		o := run(t, []string{filepath.Join(src, "f")}, dst, SendOptions{hashes: []hashAlg{next}}, ReceiveOptions{hashes: allHashes})
+		mustOK(t, o)
+		checkFile(t, filepath.Join(dst, "f"), data, 0o644)
+		if resumed := o.sres.Resumed > 0; resumed != (next == hashSHA256) {
+			t.Errorf("kept under sha256, sent again under %v: resumed from %d", next, o.sres.Resumed)
+		}
+	}
+}
+
 func TestResumeChecksKeptChunks(t *testing.T) {
 	src, dst := t.TempDir(), t.TempDir()
 	data := randBytes(12, 20*ChunkSize)
@@ -694,7 +737,7 @@ func TestResumeSenderChecksPrefix(t *testing.T) {
 	pf.WriteAt(bad, 2*ChunkSize)
 	pf.Close()
 	sf, _ := os.OpenFile(strings.TrimSuffix(part, ".part")+".sums", os.O_RDWR, 0)
-	sum := sha256.Sum256(bad)
+	sum := specSum(localHashes()[0], bad) // the hash both sides agree on by default
 	sf.WriteAt(sum[:], 2*hashLen)
 	sf.Close()
 	o := run(t, []string{filepath.Join(src, "f")}, dst, SendOptions{}, ReceiveOptions{})
@@ -870,14 +913,15 @@ func TestCancel(t *testing.T) {
 	replied := make(chan struct{})
 	go func() {
 		f := newFakeSender(t, b) // reads like a receiver would
-		f.r.next()               // hello
+		f.w.hello(roleReceiver, []hashAlg{scriptHash})
+		f.w.flush()
+		f.r.next() // hello
 		for {
 			typ, _, err := f.r.next()
 			if err != nil || typ == msgManifest {
 				break
 			}
 		}
-		f.w.hello(roleReceiver)
 		r := reply{Action: actSend}
 		f.w.reply(&r)
 		f.w.flush()
@@ -997,28 +1041,37 @@ func TestPipeCancel(t *testing.T) {
 }
 
 func TestFileRoot(t *testing.T) {
-	empty := sha256.Sum256(nil)
-	if got := specRoot(nil); got != empty {
-		t.Fatalf("the spec's empty root is %x, want SHA-256 of nothing %x", got, empty)
+	for _, alg := range allHashes {
+		empty := specSum(alg, nil)
+		if got := specRoot(alg, nil); got != empty {
+			t.Fatalf("%v: the spec's empty root is %x, want the hash of nothing %x", alg, got, empty)
+		}
+		if got := alg.sum(nil); got != empty {
+			t.Fatalf("%v: the hash of nothing is %x, want %x", alg, got, empty)
+		}
+		buf := make([]byte, ChunkSize)
+		for _, n := range []int{0, 1, ChunkSize - 1, ChunkSize, ChunkSize + 1, 3*ChunkSize + 5} {
+			data := randBytes(uint64(n), n)
+			root, got, err := fileRoot(alg, bytes.NewReader(data), buf)
+			if err != nil || got != int64(n) || root != specRoot(alg, data) {
+				t.Errorf("%v, %d bytes: root %x of %d bytes, %v; want %x", alg, n, root, got, err, specRoot(alg, data))
+			}
+			if n > 0 && root == specSum(alg, data) {
+				t.Errorf("%v, %d bytes: the root is the plain hash of the data", alg, n)
+			}
+			// A reader that returns little at a time gives the same root.
+			root, _, _ = fileRoot(alg, iotest.HalfReader(bytes.NewReader(data)), buf)
+			if root != specRoot(alg, data) {
+				t.Errorf("%v, %d bytes read in halves: root %x", alg, n, root)
+			}
+		}
+		if _, _, err := fileRoot(alg, iotest.ErrReader(syscall.EIO), buf); !errors.Is(err, syscall.EIO) {
+			t.Errorf("%v: read error: %v, want EIO", alg, err)
+		}
 	}
-	buf := make([]byte, ChunkSize)
-	for _, n := range []int{0, 1, ChunkSize - 1, ChunkSize, ChunkSize + 1, 3*ChunkSize + 5} {
-		data := randBytes(uint64(n), n)
-		root, got, err := fileRoot(bytes.NewReader(data), buf)
-		if err != nil || got != int64(n) || root != specRoot(data) {
-			t.Errorf("%d bytes: root %x of %d bytes, %v; want %x", n, root, got, err, specRoot(data))
-		}
-		if n > 0 && root == sha256.Sum256(data) {
-			t.Errorf("%d bytes: the root is the plain SHA-256 of the data", n)
-		}
-		// A reader that returns little at a time gives the same root.
-		root, _, _ = fileRoot(iotest.HalfReader(bytes.NewReader(data)), buf)
-		if root != specRoot(data) {
-			t.Errorf("%d bytes read in halves: root %x", n, root)
-		}
-	}
-	if _, _, err := fileRoot(iotest.ErrReader(syscall.EIO), buf); !errors.Is(err, syscall.EIO) {
-		t.Errorf("read error: %v, want EIO", err)
+	// The two hashes differ, so a test of one cannot pass on the other.
+	if d := randBytes(3, 100); specRoot(hashSHA256, d) == specRoot(hashBLAKE3, d) {
+		t.Fatal("SHA-256 and BLAKE3 roots agree")
 	}
 }
 
@@ -1036,41 +1089,93 @@ func (s *tapStream) Write(p []byte) (int, error) {
 	return s.memStream.Write(p)
 }
 
-// TestWireVersion2 checks what the sender writes: hello version 2, the root
-// in the entry, and data messages holding flags and data only.
-func TestWireVersion2(t *testing.T) {
-	src, dst := t.TempDir(), t.TempDir()
+// TestWireVersion3: the sender's stream holds a hello of version 3 listing
+// its hashes, entries whose root is the spec's root under the hash the two
+// sides agreed on, and data messages holding flags and data only.
+func TestWireVersion3(t *testing.T) {
 	data := randBytes(41, 2*ChunkSize+10)
-	writeFile(t, filepath.Join(src, "f"), data, 0o644)
-	a, b := streamPair()
-	tap := &tapStream{memStream: a}
-	mustOK(t, transfer(t, tap, b, []string{filepath.Join(src, "f")}, dst, SendOptions{}, ReceiveOptions{}))
-	r := &reader{br: bufio.NewReader(&tap.out)}
-	var chunks [][]byte
-	for {
-		typ, p, err := r.next()
-		if err != nil {
-			break
+	for _, tc := range []struct {
+		send, recv []hashAlg
+		want       hashAlg
+	}{
+		{[]hashAlg{hashBLAKE3, hashSHA256}, []hashAlg{hashSHA256, hashBLAKE3}, hashBLAKE3},
+		{[]hashAlg{hashSHA256, hashBLAKE3}, []hashAlg{hashBLAKE3, hashSHA256}, hashSHA256},
+		{[]hashAlg{hashBLAKE3, hashSHA256}, []hashAlg{hashSHA256}, hashSHA256},
+		{[]hashAlg{99, hashBLAKE3}, []hashAlg{hashBLAKE3, 99}, hashBLAKE3}, // 99: unknown, skipped
+	} {
+		src, dst := t.TempDir(), t.TempDir()
+		writeFile(t, filepath.Join(src, "f"), data, 0o644)
+		a, b := streamPair()
+		tap := &tapStream{memStream: a}
+		mustOK(t, transfer(t, tap, b, []string{filepath.Join(src, "f")}, dst, SendOptions{hashes: tc.send}, ReceiveOptions{hashes: tc.recv}))
+		checkFile(t, filepath.Join(dst, "f"), data, 0o644)
+		r := &reader{br: bufio.NewReader(&tap.out)}
+		var chunks [][]byte
+		for {
+			typ, p, err := r.next()
+			if err != nil {
+				break
+			}
+			switch typ {
+			case msgHello:
+				h, err := parseHello(p)
+				if err != nil || h.version != 3 || h.role != roleSender || !slices.Equal(h.hashes, tc.send) {
+					t.Errorf("hello %+v (%v), want version 3, role S, hashes %v", h, err, tc.send)
+				}
+			case msgEntry:
+				e, err := parseEntry(p)
+				if err != nil || e.Root != specRoot(tc.want, data) {
+					t.Errorf("sender %v, receiver %v: entry root %x (%v), want the %v root %x", tc.send, tc.recv, e.Root, err, tc.want, specRoot(tc.want, data))
+				}
+			case msgData:
+				if p[0] != 0 {
+					t.Errorf("data flags %#x", p[0])
+				}
+				chunks = append(chunks, bytes.Clone(p[1:]))
+			}
 		}
-		switch typ {
-		case msgHello:
-			if v := p[len(helloMagic)]; v != 2 {
-				t.Errorf("hello version %d, want 2", v)
-			}
-		case msgEntry:
-			e, err := parseEntry(p)
-			if err != nil || e.Root != specRoot(data) {
-				t.Errorf("entry root %x (%v), want %x", e.Root, err, specRoot(data))
-			}
-		case msgData:
-			if p[0] != 0 {
-				t.Errorf("data flags %#x", p[0])
-			}
-			chunks = append(chunks, bytes.Clone(p[1:]))
+		if got := bytes.Join(chunks, nil); len(chunks) != 3 || !bytes.Equal(got, data) {
+			t.Errorf("%d data messages carrying %d bytes; want 3 carrying exactly the file's %d", len(chunks), len(got), len(data))
 		}
 	}
-	if got := bytes.Join(chunks, nil); len(chunks) != 3 || !bytes.Equal(got, data) {
-		t.Errorf("%d data messages carrying %d bytes; want 3 carrying exactly the file's %d", len(chunks), len(got), len(data))
+}
+
+// TestNoCommonHash: two sides that accept no hash in common both fail,
+// saying so, and nothing is stored.
+func TestNoCommonHash(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(src, "f"), []byte("x"), 0o644)
+	o := run(t, []string{filepath.Join(src, "f")}, dst,
+		SendOptions{hashes: []hashAlg{hashBLAKE3}}, ReceiveOptions{hashes: []hashAlg{hashSHA256}})
+	for side, err := range map[string]error{"send": o.serr, "receive": o.rerr} {
+		if !errors.Is(err, ErrProtocol) && !errors.Is(err, ErrPeer) || !strings.Contains(err.Error(), "hashes") {
+			t.Errorf("%s: %v; want an error about the hashes", side, err)
+		}
+	}
+	if len(o.sres.Files) != 0 && o.sres.Files[0].Status == StatusDone {
+		t.Errorf("sender result %+v", o.sres.Files)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "f")); err == nil {
+		t.Error("the file was stored")
+	}
+}
+
+// TestHelloExtension: a hello may carry bytes after its hash list (for a
+// later version to add to); they are ignored. A hello that lists no hash,
+// or is cut inside its list, is malformed.
+func TestHelloExtension(t *testing.T) {
+	base := []byte(helloMagic + "\x03\x00\x01\x00\x00S\x02\x02\x01")
+	h, err := parseHello(append(bytes.Clone(base), "future"...))
+	if err != nil || h.chunk != ChunkSize || h.role != roleSender || !slices.Equal(h.hashes, []hashAlg{hashBLAKE3, hashSHA256}) {
+		t.Errorf("hello with an extension: %+v, %v", h, err)
+	}
+	for _, bad := range [][]byte{base[:len(base)-1], append(base[:len(base)-3:len(base)-3], 0)} {
+		if _, err := parseHello(bad); !errors.Is(err, ErrProtocol) {
+			t.Errorf("hello %q: %v, want ErrProtocol", bad, err)
+		}
+	}
+	if h, err := parseHello([]byte(helloMagic + "\x02\x00\x01\x00\x00S")); err != nil || h.version != 2 {
+		t.Errorf("a version 2 hello: %+v, %v; want version 2 and no error", h, err)
 	}
 }
 

@@ -1,0 +1,87 @@
+package xfer
+
+import (
+	"crypto/sha256"
+	"hash"
+	"runtime"
+
+	"github.com/zeebo/blake3"
+	"golang.org/x/sys/cpu"
+)
+
+// hashAlg names the hash a transfer's chunk hashes and roots are made with.
+// Both sides list the ones they accept in their hello, and use the first of
+// the sender's that the receiver lists too (pickHash). The values are on the
+// wire.
+type hashAlg byte
+
+const (
+	hashSHA256 hashAlg = 1 // SHA-256, FIPS 180-4; every peer accepts it
+	hashBLAKE3 hashAlg = 2 // BLAKE3 with its default 32-byte output
+)
+
+// String names the hash as SPEC.md and the partial state file do.
+func (a hashAlg) String() string {
+	switch a {
+	case hashSHA256:
+		return "sha256"
+	case hashBLAKE3:
+		return "blake3"
+	}
+	return "unknown"
+}
+
+// known reports whether this side can compute a.
+func (a hashAlg) known() bool { return a == hashSHA256 || a == hashBLAKE3 }
+
+// sum returns the hash of p; it allocates nothing.
+func (a hashAlg) sum(p []byte) [hashLen]byte {
+	if a == hashBLAKE3 {
+		return blake3.Sum256(p)
+	}
+	return sha256.Sum256(p)
+}
+
+// new returns a streaming hash of a.
+func (a hashAlg) new() hash.Hash {
+	if a == hashBLAKE3 {
+		return blake3.New()
+	}
+	return sha256.New()
+}
+
+// localHashes lists the hashes this side accepts, the fastest here first.
+// Each side hashes every byte of a transfer once, and on two cores that
+// share a veth pair SHA-256 was 0.3 of the 1.6 CPU-seconds a 256 MiB
+// transfer took; BLAKE3 hashes more than twice as fast where it has vector
+// code (x86-64: SSE4.1, AVX2, AVX-512), 3.9 against 1.8 GB/s on this
+// project's test machine with SHA extensions (peer/xfer BenchmarkChunkHash).
+// Elsewhere SHA-256 comes first where the CPU has instructions for it
+// (ARMv8 SHA2) and BLAKE3's portable code is the faster otherwise.
+func localHashes() []hashAlg {
+	blakeFirst := false
+	switch runtime.GOARCH {
+	case "amd64":
+		blakeFirst = cpu.X86.HasSSE41
+	case "arm64":
+		blakeFirst = !cpu.ARM64.HasSHA2
+	}
+	if blakeFirst {
+		return []hashAlg{hashBLAKE3, hashSHA256}
+	}
+	return []hashAlg{hashSHA256, hashBLAKE3}
+}
+
+// pickHash returns the first of the sender's hashes that the receiver lists
+// too; both sides compute it from the two hellos, so it needs no message of
+// its own.
+func pickHash(sender, receiver []hashAlg) (hashAlg, bool) {
+	for _, s := range sender {
+		for _, r := range receiver {
+			if s == r && s.known() {
+				return s, true
+			}
+		}
+	}
+	return 0, false
+}
