@@ -256,7 +256,7 @@ func recv(ctx context.Context, ifname, name, dir string) error {
 	case <-s.Done():
 	case <-time.After(5 * time.Second):
 	}
-	fmt.Printf("RESULT recv bytes=%d secs=%.3f MBps=%.1f kerneldrops=%d cpu=%.3f\n", res.Bytes, el.Seconds(), float64(res.Bytes)/el.Seconds()/1e6, l.Counters().KernelDrops, cpu.Seconds())
+	fmt.Printf("RESULT recv bytes=%d secs=%.3f MBps=%.1f kerneldrops=%d cpu=%.3f hash=%s\n", res.Bytes, el.Seconds(), float64(res.Bytes)/el.Seconds()/1e6, l.Counters().KernelDrops, cpu.Seconds(), res.Hash)
 	return nil
 }
 
@@ -285,7 +285,7 @@ func send(ctx context.Context, ifname, to string, files []string) error {
 		return err
 	}
 	s.Close()
-	fmt.Printf("RESULT send bytes=%d secs=%.3f MBps=%.1f kerneldrops=%d cpu=%.3f\n", res.Bytes, el.Seconds(), float64(res.Bytes)/el.Seconds()/1e6, l.Counters().KernelDrops, cpu.Seconds())
+	fmt.Printf("RESULT send bytes=%d secs=%.3f MBps=%.1f kerneldrops=%d cpu=%.3f hash=%s\n", res.Bytes, el.Seconds(), float64(res.Bytes)/el.Seconds()/1e6, l.Counters().KernelDrops, cpu.Seconds(), res.Hash)
 	return nil
 }
 

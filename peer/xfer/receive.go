@@ -198,7 +198,7 @@ func (rc *receiver) run() error {
 	if !ok {
 		return rc.fatal(protoErrorf("the sender accepts none of the hashes this side does (%v)", rc.hashes()))
 	}
-	rc.alg = alg
+	rc.alg, rc.res.Hash = alg, alg.String()
 	if err := rc.readManifest(); err != nil {
 		return rc.fatal(err)
 	}

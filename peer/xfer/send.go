@@ -74,6 +74,7 @@ func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Resu
 		}
 		return withSkipped(res, skipped), err
 	}
+	res.Hash = alg.String()
 	if err := hashFiles(ctx, files, alg); err != nil {
 		// Tell the receiver why nothing comes.
 		if w.fatal(err.Error()) == nil {

@@ -136,6 +136,7 @@ type Result struct {
 	Bytes     int64 // file data moved in this run, before compression
 	WireBytes int64 // bytes of file data on the wire, after compression
 	Resumed   int64 // bytes not sent because the receiver held them intact
+	Hash      string // the hash the two sides agreed on: "blake3" or "sha256" ("" if they did not get so far)
 }
 
 // Progress is passed to a progress callback after each chunk.

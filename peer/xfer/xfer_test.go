@@ -1107,8 +1107,12 @@ func TestWireVersion3(t *testing.T) {
 		writeFile(t, filepath.Join(src, "f"), data, 0o644)
 		a, b := streamPair()
 		tap := &tapStream{memStream: a}
-		mustOK(t, transfer(t, tap, b, []string{filepath.Join(src, "f")}, dst, SendOptions{hashes: tc.send}, ReceiveOptions{hashes: tc.recv}))
+		o := transfer(t, tap, b, []string{filepath.Join(src, "f")}, dst, SendOptions{hashes: tc.send}, ReceiveOptions{hashes: tc.recv})
+		mustOK(t, o)
 		checkFile(t, filepath.Join(dst, "f"), data, 0o644)
+		if o.sres.Hash != tc.want.String() || o.rres.Hash != tc.want.String() {
+			t.Errorf("results name the hash %q and %q, want %q", o.sres.Hash, o.rres.Hash, tc.want)
+		}
 		r := &reader{br: bufio.NewReader(&tap.out)}
 		var chunks [][]byte
 		for {
