@@ -133,9 +133,9 @@ type FileResult struct {
 // Result sums up a transfer.
 type Result struct {
 	Files     []FileResult
-	Bytes     int64 // file data moved in this run, before compression
-	WireBytes int64 // bytes of file data on the wire, after compression
-	Resumed   int64 // bytes not sent because the receiver held them intact
+	Bytes     int64  // file data moved in this run, before compression
+	WireBytes int64  // bytes of file data on the wire, after compression
+	Resumed   int64  // bytes not sent because the receiver held them intact
 	Hash      string // the hash the two sides agreed on: "blake3" or "sha256" ("" if they did not get so far)
 }
 
