@@ -207,14 +207,24 @@ func sendHello(s Stream, w *writer, r *reader, opts SendOptions) (hashAlg, error
 		}
 		wrote <- err
 	}()
-	typ, p, err := r.next()
+	alg, err := readHello(r, ours)
 	if err != nil {
-		s.Close()
+		s.Close() // a peer that does not read our hello cannot hold us
 		<-wrote
-		return 0, readErr("reading the receiver's hello", err)
+		return 0, err
 	}
 	if err := <-wrote; err != nil {
 		return 0, fmt.Errorf("xfer: sending hello: %w", err)
+	}
+	return alg, nil
+}
+
+// readHello reads the receiver's hello and returns the hash the two sides
+// agree on.
+func readHello(r *reader, ours []hashAlg) (hashAlg, error) {
+	typ, p, err := r.next()
+	if err != nil {
+		return 0, readErr("reading the receiver's hello", err)
 	}
 	if typ == msgError {
 		return 0, fmt.Errorf("%w: %s", ErrPeer, p)
