@@ -2,8 +2,10 @@ package xfer
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"hash"
 	"runtime"
+	"strings"
 
 	"github.com/zeebo/blake3"
 	"golang.org/x/sys/cpu"
@@ -84,4 +86,25 @@ func pickHash(sender, receiver []hashAlg) (hashAlg, bool) {
 		}
 	}
 	return 0, false
+}
+
+// noCommonHash is the error of two sides that accept no hash in common.
+func noCommonHash(ours, theirs []hashAlg) error {
+	return fmt.Errorf("%w: the two sides accept no hash in common (this side: %s; the peer: %s); use the same p2plink release on both sides",
+		ErrVersion, hashNames(ours), hashNames(theirs))
+}
+
+func hashNames(hs []hashAlg) string {
+	var b strings.Builder
+	for i, h := range hs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if h.known() {
+			b.WriteString(h.String())
+		} else {
+			fmt.Fprintf(&b, "unknown %d", byte(h))
+		}
+	}
+	return b.String()
 }

@@ -2,11 +2,13 @@ package xfer
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -42,22 +44,22 @@ func TestFileRootParallel(t *testing.T) {
 		alg := allHashes[n%len(allHashes)]
 		want := specRoot(alg, data)
 		for _, workers := range []int{1, 2, 3} {
-			root, got, err := fileRootParallel(alg, bytes.NewReader(data), int64(n), workers)
+			root, got, err := fileRootParallel(context.Background(), alg, bytes.NewReader(data), int64(n), workers)
 			if err != nil || got != int64(n) || root != want {
 				t.Errorf("%d bytes, %d workers: root %x of %d bytes, %v; want %x of %d", n, workers, root, got, err, want, n)
 			}
 		}
 		// The file is shorter than announced: fewer bytes come back.
-		if _, got, err := fileRootParallel(alg, bytes.NewReader(data), int64(n)+1, 2); err != nil || got == int64(n)+1 {
+		if _, got, err := fileRootParallel(context.Background(), alg, bytes.NewReader(data), int64(n)+1, 2); err != nil || got == int64(n)+1 {
 			t.Errorf("%d bytes announced as %d: %d bytes, %v; want fewer and no error", n, n+1, got, err)
 		}
 		// The file is longer than announced: more bytes come back.
-		if _, got, err := fileRootParallel(alg, bytes.NewReader(data), int64(n)-1, 2); err != nil || got != int64(n) {
+		if _, got, err := fileRootParallel(context.Background(), alg, bytes.NewReader(data), int64(n)-1, 2); err != nil || got != int64(n) {
 			t.Errorf("%d bytes announced as %d: %d bytes, %v; want %d", n, n-1, got, err, n)
 		}
 	}
 	data := randBytes(1, 4*ChunkSize)
-	if _, _, err := fileRootParallel(hashBLAKE3, eioAt{bytes.NewReader(data), 3 * ChunkSize}, int64(len(data)), 2); !errors.Is(err, syscall.EIO) {
+	if _, _, err := fileRootParallel(context.Background(), hashBLAKE3, eioAt{bytes.NewReader(data), 3 * ChunkSize}, int64(len(data)), 2); !errors.Is(err, syscall.EIO) {
 		t.Errorf("read error: %v, want EIO", err)
 	}
 }
@@ -72,7 +74,7 @@ func TestHashFileParallel(t *testing.T) {
 	}
 	for _, alg := range allHashes {
 		var e entry
-		if err := hashFile(alg, path, &e, make([]byte, ChunkSize)); err != nil {
+		if err := hashFile(context.Background(), alg, path, &e, make([]byte, ChunkSize)); err != nil {
 			t.Fatal(err)
 		}
 		if e.Size != int64(len(data)) || e.Root != specRoot(alg, data) {
@@ -123,7 +125,7 @@ func BenchmarkHashFile(b *testing.B) {
 		b.SetBytes(n)
 		b.ReportMetric(float64(hashWorkers()), "workers")
 		for b.Loop() {
-			if _, got, err := fileRootParallel(alg, f, n, hashWorkers()); err != nil || got != n {
+			if _, got, err := fileRootParallel(context.Background(), alg, f, n, hashWorkers()); err != nil || got != n {
 				b.Fatal(got, err)
 			}
 		}
@@ -141,13 +143,13 @@ func TestFileRootMapped(t *testing.T) {
 		if m == nil && runtime.GOOS != "windows" {
 			t.Fatalf("%d bytes: the file was not mapped", n)
 		}
-		root, got, err := rootOfChunks(alg, f, m, int64(n), 2)
+		root, got, err := rootOfChunks(context.Background(), alg, f, m, int64(n), 2)
 		unmap()
 		if err != nil || got != int64(n) || root != specRoot(alg, data) {
 			t.Errorf("%d bytes mapped: root %x of %d bytes, %v; want %x of %d", n, root, got, err, specRoot(alg, data), n)
 		}
 		if n > 1 {
-			if _, got, err := fileRootParallel(alg, f, int64(n)-1, 2); err != nil || got != int64(n) {
+			if _, got, err := fileRootParallel(context.Background(), alg, f, int64(n)-1, 2); err != nil || got != int64(n) {
 				t.Errorf("%d bytes announced as %d: %d bytes, %v; want %d", n, n-1, got, err, n)
 			}
 		}
@@ -171,7 +173,7 @@ func TestMappedFileShrinks(t *testing.T) {
 	if err := os.Truncate(path, int64(n/4)); err != nil {
 		t.Fatal(err)
 	}
-	_, got, err := rootOfChunks(hashBLAKE3, f, m, int64(n), 3)
+	_, got, err := rootOfChunks(context.Background(), hashBLAKE3, f, m, int64(n), 3)
 	if err != nil || got >= int64(n) {
 		t.Fatalf("a file cut to a quarter under its mapping: %d bytes, %v; want fewer than %d and no error", got, err, n)
 	}
@@ -186,7 +188,7 @@ func TestMappedFileShrinksInLastPage(t *testing.T) {
 	if err := os.Truncate(path, int64(n-2000)); err != nil {
 		t.Fatal(err)
 	}
-	if _, got, err := fileRootParallel(hashBLAKE3, f, int64(n), 2); err != nil || got >= int64(n) {
+	if _, got, err := fileRootParallel(context.Background(), hashBLAKE3, f, int64(n), 2); err != nil || got >= int64(n) {
 		t.Fatalf("a file cut from %d to %d bytes: the pass found %d bytes, %v; want fewer than %d", n, n-2000, got, err, n)
 	}
 }
@@ -205,4 +207,48 @@ func openChunky(tb testing.TB, n int) (string, *os.File) {
 	}
 	tb.Cleanup(func() { f.Close() })
 	return path, f
+}
+
+// TestHashingStops: a hashing pass ends when its context does, between
+// spans of chunks, rather than reading the whole file.
+func TestHashingStops(t *testing.T) {
+	n := 3 * hashSpan * ChunkSize
+	_, f := openChunky(t, n)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, got, err := fileRootParallel(ctx, hashBLAKE3, f, int64(n), 2); !errors.Is(err, context.Canceled) || got != 0 {
+		t.Fatalf("hashing under a cancelled context: %d bytes, %v; want context.Canceled", got, err)
+	}
+}
+
+// TestReceiverLeavesDuringHashing: a receiver that sends its hello and
+// then gives up ('!') ends the sender's transfer with the receiver's
+// reason, and no data is sent.
+func TestReceiverLeavesDuringHashing(t *testing.T) {
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "f"), chunkyBytes(2*hashSpan*ChunkSize), 0o644)
+	a, b := streamPair()
+	go func() {
+		f := newFakeSender(t, b) // plays a receiver that leaves
+		f.w.hello(roleReceiver, []hashAlg{hashBLAKE3, hashSHA256})
+		f.w.fatal("the user pressed Ctrl-C")
+		f.w.flush()
+		for {
+			typ, _, err := f.r.next()
+			if err != nil {
+				break
+			}
+			if typ == msgFile || typ == msgData {
+				t.Errorf("data message %q sent to a receiver that left", typ)
+			}
+		}
+		b.Close()
+	}()
+	res, err := Send(context.Background(), a, []string{filepath.Join(src, "f")}, SendOptions{})
+	if !errors.Is(err, ErrPeer) || !strings.Contains(err.Error(), "Ctrl-C") {
+		t.Errorf("Send: %v; want ErrPeer with the receiver's reason", err)
+	}
+	if res.Bytes != 0 {
+		t.Errorf("sent %d bytes", res.Bytes)
+	}
 }

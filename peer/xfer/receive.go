@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -196,7 +197,7 @@ func (rc *receiver) run() error {
 	}
 	alg, ok := pickHash(h.hashes, rc.hashes())
 	if !ok {
-		return rc.fatal(protoErrorf("the sender accepts none of the hashes this side does (%v)", rc.hashes()))
+		return rc.fatal(noCommonHash(rc.hashes(), h.hashes))
 	}
 	rc.alg, rc.res.Hash = alg, alg.String()
 	if err := rc.readManifest(); err != nil {
@@ -806,8 +807,39 @@ func (rc *receiver) commit(f *rfile) error {
 	for _, ext := range []string{".part", ".sums", ".json"} {
 		rc.root.Remove(partPath(rc.id, ext))
 	}
+	rc.dropOtherPartials(f)
 	rc.root.Remove(partialDir) // only if empty
 	return nil
+}
+
+// dropOtherPartials removes partial data kept for f's name and size under
+// another id: data of an earlier version of the file, or kept under the
+// other hash (from a sender that prefers it). Once f is stored it would
+// never be resumed, and it would take the disk space for good.
+func (rc *receiver) dropOtherPartials(f *rfile) {
+	d, err := rc.root.Open(partialDir)
+	if err != nil {
+		return
+	}
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	for _, n := range names {
+		id, ok := strings.CutSuffix(n, ".json")
+		if !ok || id == rc.id {
+			continue
+		}
+		b, err := rc.root.ReadFile(partPath(id, ".json"))
+		if err != nil || len(b) > 64<<10 {
+			continue
+		}
+		var st partState
+		if json.Unmarshal(b, &st) != nil || st.Name != f.Name || st.Size != f.Size {
+			continue
+		}
+		for _, ext := range []string{".part", ".sums", ".json"} {
+			rc.root.Remove(partPath(id, ext))
+		}
+	}
 }
 
 // finishDirs restores the mode and modification time of received folders,

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -41,7 +42,8 @@ type srcFile struct {
 // closes it at once.
 //
 // The error is nil only if every file was stored or already present on the
-// receiving side. Files are hashed once, before anything is sent; their size
+// receiving side. Files are hashed once, after the hellos and before any
+// data is sent; their size
 // and modification time are checked again before and after each is sent, and
 // one found changed fails with ErrChanged. A file whose content changed while
 // it was sent without a new modification time fails with ErrVerify: the
@@ -75,13 +77,37 @@ func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Resu
 		return withSkipped(res, skipped), err
 	}
 	res.Hash = alg.String()
-	if err := hashFiles(ctx, files, alg); err != nil {
-		// Tell the receiver why nothing comes.
-		if w.fatal(err.Error()) == nil {
-			w.flush()
+
+	// The receiver's messages are read by one goroutine, started before the
+	// files are hashed: a receiver that gives up meanwhile (it sends '!' or
+	// closes) stops the hashing, and while the manifest is written neither
+	// side blocks writing while the other writes too.
+	hctx, stopHashing := context.WithCancel(ctx)
+	defer stopHashing()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		rd.run()
+		if rd.err != nil {
+			s.Close() // unblock the writer
+			stopHashing()
 		}
-		if ctx.Err() != nil {
+	}()
+	if err := hashFiles(hctx, files, alg); err != nil {
+		if hctx.Err() == nil {
+			// Tell the receiver why nothing comes.
+			if w.fatal(err.Error()) == nil {
+				w.flush()
+			}
+		}
+		s.Close()
+		wg.Wait()
+		switch {
+		case ctx.Err() != nil:
 			return withSkipped(res, skipped), ctx.Err()
+		case hctx.Err() != nil && rd.err != nil:
+			return withSkipped(res, skipped), rd.err
 		}
 		return withSkipped(res, skipped), err
 	}
@@ -92,18 +118,6 @@ func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Resu
 		total += f.Size
 	}
 
-	// The receiver's messages are read by one goroutine, started before the
-	// manifest is written, so that neither side blocks writing while the
-	// other writes too.
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		rd.run()
-		if rd.err != nil {
-			s.Close() // unblock the writer
-		}
-	}()
 	err = func() error {
 		for i := range files {
 			if err := w.entry(&files[i].entry); err != nil {
@@ -190,10 +204,17 @@ func (sr *sendReader) run() {
 	sr.err = sr.loop()
 }
 
+// helloGrace bounds how long a sender that refused the receiver's hello
+// waits for its own hello and its reason to be taken before it closes.
+const helloGrace = 5 * time.Second
+
 // sendHello writes the sender's hello, reads the receiver's and returns the
 // hash the two agreed on. Our hello is written while the receiver's is
 // read, so that neither side blocks the other on a stream without
-// buffering; a failed read closes s, which ends the write.
+// buffering. If the read fails, s is closed, which ends the write; if the
+// receiver's hello is refused, our hello and then '!' with the reason go
+// out first (a receiver that sent its hello reads ours), for at most
+// helloGrace, so that the receiver learns why.
 func sendHello(s Stream, w *writer, r *reader, opts SendOptions) (hashAlg, error) {
 	ours := opts.hashes
 	if ours == nil {
@@ -207,10 +228,28 @@ func sendHello(s Stream, w *writer, r *reader, opts SendOptions) (hashAlg, error
 		}
 		wrote <- err
 	}()
-	alg, err := readHello(r, ours)
-	if err != nil {
-		s.Close() // a peer that does not read our hello cannot hold us
+	alg, read, err := readHello(r, ours)
+	switch {
+	case err != nil && !read:
+		s.Close()
 		<-wrote
+		return 0, err
+	case err != nil:
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if <-wrote == nil && w.fatal(err.Error()) == nil {
+				w.flush()
+			}
+		}()
+		t := time.NewTimer(helloGrace)
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
+		s.Close()
+		<-done
 		return 0, err
 	}
 	if err := <-wrote; err != nil {
@@ -220,11 +259,19 @@ func sendHello(s Stream, w *writer, r *reader, opts SendOptions) (hashAlg, error
 }
 
 // readHello reads the receiver's hello and returns the hash the two sides
-// agree on.
-func readHello(r *reader, ours []hashAlg) (hashAlg, error) {
+// agree on; read reports whether a hello (or '!') arrived at all.
+func readHello(r *reader, ours []hashAlg) (alg hashAlg, read bool, err error) {
+	alg, err = readHelloMsg(r, ours)
+	return alg, !errors.Is(err, errNoHello), err
+}
+
+// errNoHello marks a hello that could not be read.
+var errNoHello = errors.New("xfer: no hello")
+
+func readHelloMsg(r *reader, ours []hashAlg) (hashAlg, error) {
 	typ, p, err := r.next()
 	if err != nil {
-		return 0, readErr("reading the receiver's hello", err)
+		return 0, fmt.Errorf("%w: %w", errNoHello, readErr("reading the receiver's hello", err))
 	}
 	if typ == msgError {
 		return 0, fmt.Errorf("%w: %s", ErrPeer, p)
@@ -247,7 +294,7 @@ func readHello(r *reader, ours []hashAlg) (hashAlg, error) {
 	}
 	alg, ok := pickHash(ours, h.hashes)
 	if !ok {
-		return 0, protoErrorf("the receiver accepts none of the hashes this side does (%v)", ours)
+		return 0, noCommonHash(ours, h.hashes)
 	}
 	return alg, nil
 }
@@ -643,7 +690,7 @@ func hashFiles(ctx context.Context, files []srcFile, alg hashAlg) error {
 			return err
 		}
 		if f := &files[i]; f.Kind == kindFile {
-			if err := hashFile(alg, f.path, &f.entry, buf); err != nil {
+			if err := hashFile(ctx, alg, f.path, &f.entry, buf); err != nil {
 				return err
 			}
 		}
@@ -656,7 +703,7 @@ func hashFiles(ctx context.Context, files []srcFile, alg hashAlg) error {
 // hashed by up to hashWorkers goroutines at once (the root is over the
 // chunks' own hashes, so they are independent): the manifest pass is the
 // one part of a transfer that nothing else overlaps.
-func hashFile(alg hashAlg, path string, e *entry, buf []byte) error {
+func hashFile(ctx context.Context, alg hashAlg, path string, e *entry, buf []byte) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("xfer: %w", err)
@@ -669,7 +716,7 @@ func hashFile(alg hashAlg, path string, e *entry, buf []byte) error {
 	var root [hashLen]byte
 	var n int64
 	if w := hashWorkers(); w > 1 && fi.Size() >= 2*ChunkSize {
-		root, n, err = fileRootParallel(alg, f, fi.Size(), w)
+		root, n, err = fileRootParallel(ctx, alg, f, fi.Size(), w)
 	} else {
 		root, n, err = fileRoot(alg, f, buf)
 	}
@@ -696,10 +743,10 @@ const hashSpan = 256
 // rather than copied out first; otherwise it is read with ReadAt. It
 // returns the bytes it found: fewer than size if the file is shorter, one
 // more if it is longer.
-func fileRootParallel(alg hashAlg, f io.ReaderAt, size int64, workers int) (root [hashLen]byte, n int64, err error) {
+func fileRootParallel(ctx context.Context, alg hashAlg, f io.ReaderAt, size int64, workers int) (root [hashLen]byte, n int64, err error) {
 	m, unmap := mapFile(f, size)
 	defer unmap()
-	root, n, err = rootOfChunks(alg, f, m, size, workers)
+	root, n, err = rootOfChunks(ctx, alg, f, m, size, workers)
 	if m != nil && err == nil && n == size {
 		// A file cut short inside its last page reads as zeros there
 		// instead of faulting: ask its size again.
@@ -716,7 +763,7 @@ func fileRootParallel(alg hashAlg, f io.ReaderAt, size int64, workers int) (root
 // into memory, or with ReadAt when m is nil. A mapped file that shrinks
 // under the workers makes the page they touch fault: such a fault ends the
 // hashing as a file found shorter, not the program.
-func rootOfChunks(alg hashAlg, f io.ReaderAt, m []byte, size int64, workers int) (root [hashLen]byte, n int64, err error) {
+func rootOfChunks(ctx context.Context, alg hashAlg, f io.ReaderAt, m []byte, size int64, workers int) (root [hashLen]byte, n int64, err error) {
 	rh := newRootHash(alg)
 	chunks := (size + ChunkSize - 1) / ChunkSize
 	sums := make([][hashLen]byte, min(chunks, hashSpan))
@@ -727,6 +774,9 @@ func rootOfChunks(alg hashAlg, f io.ReaderAt, m []byte, size int64, workers int)
 		}
 	}
 	for first := int64(0); first < chunks; first += hashSpan {
+		if err := ctx.Err(); err != nil {
+			return root, 0, err // checked every hashSpan chunks (16 MiB)
+		}
 		span := min(chunks-first, hashSpan)
 		var next atomic.Int64
 		var failed atomic.Bool
