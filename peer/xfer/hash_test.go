@@ -233,15 +233,7 @@ func TestReceiverLeavesDuringHashing(t *testing.T) {
 		f.w.hello(roleReceiver, []hashAlg{hashBLAKE3, hashSHA256})
 		f.w.fatal("the user pressed Ctrl-C")
 		f.w.flush()
-		for {
-			typ, _, err := f.r.next()
-			if err != nil {
-				break
-			}
-			if typ == msgFile || typ == msgData {
-				t.Errorf("data message %q sent to a receiver that left", typ)
-			}
-		}
+		f.drain("a receiver that left")
 		b.Close()
 	}()
 	res, err := Send(context.Background(), a, []string{filepath.Join(src, "f")}, SendOptions{})

@@ -318,6 +318,23 @@ func newFakeSender(t *testing.T, s Stream) *fakeSender {
 	return &fakeSender{t: t, s: s, w: &writer{bw: bufio.NewWriter(s)}, r: &reader{br: bufio.NewReader(s)}}
 }
 
+// drain reads what the other side sends until the stream ends, fails the
+// test on any file data (sent to who), and returns the last '!' reason.
+func (f *fakeSender) drain(who string) (said string) {
+	for {
+		typ, p, err := f.r.next()
+		if err != nil {
+			return said
+		}
+		if typ == msgFile || typ == msgData {
+			f.t.Errorf("data message %q sent to %s", typ, who)
+		}
+		if typ == msgError {
+			said = string(p)
+		}
+	}
+}
+
 // manifest sends hello and entries, and returns the receiver's replies.
 func (f *fakeSender) manifest(es ...entry) []reply {
 	f.t.Helper()
@@ -619,19 +636,7 @@ func TestVersionMismatch(t *testing.T) {
 		f := newFakeSender(t, b) // plays a version 1 receiver
 		f.w.msg(msgHello, helloV1(roleReceiver))
 		f.w.flush()
-		var said string
-		for {
-			typ, p, err := f.r.next()
-			if err != nil {
-				break
-			}
-			if typ == msgFile || typ == msgData {
-				t.Errorf("data message %q sent to a version 1 receiver", typ)
-			}
-			if typ == msgError {
-				said = string(p)
-			}
-		}
+		said := f.drain("a version 1 receiver")
 		b.Close()
 		told <- said
 	}()
