@@ -259,20 +259,18 @@ func sendHello(s Stream, w *writer, r *reader, opts SendOptions) (hashAlg, error
 }
 
 // readHello reads the receiver's hello and returns the hash the two sides
-// agree on; read reports whether a hello (or '!') arrived at all.
+// agree on; read reports whether a message arrived at all.
 func readHello(r *reader, ours []hashAlg) (alg hashAlg, read bool, err error) {
-	alg, err = readHelloMsg(r, ours)
-	return alg, !errors.Is(err, errNoHello), err
-}
-
-// errNoHello marks a hello that could not be read.
-var errNoHello = errors.New("xfer: no hello")
-
-func readHelloMsg(r *reader, ours []hashAlg) (hashAlg, error) {
 	typ, p, err := r.next()
 	if err != nil {
-		return 0, fmt.Errorf("%w: %w", errNoHello, readErr("reading the receiver's hello", err))
+		return 0, false, readErr("reading the receiver's hello", err)
 	}
+	alg, err = checkHello(typ, p, ours)
+	return alg, true, err
+}
+
+// checkHello checks the receiver's first message, which should be its hello.
+func checkHello(typ byte, p []byte, ours []hashAlg) (hashAlg, error) {
 	if typ == msgError {
 		return 0, fmt.Errorf("%w: %s", ErrPeer, p)
 	}
