@@ -108,3 +108,32 @@ func hashNames(hs []hashAlg) string {
 	}
 	return b.String()
 }
+
+// agree checks the peer's hello h, which must come from peerRole, against
+// this side's hashes and returns the hash the two sides use: the first of
+// the sender's list that the receiver lists too.
+func agree(h hello, peerRole byte, ours []hashAlg) (hashAlg, error) {
+	peer, other := "sender", "send"
+	if peerRole == roleReceiver {
+		peer, other = "receiver", "receive"
+	}
+	if h.version != Version {
+		return 0, fmt.Errorf("%w: the %s speaks version %d, this is version %d; use the same p2plink release on both sides", ErrVersion, peer, h.version, Version)
+	}
+	if h.role != peerRole {
+		doing := map[byte]string{roleSender: "sending", roleReceiver: "receiving"}[h.role]
+		return 0, fmt.Errorf("%w: both sides are %s; run %s on one of them", ErrProtocol, doing, other)
+	}
+	if h.chunk != ChunkSize {
+		return 0, protoErrorf("chunk size %d, expected %d", h.chunk, ChunkSize)
+	}
+	sender, receiver := h.hashes, ours
+	if peerRole == roleReceiver {
+		sender, receiver = ours, h.hashes
+	}
+	alg, ok := pickHash(sender, receiver)
+	if !ok {
+		return 0, noCommonHash(ours, h.hashes)
+	}
+	return alg, nil
+}

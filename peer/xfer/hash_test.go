@@ -244,3 +244,27 @@ func TestReceiverLeavesDuringHashing(t *testing.T) {
 		t.Errorf("sent %d bytes", res.Bytes)
 	}
 }
+
+// TestSameRoleBothSides: two senders, or two receivers, are refused with a
+// message that says which verb to run on one side.
+func TestSameRoleBothSides(t *testing.T) {
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "f"), []byte("x"), 0o644)
+	a, b := streamPair()
+	errs := make(chan error, 2)
+	go func() { _, err := Send(context.Background(), b, []string{filepath.Join(src, "f")}, SendOptions{}); errs <- err }()
+	_, err := Send(context.Background(), a, []string{filepath.Join(src, "f")}, SendOptions{})
+	for _, err := range []error{err, <-errs} {
+		if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "both sides are sending; run receive on one of them") {
+			t.Errorf("two senders: %v", err)
+		}
+	}
+	a, b = streamPair()
+	go func() { _, err := Receive(context.Background(), b, t.TempDir(), ReceiveOptions{}); errs <- err }()
+	_, err = Receive(context.Background(), a, t.TempDir(), ReceiveOptions{})
+	for _, err := range []error{err, <-errs} {
+		if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "both sides are receiving; run send on one of them") {
+			t.Errorf("two receivers: %v", err)
+		}
+	}
+}

@@ -186,18 +186,9 @@ func (rc *receiver) run() error {
 	if err != nil {
 		return rc.fatal(err)
 	}
-	if h.version != Version {
-		return rc.fatal(fmt.Errorf("%w: the sender speaks version %d, this is version %d; use the same p2plink release on both sides", ErrVersion, h.version, Version))
-	}
-	if h.role != roleSender {
-		return rc.fatal(fmt.Errorf("%w: both sides are receiving; run send on one of them", ErrProtocol))
-	}
-	if h.chunk != ChunkSize {
-		return rc.fatal(protoErrorf("chunk size %d, expected %d", h.chunk, ChunkSize))
-	}
-	alg, ok := pickHash(h.hashes, rc.hashes())
-	if !ok {
-		return rc.fatal(noCommonHash(rc.hashes(), h.hashes))
+	alg, err := agree(h, roleSender, rc.hashes())
+	if err != nil {
+		return rc.fatal(err)
 	}
 	rc.alg, rc.res.Hash = alg, alg.String()
 	if err := rc.readManifest(); err != nil {

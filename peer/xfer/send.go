@@ -235,6 +235,17 @@ func sendHello(s Stream, w *writer, r *reader, opts SendOptions) (hashAlg, error
 		<-wrote
 		return 0, err
 	case err != nil:
+		// What the receiver still writes is read and dropped meanwhile, so
+		// that a receiver blocked writing its own '!' cannot block us.
+		drained := make(chan struct{})
+		go func() {
+			defer close(drained)
+			for {
+				if _, _, err := r.next(); err != nil {
+					return
+				}
+			}
+		}()
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -250,6 +261,7 @@ func sendHello(s Stream, w *writer, r *reader, opts SendOptions) (hashAlg, error
 		t.Stop()
 		s.Close()
 		<-done
+		<-drained
 		return 0, err
 	}
 	if err := <-wrote; err != nil {
@@ -281,20 +293,7 @@ func checkHello(typ byte, p []byte, ours []hashAlg) (hashAlg, error) {
 	if err != nil {
 		return 0, err
 	}
-	if h.version != Version {
-		return 0, fmt.Errorf("%w: the receiver speaks version %d, this is version %d; use the same p2plink release on both sides", ErrVersion, h.version, Version)
-	}
-	if h.role != roleReceiver {
-		return 0, fmt.Errorf("%w: both sides are sending; run receive on one of them", ErrProtocol)
-	}
-	if h.chunk != ChunkSize {
-		return 0, protoErrorf("chunk size %d, expected %d", h.chunk, ChunkSize)
-	}
-	alg, ok := pickHash(ours, h.hashes)
-	if !ok {
-		return 0, noCommonHash(ours, h.hashes)
-	}
-	return alg, nil
+	return agree(h, roleReceiver, ours)
 }
 
 func (sr *sendReader) loop() error {
