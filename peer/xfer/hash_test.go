@@ -252,7 +252,10 @@ func TestSameRoleBothSides(t *testing.T) {
 	writeFile(t, filepath.Join(src, "f"), []byte("x"), 0o644)
 	a, b := streamPair()
 	errs := make(chan error, 2)
-	go func() { _, err := Send(context.Background(), b, []string{filepath.Join(src, "f")}, SendOptions{}); errs <- err }()
+	go func() {
+		_, err := Send(context.Background(), b, []string{filepath.Join(src, "f")}, SendOptions{})
+		errs <- err
+	}()
 	_, err := Send(context.Background(), a, []string{filepath.Join(src, "f")}, SendOptions{})
 	for _, err := range []error{err, <-errs} {
 		if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "both sides are sending; run receive on one of them") {
