@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -269,5 +270,30 @@ func TestSameRoleBothSides(t *testing.T) {
 		if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "both sides are receiving; run send on one of them") {
 			t.Errorf("two receivers: %v", err)
 		}
+	}
+}
+
+// TestPreferBLAKE3: BLAKE3 comes first unless the CPU has SHA-256
+// instructions that BLAKE3's vector code does not outrun.
+func TestPreferBLAKE3(t *testing.T) {
+	for _, c := range []struct {
+		arch                  string
+		avx2, shaX86, sha2ARM bool
+		want                  bool
+	}{
+		{"amd64", true, true, false, true},   // this machine: AVX2 BLAKE3 3.7 GB/s against SHA-NI 1.8
+		{"amd64", false, true, false, false}, // SHA-NI, portable BLAKE3
+		{"amd64", false, false, false, true}, // both portable: BLAKE3 2.3 x
+		{"arm64", false, false, true, false}, // ARMv8 SHA2 instructions
+		{"arm64", false, false, false, true},
+		{"arm", false, false, false, true},
+		{"386", false, false, false, true},
+	} {
+		if got := preferBLAKE3(c.arch, c.avx2, c.shaX86, c.sha2ARM); got != c.want {
+			t.Errorf("%+v: BLAKE3 first %v, want %v", c, got, c.want)
+		}
+	}
+	if got := localHashes(); len(got) != 2 || !slices.Contains(got, hashSHA256) || !slices.Contains(got, hashBLAKE3) {
+		t.Errorf("localHashes() = %v, want both hashes", got)
 	}
 }
