@@ -16,6 +16,7 @@ import (
 	"github.com/p2plink/p2plink/ethnet"
 	"github.com/p2plink/p2plink/link"
 	"github.com/p2plink/p2plink/peer"
+	"github.com/p2plink/p2plink/peer/xfer"
 	"github.com/p2plink/p2plink/serialnet"
 	"github.com/p2plink/p2plink/usbnet"
 )
@@ -41,6 +42,10 @@ type options struct {
 
 	sf    shareFlags
 	count int
+
+	// hashes keeps the roots of the files send hashes, from the start
+	// (while the peer is awaited) and across reruns after a cut.
+	hashes *xfer.Hashes
 }
 
 func (o *options) register(fs *flag.FlagSet) {

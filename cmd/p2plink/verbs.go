@@ -149,6 +149,11 @@ func (e *env) runVerb(ctx context.Context, o *options, ep *peer.Endpoint, verb s
 	if verb == "serve" && multiPeer(ep) && o.to == "" {
 		return e.serveAll(ctx, o, ep)
 	}
+	if verb == "send" {
+		// Hash while the peer is found and the session set up; a rerun
+		// after a cut takes the roots again.
+		o.hashes = xfer.Prepare(ctx, args)
+	}
 	for attempt := 0; ; attempt++ {
 		s, err := e.connect(ctx, o, ep, verb)
 		if err != nil {
@@ -249,6 +254,7 @@ func (e *env) send(ctx context.Context, o *options, s *peer.Session, paths []str
 		Compress: !o.noCompress,
 		Progress: rep.update,
 		Logger:   o.logger(e.stderr),
+		Hashes:   o.hashes,
 	})
 	return e.transferDone(s, "sent", rep, res, start, err)
 }

@@ -94,7 +94,15 @@ func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Resu
 			stopHashing()
 		}
 	}()
-	if err := hashFiles(hctx, files, alg); err != nil {
+	if err := opts.Hashes.waitFor(hctx); err != nil {
+		s.Close()
+		wg.Wait()
+		if ctx.Err() != nil {
+			return withSkipped(res, skipped), ctx.Err()
+		}
+		return withSkipped(res, skipped), rd.err
+	}
+	if err := hashFiles(hctx, files, alg, opts.Hashes); err != nil {
 		if hctx.Err() == nil {
 			// Tell the receiver why nothing comes.
 			if w.fatal(err.Error()) == nil {
@@ -152,6 +160,14 @@ func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Resu
 			res.Files[i].Status, res.Files[i].Err = StatusFailed, o.err
 		} else {
 			res.Files[i].Status, res.Files[i].Stored = StatusDone, o.stored
+		}
+	}
+	if opts.Hashes != nil {
+		// A file found different from its root is hashed again next time.
+		for _, f := range res.Files {
+			if errors.Is(f.Err, ErrVerify) || errors.Is(f.Err, ErrChanged) {
+				opts.Hashes.forget(f.Path)
+			}
 		}
 	}
 	if ctx.Err() != nil {
@@ -679,17 +695,30 @@ func buildManifest(ctx context.Context, paths []string) (files []srcFile, skippe
 	return files, skipped, nil
 }
 
-// hashFiles hashes every regular file of the manifest under alg.
-func hashFiles(ctx context.Context, files []srcFile, alg hashAlg) error {
+// hashFiles hashes every regular file of the manifest under alg, taking
+// the roots cache holds (nil: none) for files whose size and modification
+// time have not changed since, and keeping the new ones there.
+func hashFiles(ctx context.Context, files []srcFile, alg hashAlg, cache *Hashes) error {
 	buf := make([]byte, ChunkSize)
 	for i := range files {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if f := &files[i]; f.Kind == kindFile {
-			if err := hashFile(ctx, alg, f.path, &f.entry, buf); err != nil {
-				return err
+		f := &files[i]
+		if f.Kind != kindFile {
+			continue
+		}
+		if cache != nil {
+			if root, ok := cache.get(hashKey{f.path, f.Size, f.Mtime, alg}); ok {
+				f.Root = root
+				continue
 			}
+		}
+		if err := hashFile(ctx, alg, f.path, &f.entry, buf); err != nil {
+			return err
+		}
+		if cache != nil {
+			cache.put(hashKey{f.path, f.Size, f.Mtime, alg}, f.Root)
 		}
 	}
 	return nil

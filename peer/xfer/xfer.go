@@ -158,6 +158,10 @@ type SendOptions struct {
 	Progress func(Progress)
 	// Logger receives warnings (skipped files). Nil means no logging.
 	Logger *slog.Logger
+	// Hashes, if set, holds roots of files hashed before (by Prepare, or
+	// by an earlier Send given the same Hashes) and keeps those Send
+	// computes.
+	Hashes *Hashes
 
 	// hashes, set by tests, replaces localHashes().
 	hashes []hashAlg
