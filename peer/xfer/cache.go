@@ -7,13 +7,13 @@ import (
 
 // Hashes keeps the root hashes of files sent, so that a later Send of the
 // same files — the rerun after a pulled cable, or the transfer that starts
-// once a peer appears — need not read them again. Prepare fills it ahead of
+// once a peer appears — need not hash them again before it starts (a
+// resumed file's kept prefix is still checked against the file). Prepare fills it ahead of
 // time. A file's root is reused while its path, size and modification time
 // are those it was hashed at, as rsync's quick check does; a file the
 // receiver then finds different (its content changed with neither) is
 // dropped from it, so the next run hashes it again. The zero value is not
-// usable: use NewHashes or Prepare. A Hashes may be used by one Send at a
-// time.
+// usable: use NewHashes or Prepare. A Hashes is safe for concurrent use.
 type Hashes struct {
 	mu    sync.Mutex
 	roots map[hashKey][hashLen]byte
