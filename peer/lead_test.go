@@ -554,14 +554,26 @@ func TestNeedReaderRemembered(t *testing.T) {
 		if _, err := io.ReadFull(bst, buf); err != nil {
 			t.Fatal(err)
 		}
-		for range 3 {
-			pingRound(t, st)
-		}
-		leaderDone := make(chan struct{})
-		go func() { st.Read(make([]byte, 1)); close(leaderDone) }()
-		synctest.Wait()
-		if !leading(p.ea) {
-			t.Fatal("no leader")
+		// A reader that blocks now leads, unless the read loop took the
+		// token back meanwhile (its check found it unused while the bulk
+		// stream ran); then the next packet gives it to readers again.
+		// Retry until one leads: that is the state under test.
+		var leaderDone chan struct{}
+		for try := 0; ; try++ {
+			for range 3 {
+				pingRound(t, st)
+			}
+			leaderDone = make(chan struct{})
+			go func(done chan struct{}) { st.Read(make([]byte, 1)); close(done) }(leaderDone)
+			synctest.Wait()
+			if leading(p.ea) {
+				break
+			}
+			if try == 10 {
+				t.Fatal("no reader leads after 10 tries")
+			}
+			st.Write([]byte("x")) // let this reader go
+			<-leaderDone
 		}
 		bulkGot := make(chan time.Time, 1)
 		go func() {
