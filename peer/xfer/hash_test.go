@@ -246,8 +246,9 @@ func TestReceiverLeavesDuringHashing(t *testing.T) {
 	}
 }
 
-// TestSameRoleBothSides: two senders, or two receivers, are refused with a
-// message that says which verb to run on one side.
+// TestSameRoleBothSides: two senders, or two receivers, are refused, and
+// both sides (not just one, as before the refusing sender drained and sent
+// its reason) get a message that says which verb to run on one side.
 func TestSameRoleBothSides(t *testing.T) {
 	src := t.TempDir()
 	writeFile(t, filepath.Join(src, "f"), []byte("x"), 0o644)
