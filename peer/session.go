@@ -828,9 +828,7 @@ func (s *Session) onAck(v []byte, now time.Time) {
 		s.kick()
 	}
 	for _, st := range s.live {
-		if st.sendWaiting {
-			st.notify()
-		}
+		s.wakeWriterLocked(st) // the window may have grown, and sendLimit with it
 	}
 }
 
@@ -1032,7 +1030,7 @@ func (s *Session) markLost(sl *sendSlot, damage bool) {
 func (s *Session) sendable() int {
 	n := 0
 	for _, st := range s.live {
-		n += min(len(st.sendBuf)-st.sendOff, max(int(st.credit), 0))
+		n += min(st.send.Len(), max(int(st.credit), 0))
 		if st.finQueued && !st.finSent {
 			n++
 		}

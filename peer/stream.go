@@ -59,14 +59,13 @@ type Stream struct {
 	writeC  chan struct{} // wakes a blocked Write
 
 	// guarded by s.mu
-	sendBuf     []byte
-	sendOff     int
+	send        byteRing // written, not yet sent
 	credit      int64
 	finQueued   bool
 	finSent     bool
 	sendWaiting bool
-	recvBuf     []byte
-	recvOff     int
+	writeWakes  int      // times a blocked Write was woken (for tests)
+	recv        byteRing // received, not yet read
 	recvFin     bool
 	recvWindow  int64     // bytes the peer may still send
 	consumed    int64     // read since the last grant
@@ -205,12 +204,8 @@ func (st *Stream) Read(p []byte) (int, error) {
 	s := st.s
 	for {
 		s.mu.Lock()
-		if n := len(st.recvBuf) - st.recvOff; n > 0 {
-			n = copy(p, st.recvBuf[st.recvOff:])
-			st.recvOff += n
-			if st.recvOff == len(st.recvBuf) {
-				st.recvBuf, st.recvOff = st.recvBuf[:0], 0
-			}
+		if st.recv.Len() > 0 && len(p) > 0 {
+			n := st.recv.read(p)
 			st.consumed += int64(n)
 			if st.consumed >= st.window/4 && !st.recvFin {
 				st.grantLocked(st.consumed + st.growWindowLocked())
@@ -267,7 +262,7 @@ func (st *Stream) ready() bool {
 	s := st.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := len(st.recvBuf) > st.recvOff || st.recvFin || st.reset != nil || st.closedRead || s.err != nil || !st.rdl.IsZero()
+	r := st.recv.Len() > 0 || st.recvFin || st.reset != nil || st.closedRead || s.err != nil || !st.rdl.IsZero()
 	if !r {
 		s.armLazyAck()
 	}
@@ -310,6 +305,25 @@ func (st *Stream) grantLocked(n int64) {
 	st.s.kick()
 }
 
+// sendLimit is how much a stream buffers for sending: about two windows of
+// the line, enough to keep it busy, little enough that a writer's progress
+// tracks the line. Called with s.mu held.
+func (s *Session) sendLimit() int {
+	return min(max(2*s.cwnd, 16<<10), maxSendBuf)
+}
+
+// wakeWriterLocked wakes st's blocked Write once the line has taken half of
+// what the stream buffers: a writer woken for every packet sent would
+// queue one packet's worth and block again, and its wake-ups would cost
+// more than its copies (with an idle CPU, each one starts another thread).
+// Called with s.mu held.
+func (s *Session) wakeWriterLocked(st *Stream) {
+	if st.sendWaiting && st.send.Len() <= s.sendLimit()/2 {
+		st.sendWaiting = false
+		st.notify()
+	}
+}
+
 // Write queues p for the peer. It blocks while the stream's send buffer is
 // full, and returns once all of p is queued.
 func (st *Stream) Write(p []byte) (int, error) {
@@ -330,17 +344,10 @@ func (st *Stream) Write(p []byte) (int, error) {
 			s.mu.Unlock()
 			return done, err
 		}
-		if st.sendOff > 0 && st.sendOff >= len(st.sendBuf)/2 {
-			n := copy(st.sendBuf, st.sendBuf[st.sendOff:])
-			st.sendBuf, st.sendOff = st.sendBuf[:n], 0
-		}
-		// Buffer about two windows of the line: enough to keep it busy,
-		// little enough that a writer's progress tracks the line.
-		limit := min(max(2*s.cwnd, 16<<10), maxSendBuf)
-		room := limit - (len(st.sendBuf) - st.sendOff)
+		room := s.sendLimit() - st.send.Len()
 		if room > 0 && done < len(p) {
 			n := min(room, len(p)-done)
-			st.sendBuf = append(st.sendBuf, p[done:done+n]...)
+			st.send.write(p[done : done+n])
 			done += n
 			s.trySendInline()
 		}
@@ -355,6 +362,9 @@ func (st *Stream) Write(p []byte) (int, error) {
 		if err := st.wait(st.writeC, dl); err != nil {
 			return done, err
 		}
+		s.mu.Lock()
+		st.writeWakes++
+		s.mu.Unlock()
 	}
 }
 
@@ -385,7 +395,7 @@ func (st *Stream) Close() error {
 		return nil
 	}
 	st.closedRead = true
-	st.recvBuf, st.recvOff = nil, 0
+	st.recv = byteRing{}
 	if !st.recvFin && st.reset == nil && s.err == nil {
 		// Tell the peer to stop sending, after the data and FIN already
 		// queued: fillStreams sends it right behind them.
@@ -423,7 +433,7 @@ func (st *Stream) SetDeadline(t time.Time) error {
 }
 
 func (st *Stream) hasOutput() bool {
-	pending := len(st.sendBuf) - st.sendOff
+	pending := st.send.Len()
 	return (pending > 0 && st.credit > 0) || (st.finQueued && !st.finSent && pending == 0)
 }
 
@@ -472,7 +482,7 @@ func (s *Session) fillStreams(body []byte, limit int) []byte {
 		if room < 4 {
 			break
 		}
-		pending := len(st.sendBuf) - st.sendOff
+		pending := st.send.Len()
 		n := min(pending, int(min(st.credit, int64(room))))
 		// The length prefix itself takes room.
 		for n > 0 && 1+uvarintLen(uint64(idLen+n))+idLen+n > limit-len(body) {
@@ -490,17 +500,12 @@ func (s *Session) fillStreams(body []byte, limit int) []byte {
 		body = append(body, typ)
 		body = binary.AppendUvarint(body, uint64(idLen+n))
 		body = binary.AppendUvarint(body, st.id)
-		body = append(body, st.sendBuf[st.sendOff:st.sendOff+n]...)
-		st.sendOff += n
+		a, b := st.send.peek(n)
+		body = append(append(body, a...), b...)
+		st.send.discard(n)
 		st.credit -= int64(n)
 		s.stats.BytesSent += uint64(n)
-		if st.sendOff == len(st.sendBuf) {
-			st.sendBuf, st.sendOff = st.sendBuf[:0], 0
-		}
-		if st.sendWaiting {
-			st.sendWaiting = false
-			st.notify()
-		}
+		s.wakeWriterLocked(st)
 		if st.finSent && st.resetAfterFin {
 			v := binary.AppendUvarint(nil, st.id)
 			v = append(v, "closed by the reader"...)
@@ -531,11 +536,7 @@ func (s *Session) onStreamData(v []byte, fin bool) {
 			st.reset = fmt.Errorf("%w: the peer overran the stream window", ErrStreamReset)
 		} else {
 			st.recvWindow -= int64(len(data))
-			if st.recvOff > 0 && st.recvOff >= len(st.recvBuf)/2 {
-				n := copy(st.recvBuf, st.recvBuf[st.recvOff:])
-				st.recvBuf, st.recvOff = st.recvBuf[:n], 0
-			}
-			st.recvBuf = append(st.recvBuf, data...)
+			st.recv.write(data)
 		}
 	}
 	if fin {
@@ -593,7 +594,7 @@ func (s *Session) onReset(v []byte) {
 	}
 	if st := s.streams[id]; st != nil {
 		st.reset = fmt.Errorf("%w: %s", ErrStreamReset, printable(v[k:]))
-		st.sendBuf, st.sendOff = nil, 0
+		st.send = byteRing{}
 		st.finQueued = false
 		s.dropStream(id)
 		st.notify()

@@ -1,0 +1,113 @@
+package peer
+
+import (
+	"context"
+
+	"bytes"
+	"github.com/p2plink/p2plink/link/linktest"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestByteRing checks the ring against a plain slice through random writes,
+// reads and peeks that wrap around and grow it.
+func TestByteRing(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var q byteRing
+	var model []byte
+	next := byte(0)
+	for i := range 20000 {
+		switch rng.IntN(3) {
+		case 0:
+			p := make([]byte, rng.IntN(3000))
+			for j := range p {
+				p[j] = next
+				next++
+			}
+			q.write(p)
+			model = append(model, p...)
+		case 1:
+			p := make([]byte, rng.IntN(5000))
+			n := q.read(p)
+			want := min(len(p), len(model))
+			if n != want || !bytes.Equal(p[:n], model[:n]) {
+				t.Fatalf("step %d: read %d bytes, want %d, content equal %v", i, n, want, bytes.Equal(p[:n], model[:min(n, len(model))]))
+			}
+			model = model[n:]
+		case 2:
+			n := rng.IntN(q.Len() + 1)
+			a, b := q.peek(n)
+			if got := append(append([]byte{}, a...), b...); !bytes.Equal(got, model[:n]) {
+				t.Fatalf("step %d: peek(%d) differs from what was written", i, n)
+			}
+			q.discard(n)
+			model = model[n:]
+		}
+		if q.Len() != len(model) {
+			t.Fatalf("step %d: Len %d, holds %d", i, q.Len(), len(model))
+		}
+		if len(q.buf)&(len(q.buf)-1) != 0 {
+			t.Fatalf("step %d: buffer of %d bytes is not a power of two", i, len(q.buf))
+		}
+	}
+}
+
+// TestByteRingNoMoves checks that a ring that is written and drained at
+// steady state keeps its buffer: nothing is allocated or moved.
+func TestByteRingNoMoves(t *testing.T) {
+	var q byteRing
+	p := make([]byte, 1400)
+	out := make([]byte, 1000)
+	q.write(make([]byte, 60<<10))
+	buf := &q.buf[0]
+	allocs := testing.AllocsPerRun(1000, func() {
+		q.write(p)
+		for range 2 {
+			q.read(out[:700])
+		}
+	})
+	if allocs != 0 || &q.buf[0] != buf {
+		t.Fatalf("steady writes and reads allocated %.1f times per run (buffer replaced: %v)", allocs, &q.buf[0] != buf)
+	}
+}
+
+// TestWriterWokenByHalves checks that a Write blocked on a full send buffer
+// is woken once the line took half of it, not for every packet sent: the
+// wake-ups of a writer that queued one packet's worth at a time cost more
+// CPU than the data's copies.
+func TestWriterWokenByHalves(t *testing.T) {
+	p := connect(t, linktest.PipeConfig{}, testConfig(t, "a"), testConfig(t, "b"))
+	defer p.close()
+	s := p.sa
+	st, err := s.OpenStream(context.Background(), "test", PrioBulk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// A Write blocked on a full buffer, as Write leaves it.
+	limit := s.sendLimit()
+	st.send.write(make([]byte, limit))
+	st.credit = 1 << 40
+	st.sendWaiting = true
+	for len(st.writeC) > 0 {
+		<-st.writeC
+	}
+	body := make([]byte, 0, 1500)
+	wakes := 0
+	for st.send.Len() > 0 {
+		before := st.send.Len()
+		s.fillStreams(body[:0], 1400)
+		woke := len(st.writeC) > 0
+		if woke {
+			<-st.writeC
+			wakes++
+		}
+		if want := before > limit/2 && st.send.Len() <= limit/2; woke != want {
+			t.Fatalf("after a packet took the buffer from %d to %d bytes (limit %d): woken %v, want %v", before, st.send.Len(), limit, woke, want)
+		}
+	}
+	if wakes != 1 {
+		t.Fatalf("woken %d times while the buffer drained; want once", wakes)
+	}
+}
