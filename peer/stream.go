@@ -64,7 +64,6 @@ type Stream struct {
 	finQueued   bool
 	finSent     bool
 	sendWaiting bool
-	writeWakes  int      // times a blocked Write was woken (for tests)
 	recv        byteRing // received, not yet read
 	recvFin     bool
 	recvWindow  int64     // bytes the peer may still send
@@ -362,9 +361,6 @@ func (st *Stream) Write(p []byte) (int, error) {
 		if err := st.wait(st.writeC, dl); err != nil {
 			return done, err
 		}
-		s.mu.Lock()
-		st.writeWakes++
-		s.mu.Unlock()
 	}
 }
 
