@@ -2,6 +2,9 @@ package peer
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"slices"
 
 	"bytes"
 	"github.com/p2plink/p2plink/link/linktest"
@@ -109,5 +112,51 @@ func TestWriterWokenByHalves(t *testing.T) {
 	}
 	if wakes != 1 {
 		t.Fatalf("woken %d times while the buffer drained; want once", wakes)
+	}
+}
+
+// TestWriteBuffers checks that WriteBuffers delivers its buffers joined,
+// through a send buffer far smaller than they are (so it queues them in
+// pieces), and leaves the caller's buffers as they were.
+func TestWriteBuffers(t *testing.T) {
+	p := connect(t, linktest.PipeConfig{}, testConfig(t, "a"), testConfig(t, "b"))
+	defer p.close()
+	data := randBytes(3, 3<<20)
+	bufs := [][]byte{data[:5], nil, data[5 : 1<<20], data[1<<20 : 1<<20+1], data[1<<20+1:]}
+	orig := slices.Clone(bufs)
+	ctx := context.Background()
+	errc := make(chan error, 1)
+	go func() {
+		st, err := p.sa.OpenStream(ctx, "test", PrioBulk)
+		if err == nil {
+			var n int
+			n, err = st.WriteBuffers(bufs...)
+			if err == nil && n != len(data) {
+				err = fmt.Errorf("WriteBuffers returned %d of %d bytes", n, len(data))
+			}
+		}
+		if err == nil {
+			err = st.CloseWrite()
+		}
+		errc <- err
+	}()
+	rs, err := p.sb.AcceptStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("received %d bytes that differ from the %d written", len(got), len(data))
+	}
+	for i := range bufs {
+		if len(bufs[i]) != len(orig[i]) || (len(bufs[i]) > 0 && &bufs[i][0] != &orig[i][0]) {
+			t.Fatalf("buffer %d was changed: %d bytes, was %d", i, len(bufs[i]), len(orig[i]))
+		}
 	}
 }

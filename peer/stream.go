@@ -326,8 +326,18 @@ func (s *Session) wakeWriterLocked(st *Stream) {
 // Write queues p for the peer. It blocks while the stream's send buffer is
 // full, and returns once all of p is queued.
 func (st *Stream) Write(p []byte) (int, error) {
+	one := [1][]byte{p}
+	return st.WriteBuffers(one[:]...)
+}
+
+// WriteBuffers queues the buffers one after the other, as Write would
+// queue them joined, without joining them first: a message's header and
+// its payload leave in the same packets, and the payload is copied once.
+// It returns how many bytes of them all were queued.
+func (st *Stream) WriteBuffers(bufs ...[]byte) (int, error) {
 	s := st.s
 	done := 0
+	i, off := 0, 0 // the next byte to queue: bufs[i][off]
 	for {
 		s.mu.Lock()
 		switch {
@@ -344,13 +354,21 @@ func (st *Stream) Write(p []byte) (int, error) {
 			return done, err
 		}
 		room := s.sendLimit() - st.send.Len()
-		if room > 0 && done < len(p) {
-			n := min(room, len(p)-done)
-			st.send.write(p[done : done+n])
-			done += n
+		queued := 0
+		for ; i < len(bufs) && room > 0; i, off = i+1, 0 {
+			n := min(room, len(bufs[i])-off)
+			st.send.write(bufs[i][off : off+n])
+			queued += n
+			room -= n
+			if off += n; off < len(bufs[i]) {
+				break
+			}
+		}
+		done += queued
+		if queued > 0 {
 			s.trySendInline()
 		}
-		if done == len(p) {
+		if i == len(bufs) {
 			s.mu.Unlock()
 			return done, nil
 		}

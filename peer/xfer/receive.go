@@ -80,8 +80,8 @@ func Receive(ctx context.Context, s Stream, dir string, opts ReceiveOptions) (Re
 	defer root.Close()
 	rc := &receiver{
 		ctx: ctx, s: s, dir: dir, root: root, opts: opts, log: logger(opts.Logger), res: &res,
-		w: &writer{bw: bufio.NewWriterSize(s, 64<<10)},
-		r: &reader{br: bufio.NewReaderSize(s, ioBuffer)},
+		w: newWriter(s, 64<<10),
+		r: newReader(s),
 	}
 	err = rc.run()
 	rc.closeCurrent()

@@ -1,7 +1,6 @@
 package xfer
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -66,9 +65,9 @@ func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Resu
 	// The hellos come first, so that a receiver of another version, or one
 	// that refuses, is known before the files are hashed, and the hash is
 	// agreed on.
-	rd := &sendReader{r: &reader{br: bufio.NewReaderSize(s, 64<<10)}, n: len(files),
+	rd := &sendReader{r: newReader(s), n: len(files),
 		replies: make(chan []reply, 1), results: make([]*fileOutcome, len(files))}
-	w := &writer{bw: bufio.NewWriterSize(s, ioBuffer)}
+	w := newWriter(s, ioBuffer)
 	alg, err := sendHello(s, w, rd.r, opts)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -94,9 +94,33 @@ type reply struct {
 	Reason string
 }
 
+// directIO is the size from which a message skips the writer's buffer, on
+// its way to a stream that takes several buffers at once: it spares a copy
+// of every byte of file data.
+const directIO = 16 << 10
+
+// newWriter frames messages onto dst through a buffer of size bytes.
+func newWriter(dst io.Writer, size int) *writer {
+	return &writer{bw: bufio.NewWriterSize(dst, size), dst: dst}
+}
+
+// newReader reads framed messages from src through a small buffer. It
+// takes in what src has at hand (a peer that wrote several messages at once
+// is not left blocked in its write), and a payload larger than the buffer
+// is read mostly from src directly (bufio reads a request larger than its
+// buffer so), which spares a copy of nearly every byte of file data.
+func newReader(src io.Reader) *reader {
+	return &reader{br: bufio.NewReaderSize(src, readBuffer)}
+}
+
+// readBuffer is the size of a reader's buffer: room for the small messages.
+const readBuffer = 4 << 10
+
 // writer frames messages onto a buffered writer.
 type writer struct {
 	bw    *bufio.Writer
+	dst   io.Writer // what bw writes to: a buffersWriter takes messages of directIO and more directly
+	vec   [4][]byte // the buffers of such a message
 	hdr   [headerLen]byte
 	flags [1]byte
 	n     int64 // bytes framed so far
@@ -112,6 +136,21 @@ func (w *writer) msg(typ byte, parts ...[]byte) error {
 	}
 	w.hdr[0] = typ
 	binary.BigEndian.PutUint32(w.hdr[1:], uint32(n))
+	if bv, ok := w.dst.(buffersWriter); ok && n >= directIO && len(parts) < len(w.vec) {
+		// What is buffered goes first, then the message from where it
+		// lies, header and payload in the same packets.
+		if err := w.bw.Flush(); err != nil {
+			return err
+		}
+		v := append(append(w.vec[:0], w.hdr[:]), parts...)
+		_, err := bv.WriteBuffers(v...)
+		clear(w.vec[:len(v)]) // keep no reference to the caller's data
+		if err != nil {
+			return err
+		}
+		w.n += int64(headerLen + n)
+		return nil
+	}
 	if _, err := w.bw.Write(w.hdr[:]); err != nil {
 		return err
 	}
@@ -122,6 +161,12 @@ func (w *writer) msg(typ byte, parts ...[]byte) error {
 	}
 	w.n += int64(headerLen + n)
 	return nil
+}
+
+// buffersWriter writes several buffers as one write of them joined
+// (peer.Stream.WriteBuffers).
+type buffersWriter interface {
+	WriteBuffers(bufs ...[]byte) (int, error)
 }
 
 func (w *writer) flush() error { return w.bw.Flush() }
