@@ -438,7 +438,6 @@ type fileSender struct {
 	res   *Result
 	enc   *zstd.Encoder
 	buf   []byte
-	bufs  [][]byte // read-ahead buffers, ChunkSize each
 	cbuf  []byte
 	total int64
 	done  int64
@@ -504,17 +503,20 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 	if fs.opts.Progress != nil {
 		fs.opts.Progress(Progress{Name: f.Name, FileDone: off, FileSize: f.Size, Done: fs.done, Total: fs.total})
 	}
-	// One goroutine reads the file ahead while this one compresses and
-	// writes: the reads overlap the stream's copying and sending.
-	ra := fs.readAhead(file, off, f.Size)
-	defer ra.stop()
+	// Each chunk is read as it is sent, with no goroutine reading ahead:
+	// the stream's send buffer (up to maxSendBuf, refilled when half of it
+	// went out) is the read-ahead, and the kernel reads ahead of a file
+	// read in order. A reader goroutine cost 4 % of the CPU in hand-offs
+	// (ethbench, 8 alternated runs: 277.0 against 291.3 MB/s without).
 	misses := 0
 	for pos, chunk := off, 0; pos < f.Size; chunk++ {
-		c, ok := <-ra.full
-		if !ok || c.err != nil {
-			return changed("shorter than announced")
+		p := fs.buf[:min(int64(ChunkSize), f.Size-pos)]
+		if _, err := io.ReadFull(file, p); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return changed("shorter than announced")
+			}
+			return local(fmt.Errorf("xfer: reading %s: %w", f.path, err))
 		}
-		p := c.buf
 		n := int64(len(p))
 		flags, payload := byte(0), p
 		if fs.enc != nil && (misses < 4 || chunk%16 == 0) {
@@ -527,9 +529,7 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 			}
 			fs.cbuf = cp[:0]
 		}
-		err := fs.w.data(flags, payload)
-		ra.free <- c.buf[:cap(c.buf)]
-		if err != nil {
+		if err := fs.w.data(flags, payload); err != nil {
 			return err
 		}
 		pos += n
@@ -541,7 +541,8 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 			fs.opts.Progress(Progress{Name: f.Name, FileDone: pos, FileSize: f.Size, Done: fs.done, Total: fs.total})
 		}
 	}
-	if c, ok := <-ra.full; !ok || !c.eof {
+	var one [1]byte
+	if k, _ := file.Read(one[:]); k > 0 {
 		return changed("longer than announced")
 	}
 	if fi, err := file.Stat(); err != nil || fi.Size() != f.Size || fi.ModTime().UnixNano() != f.Mtime {
@@ -553,70 +554,6 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 		return err
 	}
 	return fs.w.flush()
-}
-
-// readDepth is how many chunks a file is read ahead of the stream.
-const readDepth = 4
-
-// readChunk is one chunk read ahead, or the end of the file.
-type readChunk struct {
-	buf []byte // the chunk; its backing array goes back on free
-	err error  // the file ended early or could not be read
-	eof bool   // the file ended where the manifest said it would
-}
-
-// readAheadFile reads one file ahead of the stream through fs.bufs.
-type readAheadFile struct {
-	full chan readChunk // chunks in order, then one with eof or err
-	free chan []byte    // buffers the consumer is done with
-	quit chan struct{}
-	wg   sync.WaitGroup
-}
-
-// readAhead starts reading file from off to size in ChunkSize chunks,
-// at most readDepth ahead of the consumer. After the last chunk it checks
-// that the file ends there (eof). The caller must call stop.
-func (fs *fileSender) readAhead(file *os.File, off, size int64) *readAheadFile {
-	if fs.bufs == nil {
-		fs.bufs = make([][]byte, readDepth)
-		for i := range fs.bufs {
-			fs.bufs[i] = make([]byte, ChunkSize)
-		}
-	}
-	ra := &readAheadFile{full: make(chan readChunk, readDepth+1), free: make(chan []byte, readDepth), quit: make(chan struct{})}
-	for _, b := range fs.bufs {
-		ra.free <- b
-	}
-	ra.wg.Add(1)
-	go func() {
-		defer ra.wg.Done()
-		defer close(ra.full)
-		for pos := off; pos < size; {
-			var buf []byte
-			select {
-			case buf = <-ra.free:
-			case <-ra.quit:
-				return
-			}
-			p := buf[:min(int64(ChunkSize), size-pos)]
-			if _, err := io.ReadFull(file, p); err != nil {
-				ra.full <- readChunk{err: err}
-				return
-			}
-			pos += int64(len(p))
-			ra.full <- readChunk{buf: p}
-		}
-		var one [1]byte
-		n, _ := file.Read(one[:])
-		ra.full <- readChunk{eof: n == 0}
-	}()
-	return ra
-}
-
-// stop ends the reading and waits for it.
-func (ra *readAheadFile) stop() {
-	close(ra.quit)
-	ra.wg.Wait()
 }
 
 // buildManifest walks paths and lists what is to be sent; hashFiles then

@@ -843,7 +843,7 @@ func TestFileChangedDuringSend(t *testing.T) {
 	for _, keepMtime := range []bool{false, true} {
 		t.Run(map[bool]string{false: "mtime", true: "content only"}[keepMtime], func(t *testing.T) {
 			src, dst := t.TempDir(), t.TempDir()
-			data := randBytes(16, (readDepth+4)*ChunkSize)
+			data := randBytes(16, 8*ChunkSize)
 			path := filepath.Join(src, "f")
 			writeFile(t, path, data, 0o644)
 			changed := false
@@ -852,10 +852,10 @@ func TestFileChangedDuringSend(t *testing.T) {
 					return
 				}
 				changed = true
-				// The sender has read at most readDepth chunks past the
-				// two sent: change the first one it cannot have read.
+				// The sender reads each chunk as it sends it: change
+				// one it has not read yet.
 				f, _ := os.OpenFile(path, os.O_WRONLY, 0)
-				f.WriteAt([]byte("CHANGED"), (readDepth+2)*ChunkSize)
+				f.WriteAt([]byte("CHANGED"), 5*ChunkSize)
 				f.Close()
 				if keepMtime {
 					os.Chtimes(path, testMtime, testMtime)
