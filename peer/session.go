@@ -704,13 +704,23 @@ func (s *Session) onTransport(pkt []byte) {
 	}
 	s.lastRecv = now
 	s.stats.PacketsRecv++
-	if slot.buf == nil {
-		slot.buf = make([]byte, s.e.mtu)
-	}
-	slot.n = copy(slot.buf, pt)
-	slot.present = true
 	if seq+1 > s.rcvMax {
 		s.rcvMax = seq + 1
+	}
+	if seq == s.rcvNext {
+		// In order, as nearly always: its frames are taken where they
+		// were decrypted; only a packet that came early waits in a slot.
+		s.rcvNext++
+		s.onFrames(pt, now)
+		if s.err != nil {
+			return
+		}
+	} else {
+		if slot.buf == nil {
+			slot.buf = make([]byte, s.e.mtu)
+		}
+		slot.n = copy(slot.buf, pt)
+		slot.present = true
 	}
 	for {
 		sl := &s.rslots[s.rcvNext%w]
