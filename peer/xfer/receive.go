@@ -531,6 +531,14 @@ func (rc *receiver) openPartial(f *rfile, off int64) error {
 	if _, err := rc.sums.Seek(nsums, io.SeekStart); err != nil {
 		return fmt.Errorf("xfer: %w", err)
 	}
+	if err := reserveSpace(rc.data, off, f.Size-off); err != nil {
+		err = rc.diskErr(fmt.Errorf("xfer: reserving room for %q: %w", f.Name, err))
+		var de *DiskFullError
+		if errors.As(err, &de) {
+			de.Needed = f.Size - off
+		}
+		return err
+	}
 	return nil
 }
 

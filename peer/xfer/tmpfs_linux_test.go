@@ -9,3 +9,8 @@ func mountTmpfs(dir, opts string) (unmount func(), err error) {
 	}
 	return func() { syscall.Unmount(dir, 0) }, nil
 }
+
+// remountTmpfs changes the options (its size) of the tmpfs on dir.
+func remountTmpfs(dir, opts string) error {
+	return syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT, opts)
+}

@@ -28,3 +28,36 @@ func startWriteback(f partFile, off, n int64) error {
 	}
 	return err
 }
+
+// reserveSpace allocates [off, off+n) of f on the disk without changing
+// its size (FALLOC_FL_KEEP_SIZE: the partial data's size still says how
+// much arrived), so that a disk too small for the file is found before its
+// data is sent rather than when it fills up, and the file system lays the
+// file out in few extents. A file system that cannot (FAT, some network
+// file systems) or a test's stand-in is left alone: the writes then find
+// the disk full, if it is.
+func reserveSpace(f partFile, off, n int64) error {
+	sc, ok := f.(syscall.Conn)
+	if !ok || n <= 0 {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	if cerr := rc.Control(func(fd uintptr) {
+		for {
+			err = unix.Fallocate(int(fd), unix.FALLOC_FL_KEEP_SIZE, off, n)
+			if err != unix.EINTR {
+				break
+			}
+		}
+	}); cerr != nil {
+		return nil
+	}
+	switch err {
+	case unix.ENOSPC, unix.EDQUOT, unix.EFBIG:
+		return err
+	}
+	return nil
+}

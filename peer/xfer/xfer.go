@@ -78,11 +78,16 @@ var (
 type DiskFullError struct {
 	Name        string // the file's relative name
 	Kept, Size  int64  // bytes kept, bytes in the file
+	Needed      int64  // when the room was found short before the data came: the bytes asked for; 0 when the disk filled up midway
 	PartialPath string // where the kept data is
 	Err         error  // the underlying error (wraps syscall.ENOSPC)
 }
 
 func (e *DiskFullError) Error() string {
+	if e.Needed > 0 {
+		return fmt.Sprintf("disk full: no room for the %d bytes %q still needs (%d of %d bytes kept in %s); free space and rerun to resume",
+			e.Needed, e.Name, e.Kept, e.Size, e.PartialPath)
+	}
 	return fmt.Sprintf("disk full: %d bytes of %d of %q kept in %s; free space and rerun to resume",
 		e.Kept, e.Size, e.Name, e.PartialPath)
 }

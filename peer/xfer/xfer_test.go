@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -812,6 +813,10 @@ func TestDiskFullKeepsDataAndResumes(t *testing.T) {
 	}
 }
 
+// TestDiskFullTmpfs sends a file twice the size of a small tmpfs: the
+// receiver finds the room short when the file starts (it reserves the
+// file's size), before its data is written, and says how much it needs;
+// once the tmpfs is made larger, the rerun stores the file.
 func TestDiskFullTmpfs(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount a small tmpfs")
@@ -830,13 +835,28 @@ func TestDiskFullTmpfs(t *testing.T) {
 	if !errors.As(o.rerr, &de) {
 		t.Fatalf("Receive: %v, want a *DiskFullError", o.rerr)
 	}
-	if de.Kept == 0 || de.Kept%ChunkSize != 0 || de.Kept >= 1<<20 {
-		t.Errorf("kept %d bytes", de.Kept)
+	if de.Kept != 0 || de.Needed != int64(len(data)) {
+		t.Errorf("kept %d bytes, needed %d; want 0 kept (found before the data), %d needed", de.Kept, de.Needed, len(data))
+	}
+	if !strings.Contains(de.Error(), fmt.Sprintf("no room for the %d bytes", len(data))) {
+		t.Errorf("%q does not say how much room is needed", de.Error())
+	}
+	if fi, err := os.Stat(de.PartialPath); err != nil || fi.Size() != 0 {
+		t.Errorf("partial data: %v %v, want an empty file", fi, err)
 	}
 	if _, err := os.Stat(filepath.Join(dst, "f")); err == nil {
 		t.Error("incomplete file put in place")
 	}
+	if !errors.Is(o.serr, ErrPeer) || !strings.Contains(o.serr.Error(), "disk full") {
+		t.Errorf("Send: %v, want the receiver's disk-full message", o.serr)
+	}
 	t.Logf("%v", de)
+	if err := remountTmpfs(dst, "size=4m"); err != nil {
+		t.Skipf("cannot make the tmpfs larger: %v", err)
+	}
+	o = run(t, []string{filepath.Join(src, "f")}, dst, SendOptions{}, ReceiveOptions{})
+	mustOK(t, o)
+	checkFile(t, filepath.Join(dst, "f"), data, 0o644)
 }
 
 func TestFileChangedDuringSend(t *testing.T) {
