@@ -576,7 +576,10 @@ func TestGetResumes(t *testing.T) {
 	}
 }
 
-// A put onto a full disk keeps what arrived and resumes once there is room.
+// A put onto a disk too small for the file is refused before the file's
+// data is written, saying how much room it needs, and succeeds once there
+// is room. (A disk that fills up midway keeps what arrived: xfer's
+// TestDiskFullKeepsDataAndResumes.)
 func TestPutDiskFull(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount a small tmpfs")
@@ -604,8 +607,11 @@ func TestPutDiskFull(t *testing.T) {
 	if err == nil || !errors.As(serr, &de) {
 		t.Fatalf("put: %v; server: %v; want a *xfer.DiskFullError on the server", err, serr)
 	}
-	if de.Kept == 0 {
-		t.Errorf("nothing kept: %v", de)
+	if de.Kept != 0 || de.Needed != int64(len(data)) {
+		t.Errorf("kept %d, needed %d; want the room found short before the data came (0 kept, %d needed): %v", de.Kept, de.Needed, len(data), de)
+	}
+	if err == nil || !strings.Contains(err.Error(), "no room for") {
+		t.Errorf("put: %v; want the server's reason, that there is no room", err)
 	}
 	if _, err := os.Stat(filepath.Join(f.inbox, "big.bin")); err == nil {
 		t.Error("incomplete file put in place")
@@ -617,8 +623,8 @@ func TestPutDiskFull(t *testing.T) {
 	if err != nil || serr != nil {
 		t.Fatalf("put after freeing space: %v; server: %v", err, serr)
 	}
-	if res.Resumed < de.Kept {
-		t.Errorf("resumed %d bytes, %d were kept", res.Resumed, de.Kept)
+	if res.Bytes != int64(len(data)) {
+		t.Errorf("sent %d bytes after freeing space, want %d", res.Bytes, len(data))
 	}
 	if got, _ := os.ReadFile(filepath.Join(f.inbox, "big.bin")); !bytes.Equal(got, data) {
 		t.Error("file differs")
