@@ -177,3 +177,24 @@ func TestPingAgainstServe(t *testing.T) {
 		t.Fatalf("ping exit %d: %s %s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestWaitGivesUp: with --wait, a command whose peer never answers gives up
+// after that long and says what to check; without it, it waits on (until
+// its context ends here).
+func TestWaitGivesUp(t *testing.T) {
+	l := newLine(t)
+	file := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runCmd(context.Background(), "", l.args("a", "--wait", "300ms", "send", file)...)
+	if r.code != 1 || !strings.Contains(r.stderr, "no peer answered") || !strings.Contains(r.stderr, "within 300ms (--wait)") {
+		t.Fatalf("exit %d, stderr %q; want exit 1 saying no peer answered within 300ms", r.code, r.stderr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	r = runCmd(ctx, "", l.args("a", "send", file)...)
+	if strings.Contains(r.stderr, "--wait") || !strings.Contains(r.stderr, "Ctrl-C to stop") {
+		t.Fatalf("without --wait: exit %d, stderr %q; want it to wait until stopped", r.code, r.stderr)
+	}
+}

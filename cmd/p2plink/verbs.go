@@ -27,7 +27,29 @@ const (
 // the peer is the one --to names (or the only one there); verbs that only
 // answer (receive, serve) take whichever peer comes first.
 func (e *env) connect(ctx context.Context, o *options, ep *peer.Endpoint, verb string) (*peer.Session, error) {
-	fmt.Fprintf(e.stderr, "waiting for the peer on %s (Ctrl-C to stop)…\n", ep.Link().LocalAddr())
+	until := "Ctrl-C to stop"
+	wctx := ctx
+	if o.wait > 0 {
+		until = fmt.Sprintf("for %v at most", o.wait)
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(ctx, o.wait)
+		defer cancel()
+	}
+	fmt.Fprintf(e.stderr, "waiting for the peer on %s (%s)…\n", ep.Link().LocalAddr(), until)
+	s, err := e.connectWithin(wctx, o, ep, verb)
+	if err != nil && ctx.Err() == nil && errors.Is(wctx.Err(), context.DeadlineExceeded) {
+		who := "no peer answered"
+		if o.to != "" {
+			who = "no peer named " + strconv.Quote(o.to) + " answered"
+		}
+		return nil, fmt.Errorf("%s on %s within %v (--wait): is p2plink running at the other end, with the matching verb (send and receive, get and serve, …)?",
+			who, ep.Link().LocalAddr(), o.wait)
+	}
+	return s, err
+}
+
+// connectWithin is connect's wait for the session, until ctx ends.
+func (e *env) connectWithin(ctx context.Context, o *options, ep *peer.Endpoint, verb string) (*peer.Session, error) {
 	var s *peer.Session
 	var err error
 	switch {
