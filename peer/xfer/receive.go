@@ -532,6 +532,9 @@ func (rc *receiver) openPartial(f *rfile, off int64) error {
 		return fmt.Errorf("xfer: %w", err)
 	}
 	if err := reserveSpace(rc.data, off, f.Size-off); err != nil {
+		if errors.Is(err, syscall.EFBIG) {
+			return fmt.Errorf("xfer: %q has %d bytes, more than a file on this file system can hold (FAT32 holds under 4 GiB): receive it onto another file system (%w)", f.Name, f.Size, err)
+		}
 		err = rc.diskErr(fmt.Errorf("xfer: reserving room for %q: %w", f.Name, err))
 		var de *DiskFullError
 		if errors.As(err, &de) {
@@ -543,9 +546,9 @@ func (rc *receiver) openPartial(f *rfile, off int64) error {
 }
 
 // diskErr turns a failure to write into a *DiskFullError when the disk is
-// full, keeping what arrived intact.
+// full (or the user's quota is), keeping what arrived intact.
 func (rc *receiver) diskErr(err error) error {
-	if !errors.Is(err, syscall.ENOSPC) || rc.cur == nil {
+	if !(errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) || rc.cur == nil {
 		return err
 	}
 	return &DiskFullError{Name: rc.cur.Name, Kept: rc.pos, Size: rc.cur.Size,
@@ -649,6 +652,12 @@ func (rc *receiver) fail(err error) error {
 // closeCurrent closes the current file's partial data, keeping it.
 func (rc *receiver) closeCurrent() {
 	if rc.data != nil {
+		if rc.cur != nil && rc.pos < rc.cur.Size {
+			// Give back the room reserved for the rest (reserveSpace):
+			// a file left partial holds only what arrived, and a refused
+			// one leaves the disk as it found it.
+			rc.data.Truncate(rc.pos)
+		}
 		rc.data.Sync()
 		rc.data.Close()
 		rc.data = nil

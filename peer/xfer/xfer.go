@@ -80,7 +80,7 @@ type DiskFullError struct {
 	Kept, Size  int64  // bytes kept, bytes in the file
 	Needed      int64  // when the room was found short before the data came: the bytes asked for; 0 when the disk filled up midway
 	PartialPath string // where the kept data is
-	Err         error  // the underlying error (wraps syscall.ENOSPC)
+	Err         error  // the underlying error (wraps syscall.ENOSPC or syscall.EDQUOT)
 }
 
 func (e *DiskFullError) Error() string {
