@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"bytes"
 	"github.com/p2plink/p2plink/link/linktest"
@@ -158,5 +159,56 @@ func TestWriteBuffers(t *testing.T) {
 		if len(bufs[i]) != len(orig[i]) || (len(bufs[i]) > 0 && &bufs[i][0] != &orig[i][0]) {
 			t.Fatalf("buffer %d was changed: %d bytes, was %d", i, len(bufs[i]), len(orig[i]))
 		}
+	}
+}
+
+// TestZeroLengthIO: an empty Write returns at once even on a full send
+// buffer, and an empty Read with data queued returns (0, nil), not the
+// io.EOF of a FIN that follows the data.
+func TestZeroLengthIO(t *testing.T) {
+	p := connect(t, linktest.PipeConfig{}, testConfig(t, "a"), testConfig(t, "b"))
+	defer p.close()
+	s := p.sa
+	st, err := s.OpenStream(context.Background(), "test", PrioBulk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Once the peer's first grant is in (no more come: nobody reads
+	// there), a buffer filled past any limit with no credit left stays
+	// full.
+	for {
+		s.mu.Lock()
+		granted := st.credit > initialCredit
+		s.mu.Unlock()
+		if granted {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.mu.Lock()
+	st.send.write(make([]byte, maxSendBuf))
+	st.credit = 0
+	s.mu.Unlock()
+	st.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	if n, err := st.Write(nil); n != 0 || err != nil {
+		t.Errorf("Write(nil) on a full buffer: %d, %v; want 0, nil at once", n, err)
+	}
+	if n, err := st.WriteBuffers([]byte{}, nil); n != 0 || err != nil {
+		t.Errorf("WriteBuffers of empty buffers on a full buffer: %d, %v; want 0, nil at once", n, err)
+	}
+
+	s.mu.Lock()
+	st.recv.write([]byte("data"))
+	st.recvFin = true
+	s.mu.Unlock()
+	if n, err := st.Read(nil); n != 0 || err != nil {
+		t.Errorf("Read(nil) with data queued: %d, %v; want 0, nil", n, err)
+	}
+	buf := make([]byte, 8)
+	if n, err := st.Read(buf); n != 4 || err != nil || string(buf[:n]) != "data" {
+		t.Errorf("Read: %q, %v; want the queued data", buf[:n], err)
+	}
+	if _, err := st.Read(buf); err != io.EOF {
+		t.Errorf("Read after the data: %v; want io.EOF", err)
 	}
 }

@@ -203,7 +203,7 @@ func (st *Stream) Read(p []byte) (int, error) {
 	s := st.s
 	for {
 		s.mu.Lock()
-		if st.recv.Len() > 0 && len(p) > 0 {
+		if st.recv.Len() > 0 {
 			n := st.recv.read(p)
 			st.consumed += int64(n)
 			if st.consumed >= st.window/4 && !st.recvFin {
@@ -355,14 +355,19 @@ func (st *Stream) WriteBuffers(bufs ...[]byte) (int, error) {
 		}
 		room := s.sendLimit() - st.send.Len()
 		queued := 0
-		for ; i < len(bufs) && room > 0; i, off = i+1, 0 {
+		for i < len(bufs) {
+			if off == len(bufs[i]) {
+				i, off = i+1, 0 // done with it, or empty: no room needed
+				continue
+			}
+			if room <= 0 {
+				break
+			}
 			n := min(room, len(bufs[i])-off)
 			st.send.write(bufs[i][off : off+n])
 			queued += n
 			room -= n
-			if off += n; off < len(bufs[i]) {
-				break
-			}
+			off += n
 		}
 		done += queued
 		if queued > 0 {
