@@ -55,7 +55,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.dir, "dir", ".", "where received files go")
 	fs.StringVar(&o.configDir, "config", "", "identity and known peers directory")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up on a silent peer after this long")
-	fs.DurationVar(&o.wait, "wait", 0, "give up when no peer answered after this long (default: wait until Ctrl-C)")
+	fs.DurationVar(&o.wait, "wait", 0, "give up when no peer answered after this long; serve: its first client (default: wait until Ctrl-C)")
 	fs.BoolVar(&o.overwrite, "overwrite", false, "replace existing files")
 	fs.BoolVar(&o.noCompress, "no-compress", false, "do not compress file data")
 	fs.BoolVar(&o.json, "json", false, "progress as JSON lines")

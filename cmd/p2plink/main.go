@@ -115,7 +115,8 @@ Flags for every link:
   --peer FINGERPRINT   talk only to the peer with this fingerprint
   --to NAME|FPRINT     (eth) the peer to talk to; needed when several are there
   --timeout DURATION   give up on a silent peer after this long (default 30s)
-  --wait DURATION      give up when no peer answered after this long (default: until Ctrl-C)
+  --wait DURATION      give up when no peer answered after this long (serve: its first
+                       client; later ones are awaited without limit); default: until Ctrl-C
   --dir DIR            where receive and serve store files (default .)
   --overwrite          replace existing files instead of storing "name (1)"
   --no-compress        do not compress file data

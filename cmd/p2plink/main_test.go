@@ -198,3 +198,32 @@ func TestWaitGivesUp(t *testing.T) {
 		t.Fatalf("without --wait: exit %d, stderr %q; want it to wait until stopped", r.code, r.stderr)
 	}
 }
+
+// TestServeWaitBoundsFirstClientOnly: serve --wait gives up when no first
+// client comes, but once it served one it waits for the next without limit.
+func TestServeWaitBoundsFirstClientOnly(t *testing.T) {
+	l := newLine(t)
+	r := runCmd(context.Background(), "", l.args("b", "--dir", l.dir, "--wait", "300ms", "serve")...)
+	if r.code != 1 || !strings.Contains(r.stderr, "within 300ms (--wait)") {
+		t.Fatalf("serve with no client: exit %d, stderr %q; want exit 1 after --wait", r.code, r.stderr)
+	}
+
+	l = newLine(t) // a fresh line: nothing left on it from the serve that gave up
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan result, 1)
+	go func() { done <- runCmd(ctx, "", l.args("b", "--dir", l.dir, "--wait", "2s", "serve")...) }()
+	if p := runCmd(context.Background(), "", l.args("a", "--count", "2", "ping")...); p.code != 0 {
+		t.Fatalf("ping: exit %d, stderr %q", p.code, p.stderr)
+	}
+	select {
+	case rs := <-done:
+		t.Fatalf("serve stopped after its client: exit %d, stderr %q", rs.code, rs.stderr)
+	case <-time.After(3500 * time.Millisecond):
+		// Past --wait after the client left, and still serving.
+	}
+	cancel()
+	if rs := <-done; strings.Contains(rs.stderr, "--wait") {
+		t.Fatalf("serve: stderr %q; --wait should not apply after the first client", rs.stderr)
+	}
+}

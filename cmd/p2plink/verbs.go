@@ -38,14 +38,19 @@ func (e *env) connect(ctx context.Context, o *options, ep *peer.Endpoint, verb s
 	fmt.Fprintf(e.stderr, "waiting for the peer on %s (%s)…\n", ep.Link().LocalAddr(), until)
 	s, err := e.connectWithin(wctx, o, ep, verb)
 	if err != nil && ctx.Err() == nil && errors.Is(wctx.Err(), context.DeadlineExceeded) {
-		who := "no peer answered"
-		if o.to != "" {
-			who = "no peer named " + strconv.Quote(o.to) + " answered"
-		}
-		return nil, fmt.Errorf("%s on %s within %v (--wait): is p2plink running at the other end, with the matching verb (send and receive, get and serve, …)?",
-			who, ep.Link().LocalAddr(), o.wait)
+		return nil, noPeerError(o, ep)
 	}
 	return s, err
+}
+
+// noPeerError says that --wait ran out, and what to check.
+func noPeerError(o *options, ep *peer.Endpoint) error {
+	who := "no peer answered"
+	if o.to != "" {
+		who = "no peer named " + strconv.Quote(o.to) + " answered"
+	}
+	return fmt.Errorf("%s on %s within %v (--wait): is p2plink running at the other end, with the matching verb (send and receive, get and serve, …)?",
+		who, ep.Link().LocalAddr(), o.wait)
 }
 
 // connectWithin is connect's wait for the session, until ctx ends.
@@ -183,7 +188,9 @@ func (e *env) runVerb(ctx context.Context, o *options, ep *peer.Endpoint, verb s
 		}
 		err = e.runOnce(ctx, o, s, verb, args)
 		if verb == "serve" && ctx.Err() == nil && !fatal(err) {
-			// A server outlives its clients: wait for the next session.
+			// A server outlives its clients: wait for the next session,
+			// for as long as it takes (--wait bounds the first one only).
+			o.wait = 0
 			s.Close()
 			fmt.Fprintf(e.stderr, "%s left (%v); serving on\n", s.Peer().Name, s.Err())
 			continue
@@ -367,9 +374,19 @@ func (e *env) serve(ctx context.Context, o *options, s *peer.Session) error {
 // serveAll serves every peer that connects, each in its own goroutine.
 func (e *env) serveAll(ctx context.Context, o *options, ep *peer.Endpoint) error {
 	fmt.Fprintf(e.stderr, "serving every peer on %s: files go to %s\n", ep.Link().LocalAddr(), o.dir)
-	for {
-		s, err := ep.Accept(ctx)
+	for first := true; ; first = false {
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if first && o.wait > 0 {
+			// --wait bounds the wait for the first peer only.
+			actx, cancel = context.WithTimeout(ctx, o.wait)
+		}
+		s, err := ep.Accept(actx)
+		timedOut := ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded)
+		cancel()
 		if err != nil {
+			if timedOut {
+				return noPeerError(o, ep)
+			}
 			return err
 		}
 		pi := s.Peer()
