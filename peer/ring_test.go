@@ -80,13 +80,7 @@ func TestByteRingNoMoves(t *testing.T) {
 // wake-ups of a writer that queued one packet's worth at a time cost more
 // CPU than the data's copies.
 func TestWriterWokenByHalves(t *testing.T) {
-	p := connect(t, linktest.PipeConfig{}, testConfig(t, "a"), testConfig(t, "b"))
-	defer p.close()
-	s := p.sa
-	st, err := s.OpenStream(context.Background(), "test", PrioBulk)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, st := openedStream(t)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// A Write blocked on a full buffer, as Write leaves it.
@@ -166,13 +160,7 @@ func TestWriteBuffers(t *testing.T) {
 // buffer, and an empty Read with data queued returns (0, nil), not the
 // io.EOF of a FIN that follows the data.
 func TestZeroLengthIO(t *testing.T) {
-	p := connect(t, linktest.PipeConfig{}, testConfig(t, "a"), testConfig(t, "b"))
-	defer p.close()
-	s := p.sa
-	st, err := s.OpenStream(context.Background(), "test", PrioBulk)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, st := openedStream(t)
 	// Once the peer's first grant is in (no more come: nobody reads
 	// there), a buffer filled past any limit with no credit left stays
 	// full.
@@ -211,4 +199,17 @@ func TestZeroLengthIO(t *testing.T) {
 	if _, err := st.Read(buf); err != io.EOF {
 		t.Errorf("Read after the data: %v; want io.EOF", err)
 	}
+}
+
+// openedStream connects two endpoints over a pipe and opens a bulk stream
+// from the first; both are closed when the test ends.
+func openedStream(t *testing.T) (*Session, *Stream) {
+	t.Helper()
+	p := connect(t, linktest.PipeConfig{}, testConfig(t, "a"), testConfig(t, "b"))
+	t.Cleanup(p.close)
+	st, err := p.sa.OpenStream(context.Background(), "test", PrioBulk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.sa, st
 }
