@@ -7,18 +7,32 @@ import (
 
 // Hashes keeps the root hashes of files sent, so that a later Send of the
 // same files — the rerun after a pulled cable, or the transfer that starts
-// once a peer appears — need not hash them again before it starts (a
-// resumed file's kept prefix is still checked against the file). Prepare fills it ahead of
+// once a peer appears — need not hash them again before it starts. Prepare fills it ahead of
 // time. A file's root is reused while its path, size and modification time
 // are those it was hashed at, as rsync's quick check does; a file the
 // receiver then finds different (its content changed with neither) is
-// dropped from it, so the next run hashes it again. The zero value is not
+// dropped from it, so the next run hashes it again. It keeps the chunks'
+// hashes of files up to 16 GiB too, so that a resumed file's kept prefix
+// is checked without reading it. The zero value is not
 // usable: use NewHashes or Prepare. A Hashes is safe for concurrent use.
 type Hashes struct {
 	mu    sync.Mutex
-	roots map[hashKey][hashLen]byte
+	roots map[hashKey]cachedRoot
 	ready chan struct{} // closed when Prepare's pass is over (nil: none)
 }
+
+// cachedRoot is a file's root and, for a file of at most keptChunks chunks,
+// its chunks' hashes: the root of any prefix of whole chunks is then the
+// hash of the first of them, so that checking a resumed file's kept prefix
+// reads nothing (32 bytes kept per 64 KiB chunk).
+type cachedRoot struct {
+	root [hashLen]byte
+	sums [][hashLen]byte
+}
+
+// keptChunks bounds the chunk hashes kept for one file: 8 MiB of them, for
+// files up to 16 GiB. A larger file's kept prefix is read again to check it.
+const keptChunks = 1 << 18
 
 type hashKey struct {
 	path  string
@@ -28,7 +42,7 @@ type hashKey struct {
 }
 
 // NewHashes returns an empty Hashes.
-func NewHashes() *Hashes { return &Hashes{roots: map[hashKey][hashLen]byte{}} }
+func NewHashes() *Hashes { return &Hashes{roots: map[hashKey]cachedRoot{}} }
 
 // Prepare starts hashing the files named by paths in the background, with
 // the hash this machine prefers (the one a peer of the same kind agrees
@@ -67,13 +81,35 @@ func (h *Hashes) get(k hashKey) ([hashLen]byte, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r, ok := h.roots[k]
-	return r, ok
+	return r.root, ok
 }
 
-func (h *Hashes) put(k hashKey, root [hashLen]byte) {
+// put keeps a file's root and its chunk hashes (nil: not kept).
+func (h *Hashes) put(k hashKey, root [hashLen]byte, sums [][hashLen]byte) {
 	h.mu.Lock()
-	h.roots[k] = root
+	h.roots[k] = cachedRoot{root, sums}
 	h.mu.Unlock()
+}
+
+// prefixRoot returns the root of the file's first off bytes, a whole number
+// of chunks or the whole file, from the chunk hashes kept for it; ok is
+// false when they were not kept. h may be nil.
+func (h *Hashes) prefixRoot(k hashKey, off int64) (root [hashLen]byte, ok bool) {
+	if h == nil {
+		return root, false
+	}
+	h.mu.Lock()
+	c, found := h.roots[k]
+	h.mu.Unlock()
+	n := (off + ChunkSize - 1) / ChunkSize
+	if !found || c.sums == nil || n > int64(len(c.sums)) {
+		return root, false
+	}
+	rh := newRootHash(k.alg)
+	for i := range n {
+		rh.addSum(&c.sums[i])
+	}
+	return rh.root(), true
 }
 
 // forget drops every root kept for path.

@@ -1,6 +1,7 @@
 package xfer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -70,5 +71,63 @@ func TestPrepareMissing(t *testing.T) {
 	o := run(t, []string{path}, t.TempDir(), SendOptions{Hashes: h}, ReceiveOptions{})
 	if !errors.Is(o.serr, os.ErrNotExist) {
 		t.Errorf("Send of a missing file: %v, want ErrNotExist", o.serr)
+	}
+}
+
+// TestPrefixRootFromKeptSums: the root of a prefix computed from the chunk
+// hashes kept in Hashes equals the root read from the file, for prefixes
+// of whole chunks and for the whole file (whose last chunk is short).
+func TestPrefixRootFromKeptSums(t *testing.T) {
+	for _, alg := range []hashAlg{hashBLAKE3, hashSHA256} {
+		data := randBytes(31, 9*ChunkSize+777)
+		path := filepath.Join(t.TempDir(), "f")
+		writeFile(t, path, data, 0o644)
+		h := NewHashes()
+		files := []srcFile{{path: path, entry: entry{Kind: kindFile}}}
+		if err := hashFiles(context.Background(), files, alg, h); err != nil {
+			t.Fatal(err)
+		}
+		k := hashKey{path, files[0].Size, files[0].Mtime, alg}
+		for _, off := range []int64{ChunkSize, 4 * ChunkSize, 9 * ChunkSize, int64(len(data))} {
+			got, ok := h.prefixRoot(k, off)
+			want, _, _ := fileRoot(alg, bytes.NewReader(data[:off]), make([]byte, ChunkSize))
+			if !ok || got != want {
+				t.Errorf("%v: prefix root of %d bytes from kept hashes: %x (kept %v), want %x", alg, off, got, ok, want)
+			}
+		}
+		if _, ok := h.prefixRoot(hashKey{path, files[0].Size, files[0].Mtime + 1, alg}, ChunkSize); ok {
+			t.Errorf("%v: a prefix root for another modification time", alg)
+		}
+	}
+}
+
+// TestResumeWithKeptSums: a rerun given the Hashes of the cut run checks
+// the receiver's kept prefix without reading it; without them the sender
+// reads it again.
+func TestResumeWithKeptSums(t *testing.T) {
+	src := t.TempDir()
+	data := randBytes(32, 40*ChunkSize+123)
+	path := filepath.Join(src, "big")
+	writeFile(t, path, data, 0o644)
+	for _, keep := range []bool{true, false} {
+		dst := t.TempDir()
+		so := SendOptions{}
+		if keep {
+			so.Hashes = NewHashes()
+		}
+		a, b := cutPair(20*ChunkSize + 1000)
+		if o := transfer(t, a, b, []string{path}, dst, so, ReceiveOptions{}); o.rerr == nil {
+			t.Fatal("cut transfer succeeded")
+		}
+		before := prefixReads.Load()
+		o := run(t, []string{path}, dst, so, ReceiveOptions{})
+		mustOK(t, o)
+		checkFile(t, filepath.Join(dst, "big"), data, 0o644)
+		if o.sres.Resumed == 0 {
+			t.Fatalf("kept hashes %v: nothing resumed", keep)
+		}
+		if reads := prefixReads.Load() - before; (reads == 0) != keep {
+			t.Errorf("kept hashes %v: the prefix was read %d times", keep, reads)
+		}
 	}
 }

@@ -75,7 +75,7 @@ func TestHashFileParallel(t *testing.T) {
 	}
 	for _, alg := range allHashes {
 		var e entry
-		if err := hashFile(context.Background(), alg, path, &e, make([]byte, ChunkSize)); err != nil {
+		if err := hashFile(context.Background(), alg, path, &e, make([]byte, ChunkSize), nil); err != nil {
 			t.Fatal(err)
 		}
 		if e.Size != int64(len(data)) || e.Root != specRoot(alg, data) {
@@ -144,7 +144,7 @@ func TestFileRootMapped(t *testing.T) {
 		if m == nil && runtime.GOOS != "windows" {
 			t.Fatalf("%d bytes: the file was not mapped", n)
 		}
-		root, got, err := rootOfChunks(context.Background(), alg, f, m, int64(n), 2)
+		root, got, err := rootOfChunks(context.Background(), alg, f, m, int64(n), 2, nil)
 		unmap()
 		if err != nil || got != int64(n) || root != specRoot(alg, data) {
 			t.Errorf("%d bytes mapped: root %x of %d bytes, %v; want %x of %d", n, root, got, err, specRoot(alg, data), n)
@@ -174,7 +174,7 @@ func TestMappedFileShrinks(t *testing.T) {
 	if err := os.Truncate(path, int64(n/4)); err != nil {
 		t.Fatal(err)
 	}
-	_, got, err := rootOfChunks(context.Background(), hashBLAKE3, f, m, int64(n), 3)
+	_, got, err := rootOfChunks(context.Background(), hashBLAKE3, f, m, int64(n), 3, nil)
 	if err != nil || got >= int64(n) {
 		t.Fatalf("a file cut to a quarter under its mapping: %d bytes, %v; want fewer than %d and no error", got, err, n)
 	}

@@ -42,12 +42,21 @@ func (r *rootHash) root() [hashLen]byte {
 // ChunkSize bytes), and returns the root hash under alg of what it read and
 // how many bytes that was.
 func fileRoot(alg hashAlg, rd io.Reader, buf []byte) (root [hashLen]byte, n int64, err error) {
+	return fileRootKeep(alg, rd, buf, nil)
+}
+
+// fileRootKeep is fileRoot that also appends the chunks' hashes to *sums,
+// unless sums is nil.
+func fileRootKeep(alg hashAlg, rd io.Reader, buf []byte, sums *[][hashLen]byte) (root [hashLen]byte, n int64, err error) {
 	rh := newRootHash(alg)
 	buf = buf[:ChunkSize]
 	for {
 		k, err := io.ReadFull(rd, buf)
 		if k > 0 {
-			rh.add(buf[:k])
+			sum := rh.add(buf[:k])
+			if sums != nil {
+				*sums = append(*sums, sum)
+			}
 			n += int64(k)
 		}
 		switch {

@@ -478,13 +478,23 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 	}
 	if off > 0 {
 		// Check the receiver's prefix against ours: the same root over
-		// the same chunks.
-		root, n, err := fileRoot(fs.alg, io.LimitReader(file, off), fs.buf)
-		if err != nil {
-			return local(fmt.Errorf("xfer: reading %s: %w", f.path, err))
-		}
-		if n != off {
-			return changed("shorter than announced")
+		// the same chunks, from the chunk hashes kept when the file was
+		// hashed, or read again.
+		root, kept := fs.opts.Hashes.prefixRoot(hashKey{f.path, f.Size, f.Mtime, fs.alg}, off)
+		if kept {
+			if _, err := file.Seek(off, io.SeekStart); err != nil {
+				return local(fmt.Errorf("xfer: %w", err))
+			}
+		} else {
+			prefixReads.Add(1)
+			var n int64
+			root, n, err = fileRoot(fs.alg, io.LimitReader(file, off), fs.buf)
+			if err != nil {
+				return local(fmt.Errorf("xfer: reading %s: %w", f.path, err))
+			}
+			if n != off {
+				return changed("shorter than announced")
+			}
 		}
 		if root != r.Root {
 			logger(fs.opts.Logger).Warn("xfer: the receiver's partial data differs; sending the whole file", "file", f.Name)
@@ -650,11 +660,19 @@ func hashFiles(ctx context.Context, files []srcFile, alg hashAlg, cache *Hashes)
 				continue
 			}
 		}
-		if err := hashFile(ctx, alg, f.path, &f.entry, buf); err != nil {
+		var sums *[][hashLen]byte
+		if cache != nil && f.Size <= keptChunks*ChunkSize {
+			sums = new([][hashLen]byte)
+		}
+		if err := hashFile(ctx, alg, f.path, &f.entry, buf, sums); err != nil {
 			return err
 		}
 		if cache != nil {
-			cache.put(hashKey{f.path, f.Size, f.Mtime, alg}, f.Root)
+			var kept [][hashLen]byte
+			if sums != nil {
+				kept = *sums
+			}
+			cache.put(hashKey{f.path, f.Size, f.Mtime, alg}, f.Root, kept)
 		}
 	}
 	return nil
@@ -665,7 +683,7 @@ func hashFiles(ctx context.Context, files []srcFile, alg hashAlg, cache *Hashes)
 // hashed by up to hashWorkers goroutines at once (the root is over the
 // chunks' own hashes, so they are independent): the manifest pass is the
 // one part of a transfer that nothing else overlaps.
-func hashFile(ctx context.Context, alg hashAlg, path string, e *entry, buf []byte) error {
+func hashFile(ctx context.Context, alg hashAlg, path string, e *entry, buf []byte, sums *[][hashLen]byte) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("xfer: %w", err)
@@ -678,9 +696,9 @@ func hashFile(ctx context.Context, alg hashAlg, path string, e *entry, buf []byt
 	var root [hashLen]byte
 	var n int64
 	if w := hashWorkers(); w > 1 && fi.Size() >= 2*ChunkSize {
-		root, n, err = fileRootParallel(ctx, alg, f, fi.Size(), w)
+		root, n, err = fileRootParallelKeep(ctx, alg, f, fi.Size(), w, sums)
 	} else {
-		root, n, err = fileRoot(alg, f, buf)
+		root, n, err = fileRootKeep(alg, f, buf, sums)
 	}
 	if err != nil {
 		return fmt.Errorf("xfer: hashing %s: %w", path, err)
@@ -691,6 +709,10 @@ func hashFile(ctx context.Context, alg hashAlg, path string, e *entry, buf []byt
 	e.Size, e.Mtime, e.Root = fi.Size(), fi.ModTime().UnixNano(), root
 	return nil
 }
+
+// prefixReads counts the kept prefixes read again to check a resume (the
+// chunk hashes were not kept); tests watch it.
+var prefixReads atomic.Int64
 
 // hashWorkers is how many goroutines hash one file's chunks.
 func hashWorkers() int { return min(runtime.GOMAXPROCS(0), 4) }
@@ -706,9 +728,15 @@ const hashSpan = 256
 // returns the bytes it found: fewer than size if the file is shorter, one
 // more if it is longer.
 func fileRootParallel(ctx context.Context, alg hashAlg, f io.ReaderAt, size int64, workers int) (root [hashLen]byte, n int64, err error) {
+	return fileRootParallelKeep(ctx, alg, f, size, workers, nil)
+}
+
+// fileRootParallelKeep is fileRootParallel that also appends the chunks'
+// hashes to *sums, unless sums is nil.
+func fileRootParallelKeep(ctx context.Context, alg hashAlg, f io.ReaderAt, size int64, workers int, sums *[][hashLen]byte) (root [hashLen]byte, n int64, err error) {
 	m, unmap := mapFile(f, size)
 	defer unmap()
-	root, n, err = rootOfChunks(ctx, alg, f, m, size, workers)
+	root, n, err = rootOfChunks(ctx, alg, f, m, size, workers, sums)
 	if m != nil && err == nil && n == size {
 		// A file cut short inside its last page reads as zeros there
 		// instead of faulting: ask its size again.
@@ -725,7 +753,7 @@ func fileRootParallel(ctx context.Context, alg hashAlg, f io.ReaderAt, size int6
 // into memory, or with ReadAt when m is nil. A mapped file that shrinks
 // under the workers makes the page they touch fault: such a fault ends the
 // hashing as a file found shorter, not the program.
-func rootOfChunks(ctx context.Context, alg hashAlg, f io.ReaderAt, m []byte, size int64, workers int) (root [hashLen]byte, n int64, err error) {
+func rootOfChunks(ctx context.Context, alg hashAlg, f io.ReaderAt, m []byte, size int64, workers int, keep *[][hashLen]byte) (root [hashLen]byte, n int64, err error) {
 	rh := newRootHash(alg)
 	chunks := (size + ChunkSize - 1) / ChunkSize
 	sums := make([][hashLen]byte, min(chunks, hashSpan))
@@ -810,6 +838,9 @@ func rootOfChunks(ctx context.Context, alg hashAlg, f io.ReaderAt, m []byte, siz
 		}
 		for i := range span {
 			rh.addSum(&sums[i])
+		}
+		if keep != nil {
+			*keep = append(*keep, sums[:span]...)
 		}
 	}
 	// A file that grew has a byte past size.
