@@ -18,6 +18,7 @@ import (
 type Hashes struct {
 	mu    sync.Mutex
 	roots map[hashKey]cachedRoot
+	kept  int           // chunk hashes kept, over all files (maxKeptChunks)
 	ready chan struct{} // closed when Prepare's pass is over (nil: none)
 }
 
@@ -31,8 +32,13 @@ type cachedRoot struct {
 }
 
 // keptChunks bounds the chunk hashes kept for one file: 8 MiB of them, for
-// files up to 16 GiB. A larger file's kept prefix is read again to check it.
-const keptChunks = 1 << 18
+// files up to 16 GiB; maxKeptChunks bounds them in all: 64 MiB, for 128 GiB
+// of files. A file whose hashes are not kept has its kept prefix read again
+// to check it.
+const (
+	keptChunks    = 1 << 18
+	maxKeptChunks = 1 << 21
+)
 
 type hashKey struct {
 	path  string
@@ -87,8 +93,13 @@ func (h *Hashes) get(k hashKey) ([hashLen]byte, bool) {
 // put keeps a file's root and its chunk hashes (nil: not kept).
 func (h *Hashes) put(k hashKey, root [hashLen]byte, sums [][hashLen]byte) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.kept -= len(h.roots[k].sums)
+	if h.kept+len(sums) > maxKeptChunks {
+		sums = nil
+	}
+	h.kept += len(sums)
 	h.roots[k] = cachedRoot{root, sums}
-	h.mu.Unlock()
 }
 
 // prefixRoot returns the root of the file's first off bytes, a whole number
@@ -116,8 +127,9 @@ func (h *Hashes) prefixRoot(k hashKey, off int64) (root [hashLen]byte, ok bool) 
 func (h *Hashes) forget(path string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for k := range h.roots {
+	for k, c := range h.roots {
 		if k.path == path {
+			h.kept -= len(c.sums)
 			delete(h.roots, k)
 		}
 	}

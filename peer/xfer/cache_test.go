@@ -131,3 +131,26 @@ func TestResumeWithKeptSums(t *testing.T) {
 		}
 	}
 }
+
+// TestKeptSumsBounded: chunk hashes are kept up to maxKeptChunks in all;
+// past that a file keeps its root only, and forgetting a file frees its
+// share.
+func TestKeptSumsBounded(t *testing.T) {
+	h := NewHashes()
+	big := make([][hashLen]byte, maxKeptChunks-10)
+	k1 := hashKey{path: "/a", size: 1}
+	k2 := hashKey{path: "/b", size: 1}
+	h.put(k1, [hashLen]byte{1}, big)
+	h.put(k2, [hashLen]byte{2}, make([][hashLen]byte, 20))
+	if _, ok := h.prefixRoot(k2, ChunkSize); ok {
+		t.Error("the hashes past the bound were kept")
+	}
+	if r, ok := h.get(k2); !ok || r != [hashLen]byte{2} {
+		t.Error("the root of a file whose hashes were not kept was lost")
+	}
+	h.forget("/a")
+	h.put(k2, [hashLen]byte{2}, make([][hashLen]byte, 20))
+	if _, ok := h.prefixRoot(k2, ChunkSize); !ok || h.kept != 20 {
+		t.Errorf("after forgetting the first file: kept %d hashes, prefix root found %v", h.kept, ok)
+	}
+}
