@@ -91,6 +91,7 @@ type Link struct {
 	// last of them ended), all in Unix nanoseconds.
 	lastIn, spinMissAt int64
 	spinMiss           int
+	noSpin             bool // Config.NoSpin
 	addrs              map[[6]byte]*packet.Addr
 	rdeadline          atomic.Int64 // read deadline in Unix nanoseconds, 0 for none
 
@@ -286,11 +287,12 @@ func newLink(conn *packet.Conn, ifi *net.Interface, mtu int, cfg Config) (*Link,
 		mtu:     mtu,
 		// Room for the largest frame the interface passes, a VLAN tag the
 		// kernel may leave in place, and slack to tell oversize frames.
-		slot:  framing.EtherHeaderLen + ifi.MTU + 64,
-		wbuf:  make([]byte, max(framing.EtherOverhead+mtu, framing.EtherMinFrame)),
-		addrs: make(map[[6]byte]*packet.Addr),
-		txfd:  -1,
-		claim: -1,
+		slot:   framing.EtherHeaderLen + ifi.MTU + 64,
+		wbuf:   make([]byte, max(framing.EtherOverhead+mtu, framing.EtherMinFrame)),
+		addrs:  make(map[[6]byte]*packet.Addr),
+		txfd:   -1,
+		claim:  -1,
+		noSpin: cfg.NoSpin,
 	}
 	batch := max(1, min(maxBatch, maxBatchBytes/l.slot))
 	if cfg.batch > 0 {
@@ -517,7 +519,7 @@ const (
 // nanoseconds) spins: frames arrived within spinIdle, and the spins have
 // not kept missing (or spinRetry passed since the last that did).
 func (l *Link) spinNow(now int64) bool {
-	return now-l.lastIn <= int64(spinIdle) &&
+	return !l.noSpin && now-l.lastIn <= int64(spinIdle) &&
 		(l.spinMiss < spinMisses || now-l.spinMissAt >= int64(spinRetry))
 }
 

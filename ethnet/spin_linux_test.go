@@ -34,6 +34,10 @@ func TestSpinDecision(t *testing.T) {
 		if got := l.spinNow(now); got != tc.want {
 			t.Errorf("%s: spin %v, want %v", tc.name, got, tc.want)
 		}
+		l.noSpin = true // Config.NoSpin
+		if l.spinNow(now) {
+			t.Errorf("%s: spins with NoSpin", tc.name)
+		}
 	}
 }
 
