@@ -458,7 +458,7 @@ func classifyOpen(ifname string, err error) error {
 // sender's reader of acks) stops spinning, trying again every spinRetry.
 // Between looks the thread yields its CPU to any other thread there.
 func (l *Link) recv(fd uintptr) bool {
-	var until int64
+	var spun time.Time // when the spin began (its monotonic reading times it)
 	for {
 		n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd,
 			uintptr(unsafe.Pointer(unsafe.SliceData(l.msgs))), uintptr(len(l.msgs)),
@@ -467,25 +467,25 @@ func (l *Link) recv(fd uintptr) bool {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
-			now := time.Now().UnixNano()
-			if until == 0 {
-				if !l.spinNow(now) {
+			now := time.Now()
+			if spun.IsZero() {
+				if !l.spinNow(now.UnixNano()) {
 					return false
 				}
-				until = now + int64(spinFor)
+				spun = now
 			}
-			if now < until {
+			if now.Sub(spun) < spinFor {
 				if oneThread {
 					runtime.Gosched() // our other goroutines run meanwhile
 				}
 				unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
 				continue
 			}
-			l.spinMiss, l.spinMissAt = l.spinMiss+1, now
+			l.spinMiss, l.spinMissAt = l.spinMiss+1, now.UnixNano()
 			return false
 		}
 		if e == 0 {
-			if until != 0 {
+			if !spun.IsZero() {
 				l.spinMiss = 0
 			}
 			l.lastIn = time.Now().UnixNano()
