@@ -456,9 +456,14 @@ func classifyOpen(ifname string, err error) error {
 // more than the round trip itself). A link whose frames stopped (none for
 // spinIdle) sleeps at once, and one whose spins keep finding nothing (a
 // sender's reader of acks) stops spinning, trying again every spinRetry.
-// Between looks the thread yields its CPU to any other thread there.
+// Between looks the thread yields its CPU to any other thread there; in a
+// process that runs Go code on one thread only (GOMAXPROCS=1) it lets its
+// other goroutines run too, which would otherwise wait for the spin to end
+// (with more threads it does not: that would send the reader from thread
+// to thread).
 func (l *Link) recv(fd uintptr) bool {
 	var spun time.Time // when the spin began (its monotonic reading times it)
+	var oneThread bool // GOMAXPROCS is 1, as of the spin's start
 	for {
 		n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd,
 			uintptr(unsafe.Pointer(unsafe.SliceData(l.msgs))), uintptr(len(l.msgs)),
@@ -472,7 +477,7 @@ func (l *Link) recv(fd uintptr) bool {
 				if !l.spinNow(now.UnixNano()) {
 					return false
 				}
-				spun = now
+				spun, oneThread = now, runtime.GOMAXPROCS(0) == 1
 			}
 			if now.Sub(spun) < spinFor {
 				if oneThread {
@@ -502,12 +507,6 @@ func (l *Link) recv(fd uintptr) bool {
 // two processes here (10–30 µs) with room to spare; measured over veth at
 // MTU 1500, it took the 32-byte round trip with the ends on two CPUs from
 // 75–98 µs to 11–13 µs.
-// oneThread is set when this process runs Go code on one thread only
-// (GOMAXPROCS=1): a spin then lets its other goroutines run between looks,
-// which would otherwise wait for it to end. With more threads it does not,
-// since that would send the reader from thread to thread.
-var oneThread = runtime.GOMAXPROCS(0) == 1
-
 const (
 	spinFor    = 50 * time.Microsecond
 	spinIdle   = time.Millisecond

@@ -71,4 +71,17 @@ func TestSpinMissesStop(t *testing.T) {
 	if a.lastIn < time.Now().Add(-time.Second).UnixNano() {
 		t.Fatal("a frame read did not count as traffic")
 	}
+
+	// With Config.NoSpin the same empty reads do not spin.
+	c := openOn(t, seg.Hosts[0], Config{NoSpin: true})
+	for range 2 {
+		c.lastIn = time.Now().UnixNano()
+		c.SetReadDeadline(time.Now().Add(time.Millisecond))
+		if _, _, err := c.ReadFrom(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("NoSpin read: %v, want the deadline", err)
+		}
+	}
+	if c.spinMiss != 0 {
+		t.Fatalf("a NoSpin link spun: %d spins missed", c.spinMiss)
+	}
 }
