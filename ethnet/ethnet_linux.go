@@ -506,7 +506,7 @@ func (l *Link) recv(fd uintptr) bool {
 // The reader's spinning (see recv). spinFor covers a round trip between
 // two processes here (10–30 µs) with room to spare; measured over veth at
 // MTU 1500, it took the 32-byte round trip with the ends on two CPUs from
-// 75–98 µs to 11–13 µs.
+// 61–95 µs to 11–15 µs.
 const (
 	spinFor    = 50 * time.Microsecond
 	spinIdle   = time.Millisecond
