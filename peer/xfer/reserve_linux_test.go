@@ -1,8 +1,13 @@
 package xfer
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -49,5 +54,61 @@ func TestCutGivesRoomBack(t *testing.T) {
 	}
 	if a := allocated(t, part); a > fi.Size()+256<<10 {
 		t.Errorf("the partial data (%d bytes) holds %d bytes of disk: the room reserved for the rest was not given back", fi.Size(), a)
+	}
+}
+
+// TestFileTooLargeForFileSystem: a file larger than the receiving file
+// system can hold is refused when it starts, before any of its data, with
+// an error that says so and what to do, and no room is held for it. The
+// file system is an ext4 image without extents on 1 KiB blocks, whose
+// files hold at most about 16 GiB (as FAT32's hold under 4 GiB); the
+// scripted sender announces 20 GiB.
+func TestFileTooLargeForFileSystem(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a file system image")
+	}
+	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
+		t.Skip("needs mkfs.ext4 (Debian package e2fsprogs)")
+	}
+	img := filepath.Join(t.TempDir(), "small.img")
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-b", "1024", "-O", "^extent,^huge_file,^has_journal,^64bit", img, "8M").CombinedOutput(); err != nil {
+		t.Skipf("cannot make an ext4 image: %v: %s", err, out)
+	}
+	dst := t.TempDir()
+	if out, err := exec.Command("mount", "-o", "loop", img, dst).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount an ext4 image (loop devices): %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", dst).Run() })
+
+	const size = int64(20 << 30)
+	in := script(func(w *writer) {
+		w.hello(roleSender, []hashAlg{scriptHash})
+		e := entry{Kind: kindFile, Name: "disk.img", Size: size, Mode: 0o644, Mtime: testMtime.UnixNano()}
+		w.entry(&e)
+		w.manifestEnd(1, size)
+		w.file(0, 0)
+		w.data(0, []byte("never reached"))
+	})
+	_, err := Receive(context.Background(), &scripted{r: bytes.NewReader(in)}, dst, ReceiveOptions{})
+	if !errors.Is(err, syscall.EFBIG) {
+		t.Fatalf("Receive: %v, want EFBIG", err)
+	}
+	var de *DiskFullError
+	if errors.As(err, &de) {
+		t.Errorf("a file too large for the file system reported as a full disk: %v", err)
+	}
+	for _, want := range []string{`"disk.img" has 21474836480 bytes`, "more than a file on this file system can hold", "onto another file system"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q does not say %q", err, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dst, "disk.img")); err == nil {
+		t.Error("the file was stored")
+	}
+	parts, _ := filepath.Glob(filepath.Join(dst, ".p2plink-partial", "*.part"))
+	for _, p := range parts {
+		if n := allocated(t, p); n != 0 {
+			t.Errorf("%s holds %d bytes of disk, want 0", p, n)
+		}
 	}
 }
