@@ -33,6 +33,7 @@ type options struct {
 	timeout, wait                time.Duration
 	overwrite, noCompress, json  bool
 	verbose                      bool
+	noSpin                       bool
 
 	baud, dataBits, mtu int
 	parity, stop        string
@@ -68,6 +69,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.device, "device", "", "USB cable VID:PID")
 	fs.IntVar(&o.busNum, "bus", 0, "USB bus number")
 	fs.IntVar(&o.addrN, "addr", 0, "USB device address")
+	fs.BoolVar(&o.noSpin, "no-spin", false, "eth: a read that finds no frame sleeps at once")
 	o.sf.register(fs)
 	fs.IntVar(&o.count, "count", 20, "ping: round trips to measure")
 }
@@ -260,9 +262,14 @@ func (o *options) openLink(ctx context.Context, kind, target string, log *slog.L
 		}
 		return usbnet.Open(ctx, cfg)
 	case "eth":
-		return ethnet.Open(target, ethnet.Config{Exclusive: exclusive})
+		return ethnet.Open(target, o.ethConfig(exclusive))
 	}
 	return nil, errors.New("unknown link")
+}
+
+// ethConfig is the Ethernet link's configuration the flags ask for.
+func (o *options) ethConfig(exclusive bool) ethnet.Config {
+	return ethnet.Config{Exclusive: exclusive, NoSpin: o.noSpin}
 }
 
 func parseParity(s string) (serialnet.Parity, error) {

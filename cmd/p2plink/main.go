@@ -134,4 +134,8 @@ Share flags (serve):
   --shares FILE               the shares file (default: shares.json in the config directory)
 USB flags:
   --device VID:PID     pick the cable by ids; --bus N --addr M by position
+Ethernet flags:
+  --no-spin            a read that finds no frame sleeps at once; by default, while
+                       frames flow, it looks again for up to 50 µs first (faster
+                       replies, up to 50 µs of CPU after each burst)
 `

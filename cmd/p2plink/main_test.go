@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -225,5 +226,32 @@ func TestServeWaitBoundsFirstClientOnly(t *testing.T) {
 	cancel()
 	if rs := <-done; strings.Contains(rs.stderr, "--wait") {
 		t.Fatalf("serve: stderr %q; --wait should not apply after the first client", rs.stderr)
+	}
+}
+
+// TestNoSpinFlag: --no-spin, wherever it stands among the arguments,
+// reaches the Ethernet link's configuration (ethnet's TestSpinMissesStop
+// checks that Config.NoSpin stops the spinning), and the help lists it.
+func TestNoSpinFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"send", "f"}, false},
+		{[]string{"send", "f", "--no-spin"}, true},
+		{[]string{"--no-spin", "serve"}, true},
+	} {
+		var o options
+		fs := flag.NewFlagSet("eth", flag.ContinueOnError)
+		o.register(fs)
+		if _, err := parseInterleaved(fs, tc.args); err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if got := o.ethConfig(true); got.NoSpin != tc.want || !got.Exclusive {
+			t.Errorf("%q: %+v, want NoSpin %v and Exclusive", tc.args, got, tc.want)
+		}
+	}
+	if !strings.Contains(usage, "--no-spin") {
+		t.Error("the help does not list --no-spin")
 	}
 }
