@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"os/exec"
@@ -177,6 +179,58 @@ func TestFindHint(t *testing.T) {
 	}
 	if r.code == 0 {
 		t.Errorf("exit 0 without the peer")
+	}
+	cancel()
+	<-served
+}
+
+// TestSendKeepsHashesOnDisk: send keeps the hashes of a file of 8 MiB or
+// more in the user's cache folder (TestMain points it at a temporary one),
+// where the next run takes them instead of reading the file again
+// (xfer's TestStoredHashes checks that), and a second send of the same
+// file arrives intact.
+func TestSendKeepsHashesOnDisk(t *testing.T) {
+	ns := vethNamespace(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	served := make(chan result, 1)
+	go func() {
+		err := inNamespace(ns, func() {
+			served <- runCmd(ctx, "", "eth", "veth0", "--config", filepath.Join(dir, "a"), "--name", "alice", "--dir", filepath.Join(dir, "in"), "--overwrite", "serve")
+		})
+		if err != nil {
+			served <- result{code: -1, stderr: err.Error()}
+		}
+	}()
+	data := make([]byte, 9<<20)
+	rand.Read(data)
+	file := filepath.Join(dir, "big.bin")
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	store := filepath.Join(os.Getenv("XDG_CACHE_HOME"), "p2plink", "hashes")
+	os.RemoveAll(store)
+	for run := 1; run <= 2; run++ {
+		var r result
+		sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
+		if err := inNamespace(ns, func() {
+			r = runCmd(sctx, "", "eth", "veth1", "--config", filepath.Join(dir, "b"), "--name", "bob", "--to", "alice", "send", file)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		scancel()
+		if r.code != 0 {
+			t.Fatalf("send %d: exit %d: %s", run, r.code, r.stderr)
+		}
+		got, err := os.ReadFile(filepath.Join(dir, "in", "big.bin"))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("send %d: received %d bytes (%v), want the file's %d", run, len(got), err, len(data))
+		}
+		ents, _ := os.ReadDir(store)
+		if len(ents) != 1 {
+			t.Fatalf("send %d: the hash store %s holds %d entries, want 1", run, store, len(ents))
+		}
 	}
 	cancel()
 	<-served

@@ -15,6 +15,19 @@ import (
 	"github.com/p2plink/p2plink/link/linktest"
 )
 
+// TestMain keeps the tests' hash stores (send's, in the user's cache
+// folder) out of the real one.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "p2plink-cache")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_CACHE_HOME", dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 type result struct {
 	code           int
 	stdout, stderr string

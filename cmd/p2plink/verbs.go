@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -178,8 +179,9 @@ func (e *env) runVerb(ctx context.Context, o *options, ep *peer.Endpoint, verb s
 	}
 	if verb == "send" {
 		// Hash while the peer is found and the session set up; a rerun
-		// after a cut takes the roots again.
-		o.hashes = xfer.Prepare(ctx, args)
+		// after a cut takes the roots again, and a later run takes them
+		// from the store on disk while the files have not changed.
+		o.hashes = xfer.PrepareIn(ctx, args, hashStoreDir())
 	}
 	for attempt := 0; ; attempt++ {
 		s, err := e.connect(ctx, o, ep, verb)
@@ -410,4 +412,15 @@ func human(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// hashStoreDir is where send keeps the hashes of the files it sent, for
+// later runs ("" when the system names no cache folder: then it keeps them
+// in memory only).
+func hashStoreDir() string {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(base, "p2plink", "hashes")
 }

@@ -2,6 +2,7 @@ package xfer
 
 import (
 	"context"
+	"path/filepath"
 	"sync"
 )
 
@@ -20,6 +21,7 @@ type Hashes struct {
 	roots map[hashKey]cachedRoot
 	kept  int           // chunk hashes kept, over all files (maxKeptChunks)
 	ready chan struct{} // closed when Prepare's pass is over (nil: none)
+	store *hashStore    // on disk, across runs (nil: in memory only)
 }
 
 // cachedRoot is a file's root and, for a file of at most keptChunks chunks,
@@ -50,14 +52,35 @@ type hashKey struct {
 // NewHashes returns an empty Hashes.
 func NewHashes() *Hashes { return &Hashes{roots: map[hashKey]cachedRoot{}} }
 
+// NewHashesIn returns a Hashes that also keeps what it learns on disk, in
+// the folder dir (made when first needed, mode 0700), for later runs of
+// the program: a file of 8 MiB or more whose device, inode, size,
+// modification time and change time are those it was hashed at is not
+// read again, neither to hash it nor to check a resumed transfer's kept
+// prefix (on Unix systems; elsewhere it keeps nothing on disk). The folder
+// holds at most 256 MiB (32 bytes per 64 KiB of file, files up to 16 GiB
+// with their chunk hashes), the oldest entries going first; deleting it
+// only costs the hashing again. With dir "" it is NewHashes.
+func NewHashesIn(dir string) *Hashes {
+	h := NewHashes()
+	if dir != "" {
+		h.store = &hashStore{dir: dir}
+	}
+	return h
+}
+
 // Prepare starts hashing the files named by paths in the background, with
 // the hash this machine prefers (the one a peer of the same kind agrees
 // on), and returns the Hashes it fills. Pass it to Send in SendOptions: Send
 // waits for the pass to end and hashes only what it did not cover. ctx
 // stops the pass. Errors (a missing file, one that changes while hashed)
 // are left for Send to meet and report.
-func Prepare(ctx context.Context, paths []string) *Hashes {
-	h := NewHashes()
+func Prepare(ctx context.Context, paths []string) *Hashes { return PrepareIn(ctx, paths, "") }
+
+// PrepareIn is Prepare with a Hashes that keeps what it learns in the
+// folder dir too, and takes what earlier runs kept there (see NewHashesIn).
+func PrepareIn(ctx context.Context, paths []string, dir string) *Hashes {
+	h := NewHashesIn(dir)
 	h.ready = make(chan struct{})
 	go func() {
 		defer close(h.ready)
@@ -123,14 +146,55 @@ func (h *Hashes) prefixRoot(k hashKey, off int64) (root [hashLen]byte, ok bool) 
 	return rh.root(), true
 }
 
-// forget drops every root kept for path.
+// forget drops every root kept for path, in memory and on disk.
 func (h *Hashes) forget(path string) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	for k, c := range h.roots {
 		if k.path == path {
 			h.kept -= len(c.sums)
 			delete(h.roots, k)
 		}
 	}
+	h.mu.Unlock()
+	if h.store != nil {
+		if abs, err := filepath.Abs(path); err == nil {
+			h.store.drop(abs)
+		}
+	}
+}
+
+// lookup returns the root kept for the file f under alg: in memory, or on
+// disk (then kept in memory too) while the file is as it was hashed.
+func (h *Hashes) lookup(f *srcFile, alg hashAlg) ([hashLen]byte, bool) {
+	k := hashKey{f.path, f.Size, f.Mtime, alg}
+	if root, ok := h.get(k); ok || h.store == nil {
+		return root, ok
+	}
+	abs, err := filepath.Abs(f.path)
+	id, ok := statID(f.path)
+	if err != nil || !ok || id.size != f.Size || id.mtime != f.Mtime {
+		return [hashLen]byte{}, false
+	}
+	root, sums, ok := h.store.load(abs, alg, id)
+	if ok {
+		h.put(k, root, sums)
+	}
+	return root, ok
+}
+
+// keep keeps the root and chunk hashes (nil: not kept) of the file f,
+// hashed under alg while its identity on disk was before (ok: known): in
+// memory, and on disk when it is still that identity now, so that a file
+// that changed while it was hashed is not stored under either.
+func (h *Hashes) keep(f *srcFile, alg hashAlg, before fileID, ok bool, sums [][hashLen]byte) {
+	h.put(hashKey{f.path, f.Size, f.Mtime, alg}, f.Root, sums)
+	if h.store == nil || !ok {
+		return
+	}
+	after, ok := statID(f.path)
+	abs, err := filepath.Abs(f.path)
+	if !ok || err != nil || after != before || after.size != f.Size || after.mtime != f.Mtime {
+		return
+	}
+	h.store.save(abs, alg, after, f.Root, sums)
 }

@@ -643,7 +643,8 @@ func buildManifest(ctx context.Context, paths []string) (files []srcFile, skippe
 
 // hashFiles hashes every regular file of the manifest under alg, taking
 // the roots cache holds (nil: none) for files whose size and modification
-// time have not changed since, and keeping the new ones there.
+// time have not changed since (and, kept on disk, neither their change
+// time nor inode), and keeping the new ones there.
 func hashFiles(ctx context.Context, files []srcFile, alg hashAlg, cache *Hashes) error {
 	buf := make([]byte, ChunkSize)
 	for i := range files {
@@ -654,10 +655,15 @@ func hashFiles(ctx context.Context, files []srcFile, alg hashAlg, cache *Hashes)
 		if f.Kind != kindFile {
 			continue
 		}
+		var before fileID
+		var known bool
 		if cache != nil {
-			if root, ok := cache.get(hashKey{f.path, f.Size, f.Mtime, alg}); ok {
+			if root, ok := cache.lookup(f, alg); ok {
 				f.Root = root
 				continue
+			}
+			if cache.store != nil {
+				before, known = statID(f.path)
 			}
 		}
 		var sums *[][hashLen]byte
@@ -672,7 +678,7 @@ func hashFiles(ctx context.Context, files []srcFile, alg hashAlg, cache *Hashes)
 			if sums != nil {
 				kept = *sums
 			}
-			cache.put(hashKey{f.path, f.Size, f.Mtime, alg}, f.Root, kept)
+			cache.keep(f, alg, before, known, kept)
 		}
 	}
 	return nil
@@ -684,6 +690,7 @@ func hashFiles(ctx context.Context, files []srcFile, alg hashAlg, cache *Hashes)
 // chunks' own hashes, so they are independent): the manifest pass is the
 // one part of a transfer that nothing else overlaps.
 func hashFile(ctx context.Context, alg hashAlg, path string, e *entry, buf []byte, sums *[][hashLen]byte) error {
+	fileHashes.Add(1)
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("xfer: %w", err)
@@ -711,8 +718,9 @@ func hashFile(ctx context.Context, alg hashAlg, path string, e *entry, buf []byt
 }
 
 // prefixReads counts the kept prefixes read again to check a resume (the
-// chunk hashes were not kept); tests watch it.
-var prefixReads atomic.Int64
+// chunk hashes were not kept), and fileHashes the files read to hash them;
+// tests watch them.
+var prefixReads, fileHashes atomic.Int64
 
 // hashWorkers is how many goroutines hash one file's chunks.
 func hashWorkers() int { return min(runtime.GOMAXPROCS(0), 4) }

@@ -9,7 +9,8 @@
 // only the rest, in chunks of ChunkSize bytes, optionally compressed with zstd
 // where that pays. Each side hashes every byte once: the sender while it
 // builds the manifest (or ahead of time, with Prepare; Hashes keeps the
-// roots for a rerun), the receiver as each chunk arrives, recording the
+// roots for a rerun, and with NewHashesIn or PrepareIn on disk for later
+// runs of the program), the receiver as each chunk arrives, recording the
 // chunk's hash for a later resume and checking the root over them all when the
 // file ends. The receiver keeps data in <dir>/.p2plink-partial/ until the
 // whole file is verified, then fsyncs it and moves it into place atomically,
