@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -81,5 +82,27 @@ func TestRatePeakExpires(t *testing.T) {
 	}
 	if bw := s.bwMax(); bw < 0.05e6 || bw > 0.2e6 {
 		t.Fatalf("rate estimate %.0f B/s long after the line slowed to 100 kB/s", bw)
+	}
+}
+
+// TestLossSampleDecay: the damage estimate decays each sample by the
+// packet's own size, also when sizes change from one sample to the next
+// (the decay is computed once per size).
+func TestLossSampleDecay(t *testing.T) {
+	s := &Session{cfg: &Config{FixedSegment: true}}
+	var bytes, losses float64
+	for i, n := range []int{1476, 1476, 200, 1476, 9000, 9000, 200, 1476} {
+		lost := i%3 == 0
+		s.lossSample(lost, n)
+		w := float64(n + 19)
+		d := math.Exp(-w / (128 << 10))
+		bytes = bytes*d + w
+		losses *= d
+		if lost {
+			losses++
+		}
+		if math.Abs(s.dmgBytes-bytes) > 1e-9*bytes || math.Abs(s.dmgLosses-losses) > 1e-12 {
+			t.Fatalf("sample %d (%d bytes): estimate %v bytes %v losses, want %v and %v", i, n, s.dmgBytes, s.dmgLosses, bytes, losses)
+		}
 	}
 }

@@ -149,6 +149,8 @@ type Session struct {
 	lossEWMA     float64 // share of packets lost to damage
 	dmgBytes     float64 // wire bytes of first transmissions, decaying
 	dmgLosses    float64 // of those, lost to damage, decaying
+	dmgN         int     // the packet size whose decay dmgDecay holds
+	dmgDecay     float64 // the decay of a sample of dmgN bytes
 	lossEvents   int
 
 	// receiving
@@ -975,7 +977,11 @@ func (s *Session) lossSample(lost bool, n int) {
 	// arrive a round trip late, when the segment size may have changed.
 	const window = 128 << 10
 	w := float64(n + 19)
-	d := math.Exp(-w / window)
+	if n != s.dmgN || s.dmgDecay == 0 {
+		// Packets mostly have one size: one exp per change of it.
+		s.dmgN, s.dmgDecay = n, math.Exp(-w/window)
+	}
+	d := s.dmgDecay
 	s.dmgBytes = s.dmgBytes*d + w
 	s.dmgLosses *= d
 	if lost {
