@@ -88,6 +88,7 @@ func (e *env) newShareServer(o *options, f *shareFlags) (*share.Server, error) {
 	srv, err := share.NewServer(cfg, share.ServerOptions{
 		Logger:   slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})),
 		Compress: !o.noCompress,
+		Hashes:   xfer.NewHashesIn(hashStoreDir()),
 	})
 	if err != nil {
 		return nil, err
@@ -332,10 +333,14 @@ func (e *env) putFiles(ctx context.Context, o *options, f *shareFlags, s *peer.S
 	}
 	rep := newReporter(e.stderr, o.json)
 	start := time.Now()
+	if o.hashes == nil {
+		o.hashes = xfer.NewHashesIn(hashStoreDir()) // kept for a rerun after a cut
+	}
 	res, err := share.Put(ctx, st, name, path, local, share.Auth{Password: pw}, o.overwrite, xfer.SendOptions{
 		Compress: !o.noCompress,
 		Progress: rep.update,
 		Logger:   o.logger(e.stderr),
+		Hashes:   o.hashes,
 	})
 	var se *share.StatusError
 	if errors.As(err, &se) {

@@ -43,6 +43,11 @@ type ServerOptions struct {
 	Now func() time.Time
 	// Compress compresses file data sent by get where that pays.
 	Compress bool
+	// Hashes, if set, keeps the roots of the files get sends, so that a
+	// file fetched again, or a get rerun after a cut, is not read to hash
+	// it again while it has not changed (see xfer.NewHashesIn, which keeps
+	// them on disk for later runs too). Nil: each get hashes its files.
+	Hashes *xfer.Hashes
 
 	// sendProgress, in tests, watches a get.
 	sendProgress func(xfer.Progress)
@@ -193,7 +198,7 @@ func (srv *Server) Serve(ctx context.Context, st Stream, p Peer) error {
 		if err := answer(response{}, "paths", req.Paths); err != nil {
 			return err
 		}
-		res, err := xfer.Send(ctx, st, local, xfer.SendOptions{Compress: srv.opts.Compress || req.Compress, Progress: srv.opts.sendProgress, Logger: a})
+		res, err := xfer.Send(ctx, st, local, xfer.SendOptions{Compress: srv.opts.Compress || req.Compress, Progress: srv.opts.sendProgress, Logger: a, Hashes: srv.opts.Hashes})
 		return srv.done(a, "get", res, err)
 	case OpPut:
 		if !s.ReadWrite {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -628,5 +629,36 @@ func TestPutDiskFull(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(filepath.Join(f.inbox, "big.bin")); !bytes.Equal(got, data) {
 		t.Error("file differs")
+	}
+}
+
+// TestGetKeepsHashes: a server given a Hashes on a store folder keeps the
+// hashes of a large file it sends there (xfer's TestStoredHashes checks
+// that they spare reading the file again), and every get of it arrives
+// intact.
+func TestGetKeepsHashes(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the hash store keeps nothing on disk here")
+	}
+	f := newFixture(t)
+	data := randBytes(6, 8<<20+100)
+	writeFile(t, filepath.Join(f.docs, "image.bin"), data)
+	store := filepath.Join(t.TempDir(), "hashes")
+	srv, _ := newServer(t, f.cfg, ServerOptions{Hashes: xfer.NewHashesIn(store)})
+	for range 2 {
+		dst := t.TempDir()
+		var err error
+		call(t, srv, eve, func(st Stream) {
+			_, err = Get(context.Background(), st, "docs", []string{"image.bin"}, Auth{}, dst, xfer.ReceiveOptions{})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(filepath.Join(dst, "image.bin")); !bytes.Equal(got, data) {
+			t.Fatal("image.bin differs")
+		}
+		if ents, _ := os.ReadDir(store); len(ents) != 1 {
+			t.Fatalf("the store holds %d entries, want 1", len(ents))
+		}
 	}
 }

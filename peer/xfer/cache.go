@@ -42,6 +42,10 @@ const (
 	maxKeptChunks = 1 << 21
 )
 
+// maxRoots bounds the files a Hashes keeps in memory (about 100 bytes each
+// with their path, 25 MiB in all, besides the chunk hashes).
+var maxRoots = 1 << 18
+
 type hashKey struct {
 	path  string
 	size  int64
@@ -113,10 +117,19 @@ func (h *Hashes) get(k hashKey) ([hashLen]byte, bool) {
 	return r.root, ok
 }
 
-// put keeps a file's root and its chunk hashes (nil: not kept).
+// put keeps a file's root and its chunk hashes (nil: not kept). Past
+// maxRoots files, one kept before goes (a long-running server meets ever
+// more files, and new versions of them).
 func (h *Hashes) put(k hashKey, root [hashLen]byte, sums [][hashLen]byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if _, ok := h.roots[k]; !ok && len(h.roots) >= maxRoots {
+		for old, c := range h.roots {
+			h.kept -= len(c.sums)
+			delete(h.roots, old)
+			break
+		}
+	}
 	h.kept -= len(h.roots[k].sums)
 	if h.kept+len(sums) > maxKeptChunks {
 		sums = nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -152,5 +153,27 @@ func TestKeptSumsBounded(t *testing.T) {
 	h.put(k2, [hashLen]byte{2}, make([][hashLen]byte, 20))
 	if _, ok := h.prefixRoot(k2, ChunkSize); !ok || h.kept != 20 {
 		t.Errorf("after forgetting the first file: kept %d hashes, prefix root found %v", h.kept, ok)
+	}
+}
+
+// TestRootsBounded: a Hashes keeps at most maxRoots files, dropping one
+// kept before for each new one past that, with its chunk hashes' count.
+func TestRootsBounded(t *testing.T) {
+	old := maxRoots
+	maxRoots = 100
+	defer func() { maxRoots = old }()
+	h := NewHashes()
+	for i := range 250 {
+		h.put(hashKey{path: fmt.Sprint("/f", i), size: 1}, [hashLen]byte{byte(i)}, make([][hashLen]byte, 3))
+	}
+	if len(h.roots) != 100 || h.kept != 300 {
+		t.Fatalf("%d files and %d chunk hashes kept, want 100 and 300", len(h.roots), h.kept)
+	}
+	if r, ok := h.get(hashKey{path: "/f249", size: 1}); !ok || r[0] != 249 {
+		t.Error("the newest file was not kept")
+	}
+	h.put(hashKey{path: "/f249", size: 1}, [hashLen]byte{1}, nil) // replacing drops nothing else
+	if len(h.roots) != 100 || h.kept != 297 {
+		t.Fatalf("after replacing one: %d files and %d chunk hashes, want 100 and 297", len(h.roots), h.kept)
 	}
 }
