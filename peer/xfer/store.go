@@ -29,7 +29,16 @@ import (
 type hashStore struct {
 	dir string
 	mu  sync.Mutex // serialises writes and the trimming of the folder
+	// total is the folder's size as of its last listing plus what was
+	// written since (other programs may write there too, so it is listed
+	// again every relist writes); listed says it was listed once.
+	total  int64
+	writes int
+	listed bool
 }
+
+// relist is how many entries are written between listings of the folder.
+const relist = 64
 
 // fileID is what identifies a file's content for the store: if any of it
 // changed, the content may have.
@@ -131,7 +140,11 @@ func (st *hashStore) save(path string, alg hashAlg, id fileID, root [hashLen]byt
 		os.Remove(tmp.Name())
 		return
 	}
-	st.trimLocked()
+	st.total += int64(len(b))
+	st.writes++
+	if !st.listed || st.total > storeMaxBytes || st.writes%relist == 0 {
+		st.trimLocked()
+	}
 }
 
 // drop removes the entries stored for path, under every hash.
@@ -141,8 +154,9 @@ func (st *hashStore) drop(path string) {
 	}
 }
 
-// trimLocked removes the least recently written entries until the folder
-// holds at most storeMaxBytes, and temporary files a crash left behind.
+// trimLocked lists the folder and removes the least recently written
+// entries (and temporary files a crash left behind) until it holds at most
+// storeMaxBytes.
 func (st *hashStore) trimLocked() {
 	ents, err := os.ReadDir(st.dir)
 	if err != nil {
@@ -163,6 +177,8 @@ func (st *hashStore) trimLocked() {
 		all = append(all, kept{e.Name(), fi.Size(), fi.ModTime().UnixNano()})
 		total += fi.Size()
 	}
+	st.listed = true
+	defer func() { st.total = total }()
 	if total <= storeMaxBytes {
 		return
 	}
