@@ -502,17 +502,22 @@ func (rc *receiver) openPartial(f *rfile, off int64) error {
 	if err := rc.root.MkdirAll(partialDir, 0o700); err != nil {
 		return rc.diskErr(fmt.Errorf("xfer: creating %s: %w", filepath.Join(rc.dir, partialDir), err))
 	}
-	st, _ := json.Marshal(partState{Name: f.Name, Size: f.Size, Root: hex.EncodeToString(f.Root[:]), Chunk: ChunkSize, Hash: rc.alg.String()})
-	if err := rc.root.WriteFile(partPath(rc.id, ".json"), st, 0o600); err != nil {
-		return rc.diskErr(fmt.Errorf("xfer: writing the state of %q: %w", f.Name, err))
-	}
 	data, err := rc.root.OpenFile(partPath(rc.id, ".part"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return rc.diskErr(fmt.Errorf("xfer: %w", err))
 	}
+	// Nothing of the partial data is touched before it is ours.
+	if err := lockPartial(data); err != nil {
+		data.Close()
+		return fmt.Errorf("xfer: %q: %w; rerun once that one has ended (it resumes from what arrived)", f.Name, err)
+	}
 	rc.data = data
 	if rc.opts.hookFile != nil {
 		rc.data = rc.opts.hookFile(data)
+	}
+	st, _ := json.Marshal(partState{Name: f.Name, Size: f.Size, Root: hex.EncodeToString(f.Root[:]), Chunk: ChunkSize, Hash: rc.alg.String()})
+	if err := rc.root.WriteFile(partPath(rc.id, ".json"), st, 0o600); err != nil {
+		return rc.diskErr(fmt.Errorf("xfer: writing the state of %q: %w", f.Name, err))
 	}
 	if err := rc.data.Truncate(off); err != nil {
 		return rc.diskErr(fmt.Errorf("xfer: %w", err))
@@ -764,7 +769,14 @@ func (rc *receiver) commit(f *rfile) error {
 	if err := rc.data.Chmod(fs.FileMode(f.Mode)); err != nil {
 		return fmt.Errorf("xfer: %w", err)
 	}
-	rc.closeCurrent()
+	// The partial data stays open, and so locked, until its name is gone:
+	// another transfer of the same file must not open it (and cut it)
+	// between the link below and the removal of that name. Where an open
+	// file cannot be renamed (Windows) it is closed first.
+	if !holdWhileStoring {
+		rc.closeCurrent()
+	}
+	defer rc.closeCurrent()
 	mt := time.Unix(0, f.Mtime)
 	if err := rc.root.Chtimes(part, mt, mt); err != nil {
 		return fmt.Errorf("xfer: %w", err)
@@ -815,15 +827,18 @@ func (rc *receiver) commit(f *rfile) error {
 	for _, ext := range []string{".part", ".sums", ".json"} {
 		rc.root.Remove(partPath(rc.id, ext))
 	}
+	rc.closeCurrent()
 	rc.dropOtherPartials(f)
 	rc.root.Remove(partialDir) // only if empty
 	return nil
 }
 
-// dropOtherPartials removes partial data kept for f's name and size under
-// another id: data of an earlier version of the file, or kept under the
-// other hash (from a sender that prefers it). Once f is stored it would
-// never be resumed, and it would take the disk space for good.
+// dropOtherPartials removes partial data kept for f's name under another
+// id: data of an earlier version of the file (of any size), or kept under
+// the other hash (from a sender that prefers it). Once f is stored it
+// would never be resumed, and it would take the disk space for good.
+// Partial data another transfer is receiving right now (locked) is left
+// alone.
 func (rc *receiver) dropOtherPartials(f *rfile) {
 	d, err := rc.root.Open(partialDir)
 	if err != nil {
@@ -841,7 +856,17 @@ func (rc *receiver) dropOtherPartials(f *rfile) {
 			continue
 		}
 		var st partState
-		if json.Unmarshal(b, &st) != nil || st.Name != f.Name || st.Size != f.Size {
+		if json.Unmarshal(b, &st) != nil || st.Name != f.Name {
+			continue
+		}
+		if data, err := rc.root.OpenFile(partPath(id, ".part"), os.O_RDWR, 0); err == nil {
+			busy := lockPartial(data) != nil
+			if !busy {
+				for _, ext := range []string{".part", ".sums", ".json"} {
+					rc.root.Remove(partPath(id, ext))
+				}
+			}
+			data.Close()
 			continue
 		}
 		for _, ext := range []string{".part", ".sums", ".json"} {

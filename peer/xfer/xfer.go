@@ -74,6 +74,10 @@ var (
 	ErrPeer = errors.New("xfer: peer reported an error")
 )
 
+// errPartialBusy means another transfer is receiving the same file into
+// the same folder right now.
+var errPartialBusy = errors.New("another transfer is receiving this file into this folder right now")
+
 // DiskFullError reports that the receiver ran out of space. The data that
 // arrived intact is kept in PartialPath; free space and rerun to resume.
 type DiskFullError struct {

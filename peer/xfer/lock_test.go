@@ -1,0 +1,118 @@
+//go:build unix
+
+package xfer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSameFileTwiceAtOnce: while one transfer receives a file into a
+// folder, a second transfer of the same file into the same folder (a
+// second peer, or a rerun while the first stream is not yet seen dead) is
+// refused, saying why and what to do, and touches nothing of the first's
+// partial data; once the first has ended, a rerun resumes from what it
+// kept. Without the lock, the second stored the file as a hard link to the
+// shared partial data, which the first then cut to what it had received:
+// a stored, verified file lost its tail.
+func TestSameFileTwiceAtOnce(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	data := randBytes(31, 30*ChunkSize)
+	p := filepath.Join(src, "f")
+	writeFile(t, p, data, 0o644)
+	sha := []hashAlg{scriptHash}
+
+	a, b := streamPair()
+	firstDone := make(chan error, 1)
+	go func() {
+		_, err := Receive(context.Background(), b, dst, ReceiveOptions{hashes: sha})
+		firstDone <- err
+	}()
+	first := newFakeSender(t, a)
+	first.manifest(fileEntry("f", data))
+	go io.Copy(io.Discard, first.r.br)
+	first.w.file(0, 0)
+	sendChunks(first.w, data[:5*ChunkSize])
+	first.w.flush()
+
+	o := run(t, []string{p}, dst, SendOptions{hashes: sha}, ReceiveOptions{hashes: sha})
+	if o.rerr == nil || !strings.Contains(o.rerr.Error(), "another transfer is receiving this file into this folder right now") ||
+		!strings.Contains(o.rerr.Error(), "rerun once that one has ended") {
+		t.Fatalf("second transfer: receive %v; want it refused, saying why and what to do", o.rerr)
+	}
+	if !errors.Is(o.serr, ErrPeer) {
+		t.Errorf("second transfer: send %v, want the receiver's reason", o.serr)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "f")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the file was stored while the first transfer still received it: %v", err)
+	}
+
+	a.Close() // the first transfer's stream dies
+	<-firstDone
+	o = run(t, []string{p}, dst, SendOptions{hashes: sha}, ReceiveOptions{hashes: sha})
+	mustOK(t, o)
+	checkFile(t, filepath.Join(dst, "f"), data, 0o644)
+	if o.rres.Resumed == 0 {
+		t.Error("the rerun did not resume from the first transfer's data")
+	}
+}
+
+// TestOtherVersionsPartialDropped: once a file is stored, partial data
+// kept for earlier versions of it under the same name, of other sizes, is
+// removed, but not the one another transfer holds.
+func TestOtherVersionsPartialDropped(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	p := filepath.Join(src, "log")
+	writeFile(t, p, randBytes(21, 40*ChunkSize), 0o644)
+	cutOnce(t, p, dst, 20*ChunkSize)
+	// Partial data of an earlier version of "log", which another
+	// transfer holds right now.
+	other := filepath.Join(t.TempDir(), "log")
+	writeFile(t, other, randBytes(23, 30*ChunkSize), 0o644)
+	a, b := cutPair(10 * ChunkSize)
+	if o := transfer(t, a, b, []string{other}, dst, SendOptions{}, ReceiveOptions{}); o.rerr == nil {
+		t.Fatal("cut transfer succeeded")
+	}
+	held := partials(t, dst)
+	if len(held) != 2 {
+		t.Fatalf("%d partial files kept after two cuts, want 2", len(held))
+	}
+	var otherPart string
+	for _, h := range held {
+		if fi, _ := os.Stat(h); fi.Size() < 15*ChunkSize {
+			otherPart = h
+		}
+	}
+	hold, err := os.OpenFile(otherPart, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	if err := lockPartial(hold); err != nil {
+		t.Fatal(err)
+	}
+
+	data := randBytes(22, 41*ChunkSize) // the log grew
+	writeFile(t, p, data, 0o644)
+	mustOK(t, run(t, []string{p}, dst, SendOptions{}, ReceiveOptions{}))
+	checkFile(t, filepath.Join(dst, "log"), data, 0o644)
+	if left := partials(t, dst); len(left) != 1 || left[0] != otherPart {
+		t.Errorf("partial files left: %v, want only the held one %s", left, otherPart)
+	}
+}
+
+// partials lists the partial data files kept in dst.
+func partials(t *testing.T, dst string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dst, partialDir, "*.part"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
