@@ -49,6 +49,7 @@ type rfile struct {
 	offset  int64     // offered offset
 	prefix  *rootHash // root state over the offered prefix's chunks; nil if none
 	started bool
+	created bool // a folder this transfer made (only those get the sender's mode and time)
 }
 
 // Receive receives files and folders from s into dir (created if needed) and
@@ -276,6 +277,8 @@ func (rc *receiver) plan(f *rfile, r *reply) error {
 		return err
 	}
 	if f.Kind == kindDir {
+		_, err := rc.root.Lstat(f.Name)
+		f.created = errors.Is(err, fs.ErrNotExist)
 		if err := rc.root.MkdirAll(f.Name, 0o755); err != nil {
 			return fmt.Errorf("xfer: creating folder %q: %w", f.Name, err)
 		}
@@ -766,7 +769,7 @@ func (rc *receiver) commit(f *rfile) error {
 	if err := rc.data.Sync(); err != nil {
 		return rc.diskErr(fmt.Errorf("xfer: %w", err))
 	}
-	if err := rc.data.Chmod(fs.FileMode(f.Mode)); err != nil {
+	if err := rc.data.Chmod(fs.FileMode(f.Mode) &^ umask); err != nil {
 		return fmt.Errorf("xfer: %w", err)
 	}
 	// The partial data stays open, and so locked, until its name is gone:
@@ -875,15 +878,17 @@ func (rc *receiver) dropOtherPartials(f *rfile) {
 	}
 }
 
-// finishDirs restores the mode and modification time of received folders,
-// deepest first, once their content is in place.
+// finishDirs restores the mode (less the umask) and modification time of
+// the folders this transfer made, deepest first, once their content is in
+// place. A folder that was there already is left as it was: a sender
+// must not open up (or date) the receiver's own folders.
 func (rc *receiver) finishDirs() {
 	for i := len(rc.files) - 1; i >= 0; i-- {
 		f := rc.files[i]
-		if f.Kind != kindDir || f.res.Status != StatusDone {
-			continue
+		if f.Kind != kindDir || f.res.Status != StatusDone || !f.created {
+			continue // a folder that was there keeps its mode and time
 		}
-		rc.root.Chmod(f.Name, fs.FileMode(f.Mode)|0o700)
+		rc.root.Chmod(f.Name, fs.FileMode(f.Mode)&^umask|0o700)
 		mt := time.Unix(0, f.Mtime)
 		rc.root.Chtimes(f.Name, mt, mt)
 	}

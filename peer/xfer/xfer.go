@@ -14,7 +14,9 @@
 // chunk's hash for a later resume and checking the root over them all when the
 // file ends. The receiver keeps data in <dir>/.p2plink-partial/ until the
 // whole file is verified, then fsyncs it and moves it into place atomically,
-// with its modification time and executable bit restored. SPEC.md beside this
+// with its modification time and permission bits restored (less the
+// receiver's umask). Folders the transfer makes get theirs once their
+// content is in place; a folder that was already there keeps its own. SPEC.md beside this
 // file is the wire format.
 //
 // The receiver trusts nothing it is told: names are checked (no "..", no
