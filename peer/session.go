@@ -288,13 +288,18 @@ func (s *Session) Err() error {
 }
 
 // Close ends the session gracefully: data already written to streams is
-// delivered first (for at most the dead-peer timeout), then the peer is told
-// and Close returns once it acknowledged (or after a few seconds).
+// delivered first, also what waits for the peer's reader to grant credit
+// (Close gives up once the peer has taken nothing for the dead-peer
+// timeout), then the peer is told and Close returns once it acknowledged
+// (or after a few seconds).
 func (s *Session) Close() error {
 	drained := func() bool {
-		return s.sndUna == s.sndNxt && len(s.ctrlQ) == 0 && !s.pendingStreamData()
+		return s.sndUna == s.sndNxt && len(s.ctrlQ) == 0 && !s.unsentStreamData()
 	}
-	s.waitLocked(s.cfg.DeadPeerTimeout, drained)
+	// Wait while the peer takes what was written (a slow line, or a peer
+	// whose reader lags and grants credit as it reads); give up once it
+	// has taken nothing for the dead-peer timeout.
+	s.waitLocked(s.cfg.DeadPeerTimeout, drained, func() uint64 { return s.sndUna })
 	s.mu.Lock()
 	if s.err == nil && s.state == stEstablished && !s.closing {
 		s.closing = true
@@ -302,20 +307,36 @@ func (s *Session) Close() error {
 		s.kick()
 	}
 	s.mu.Unlock()
-	s.waitLocked(3*time.Second, drained)
+	s.waitLocked(3*time.Second, drained, nil)
 	s.fail(ErrClosed)
 	s.wg.Wait()
 	return nil
 }
 
 // waitLocked polls cond under the session lock until it holds, the session
-// ends or d passes.
-func (s *Session) waitLocked(d time.Duration, cond func() bool) {
+// ends or d passes; d starts again whenever progress (nil: none), also
+// read under the lock, changes.
+func (s *Session) waitLocked(d time.Duration, cond func() bool, progress func() uint64) {
 	deadline := time.Now().Add(d)
+	var last uint64
+	if progress != nil {
+		s.mu.Lock()
+		last = progress()
+		s.mu.Unlock()
+	}
 	for {
 		s.mu.Lock()
 		ok := s.err != nil || s.state != stEstablished || cond()
+		moved := false
+		if progress != nil {
+			if p := progress(); p != last {
+				last, moved = p, true
+			}
+		}
 		s.mu.Unlock()
+		if moved {
+			deadline = time.Now().Add(d)
+		}
 		if ok || !time.Now().Before(deadline) {
 			return
 		}
@@ -1052,6 +1073,17 @@ func (s *Session) sendable() int {
 		}
 	}
 	return n
+}
+
+// unsentStreamData reports whether a stream still holds data, or a FIN,
+// it has not sent, whether or not it has the credit to send it now.
+func (s *Session) unsentStreamData() bool {
+	for _, st := range s.live {
+		if st.reset == nil && (st.send.Len() > 0 || (st.finQueued && !st.finSent)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Session) pendingStreamData() bool {
