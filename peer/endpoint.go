@@ -634,7 +634,7 @@ func (e *Endpoint) dispatch(pkt []byte, addr net.Addr) {
 			e.sessions[key] = ns
 		}
 		e.mu.Unlock()
-		if ns != s {
+		if ns != nil && ns != s { // nil: the endpoint closed meanwhile
 			ns.handle(pkt)
 		}
 	}
