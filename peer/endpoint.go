@@ -32,7 +32,8 @@ type Config struct {
 	// DeadPeerTimeout ends a session after this long without a word from the
 	// peer (cable pulled and not put back, peer gone). Default 30 s.
 	DeadPeerTimeout time.Duration
-	// KeepAlive is how often an idle session proves it is alive. Default 1 s.
+	// KeepAlive is how often an idle session proves it is alive (the peer
+	// answers at once). Default 1 s, and at most a third of DeadPeerTimeout.
 	KeepAlive time.Duration
 	// Window is the most packets in flight. Default: what holds 4 MiB at
 	// the link's MTU, from 512 to 2048 packets — enough to ride out the
@@ -80,6 +81,9 @@ func (c *Config) withDefaults(mtu int) Config {
 	if d.KeepAlive <= 0 {
 		d.KeepAlive = time.Second
 	}
+	// An idle session must prove itself alive several times within the
+	// dead-peer timeout, or a short timeout ends healthy sessions.
+	d.KeepAlive = min(d.KeepAlive, d.DeadPeerTimeout/3)
 	if d.Window <= 0 {
 		d.Window = min(max((4<<20)/max(mtu, 1), 512), 2048)
 	}

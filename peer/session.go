@@ -802,6 +802,7 @@ func (s *Session) onFrames(b []byte, now time.Time) {
 			s.onAck(val, now)
 		case frPing:
 			s.ackDue = true
+			s.kick() // answered now, not at the writer's next timer
 		case frLinkQ:
 			s.onLinkQ(val)
 		case frStream, frFin:

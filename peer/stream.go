@@ -41,6 +41,10 @@ const streamWindow = 1 << 20
 // can make us buffer stays streamWindow per stream.
 const maxStreamWindow = 4 << 20
 
+// maxCredit bounds a stream's send credit, far above any window a peer
+// grants.
+const maxCredit = 1 << 40
+
 // maxSendBuf caps the bytes a stream buffers on the sending side.
 const maxSendBuf = 1 << 20
 
@@ -552,11 +556,24 @@ func (s *Session) onStreamData(v []byte, fin bool) {
 	s.stats.BytesRecv += uint64(len(data))
 	if !st.closedRead {
 		if int64(len(data)) > st.recvWindow {
+			// The peer sent past its credit (a broken peer): what came is
+			// no longer whole, so the stream ends with an error on both
+			// sides, never with a clean end over a gap, and what the peer
+			// sends on it later is ignored.
 			st.reset = fmt.Errorf("%w: the peer overran the stream window", ErrStreamReset)
-		} else {
-			st.recvWindow -= int64(len(data))
-			st.recv.write(data)
+			st.recv = byteRing{}
+			st.send = byteRing{}
+			st.finQueued = false
+			r := binary.AppendUvarint(nil, id)
+			r = append(r, "window overrun"...)
+			s.ctrlQ = append(s.ctrlQ, appendFrame(nil, frReset, r))
+			s.dropStream(id)
+			s.kick()
+			st.notify()
+			return
 		}
+		st.recvWindow -= int64(len(data))
+		st.recv.write(data)
 	}
 	if fin {
 		st.recvFin = true
@@ -601,7 +618,9 @@ func (s *Session) onWindow(v []byte) {
 		return
 	}
 	if st := s.streams[id]; st != nil {
-		st.credit += int64(inc)
+		// Saturated: a broken peer's huge increment must not wrap the
+		// credit negative (which would stop the stream for good).
+		st.credit = min(st.credit+int64(min(inc, maxCredit)), maxCredit)
 		s.kick()
 	}
 }

@@ -1,0 +1,135 @@
+package peer
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/p2plink/p2plink/link/linktest"
+)
+
+// TestOverrunThenFinIsNotEOF: a peer that sends past the stream's credit
+// and then ends the stream: the reader gets ErrStreamReset, never a clean
+// io.EOF over data with a hole in it, and the peer is told (its Write
+// fails too). Found by review.
+func TestOverrunThenFinIsNotEOF(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := connect(t, linktest.PipeConfig{}, testConfig(t, "a"), testConfig(t, "b"))
+		defer p.close()
+		ctx := context.Background()
+		a, _ := p.sa.OpenStream(ctx, "t", PrioBulk)
+		a.Write([]byte("x"))
+		b, err := p.sb.AcceptStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// b ignores its credit (a broken peer) and sends more than a grants.
+		p.sb.mu.Lock()
+		b.credit = 1 << 40
+		p.sb.mu.Unlock()
+		sent := 2*streamWindow + 5000
+		b.Write(make([]byte, sent))
+		b.CloseWrite()
+		time.Sleep(time.Second)
+		got, err := io.ReadAll(a)
+		if !errors.Is(err, ErrStreamReset) {
+			t.Fatalf("read %d of %d bytes sent, then %v; want ErrStreamReset", len(got), sent, err)
+		}
+		if _, err := io.ReadAll(b); !errors.Is(err, ErrStreamReset) { // after a's "x"
+			t.Errorf("the overrunning peer's Read: %v, want ErrStreamReset (it was told)", err)
+		}
+	})
+}
+
+// TestHugeWindowIncrement: a WINDOW increment near 2^64 (a broken peer)
+// must not wrap the credit negative, which stopped the stream for good and
+// left Write blocked. Found by review.
+func TestHugeWindowIncrement(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := connect(t, linktest.PipeConfig{}, testConfig(t, "a"), testConfig(t, "b"))
+		defer p.close()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		a, _ := p.sa.OpenStream(ctx, "t", PrioBulk)
+		a.Write([]byte("x"))
+		b, err := p.sb.AcceptStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadFull(b, make([]byte, 1))
+		p.sb.mu.Lock()
+		v := binary.AppendUvarint(nil, b.id)
+		v = binary.AppendUvarint(v, 1<<63)
+		p.sb.ctrlQ = append(p.sb.ctrlQ, appendFrame(nil, frWindow, v))
+		p.sb.kick()
+		p.sb.mu.Unlock()
+		time.Sleep(time.Second)
+		got := make(chan int, 1)
+		go func() { n, _ := io.Copy(io.Discard, b); got <- int(n) }()
+		done := make(chan error, 1)
+		go func() {
+			_, err := a.Write(make([]byte, 4<<20))
+			a.CloseWrite()
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-ctx.Done():
+			p.sa.mu.Lock()
+			c := a.credit
+			p.sa.mu.Unlock()
+			t.Fatalf("Write blocked for 60 s after a WINDOW of 2^63: credit %d", c)
+		}
+		if n := <-got; n != 4<<20 {
+			t.Errorf("the peer read %d bytes, want %d", n, 4<<20)
+		}
+	})
+}
+
+// TestShortDeadPeerTimeoutIdle: a dead-peer timeout below the default
+// keepalive (1 s) must not end an idle, healthy session: the keepalive
+// follows it, and the peer answers a keepalive at once. Found by review.
+func TestShortDeadPeerTimeoutIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := testConfig(t, "a"), testConfig(t, "b")
+		ca.DeadPeerTimeout = 900 * time.Millisecond
+		p := connect(t, linktest.PipeConfig{}, ca, cb)
+		defer p.close()
+		time.Sleep(20 * time.Second)
+		if err := p.sa.Err(); err != nil {
+			t.Fatalf("idle healthy session ended: %v", err)
+		}
+	})
+}
+
+// TestPingAnsweredNow: a PING asks for an ACK now (SPEC); it was left for
+// the writer's next timer, up to the keepalive. Found by review.
+func TestPingAnsweredNow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := connect(t, linktest.PipeConfig{}, testConfig(t, "a"), testConfig(t, "b"))
+		defer p.close()
+		time.Sleep(100 * time.Millisecond)
+		synctest.Wait()
+		p.sb.mu.Lock()
+		scratch := make([]byte, p.eb.mtu)
+		fr := appendFrame(scratch[pktHdrLen:pktHdrLen], frPing, nil)
+		pkt := bytes.Clone(p.sb.ctrlPacket(scratch, fr))
+		p.sb.mu.Unlock()
+		p.sa.handle(pkt)
+		synctest.Wait()
+		p.sa.mu.Lock()
+		due := p.sa.ackDue
+		p.sa.mu.Unlock()
+		if due {
+			t.Fatal("a PING left unanswered until the writer's next timer")
+		}
+	})
+}
