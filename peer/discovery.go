@@ -15,10 +15,25 @@ import (
 )
 
 // kindAnnounce is a plaintext packet a peer broadcasts on a multi-peer link
-// to say who it is: magic, version, public key (32), name length (1), name.
-// It is a claim, not a proof: a session's handshake proves the key, and
-// Connect to a neighbor checks that the proof matches the claim.
+// to say who it is: magic, version, public key (32), name length (1), name,
+// and a flag byte (announceStart, announcePeriodic, announceAnswer; a
+// packet without it is periodic). It is a claim, not a proof: a session's
+// handshake proves the key, and Connect to a neighbor checks that the
+// proof matches the claim.
 const kindAnnounce = 0x08
+
+// The flags of an announcement. A peer that starts asks to be answered;
+// every neighbor answers it, directly, at most once per answerEvery per
+// sender, so that a peer that starts again (a rerun of the command on the
+// same machine: the same address and key) knows its neighbors at once
+// rather than at their next periodic announcement. Periodic announcements
+// and answers are answered only by a neighbor that did not know the sender.
+const (
+	announcePeriodic = 0
+	announceStart    = 1
+	announceAnswer   = 2
+	answerEvery      = 500 * time.Millisecond
+)
 
 const maxNeighbors = 1024
 
@@ -29,25 +44,28 @@ type Neighbor struct {
 	Fingerprint string
 	PublicKey   []byte
 	LastSeen    time.Time
+
+	answered time.Time // when we last answered its announcement
 }
 
 // ErrNoSuchPeer reports that no neighbor matched a name or fingerprint.
 var ErrNoSuchPeer = errors.New("peer: no such peer on the link")
 
-func (e *Endpoint) announcement() []byte {
+func (e *Endpoint) announcement(flag byte) []byte {
 	p := []byte{kindAnnounce}
 	p = append(p, helloMagic[:]...)
 	p = append(p, ProtocolVersion)
 	p = append(p, e.cfg.Identity.key.Public...)
 	p = append(p, byte(len(e.cfg.Name)))
-	return append(p, e.cfg.Name...)
+	p = append(p, e.cfg.Name...)
+	return append(p, flag)
 }
 
 // announceLoop broadcasts our announcement at start (three times, quickly)
 // and then every AnnounceInterval, jittered.
 func (e *Endpoint) announceLoop(b link.Broadcaster) {
 	defer e.wg.Done()
-	pkt := e.announcement()
+	start, periodic := e.announcement(announceStart), e.announcement(announcePeriodic)
 	to := b.BroadcastAddr()
 	delays := []time.Duration{0, 150 * time.Millisecond, 400 * time.Millisecond}
 	for i := 0; ; i++ {
@@ -64,12 +82,17 @@ func (e *Endpoint) announceLoop(b link.Broadcaster) {
 			return
 		case <-t.C:
 		}
+		pkt := periodic
+		if i < len(delays) {
+			pkt = start
+		}
 		e.l.WriteTo(pkt, to)
 	}
 }
 
-// onAnnounce records a neighbor; a neighbor heard for the first time gets
-// our announcement straight back, so both know each other at once.
+// onAnnounce records a neighbor; a neighbor heard for the first time, or
+// one that starts (again), gets our announcement straight back, so both
+// know each other at once.
 func (e *Endpoint) onAnnounce(pkt []byte, addr net.Addr) {
 	const fixed = 1 + 4 + 1 + 32 + 1
 	if len(pkt) < fixed || !bytes.Equal(pkt[1:5], helloMagic[:]) || pkt[5] != ProtocolVersion {
@@ -84,6 +107,10 @@ func (e *Endpoint) onAnnounce(pkt []byte, addr net.Addr) {
 		return // our own, echoed
 	}
 	name := cleanName(string(pkt[fixed : fixed+n]))
+	flag := byte(announcePeriodic)
+	if len(pkt) > fixed+n {
+		flag = pkt[fixed+n]
+	}
 	key := addr.String()
 	now := time.Now()
 	e.mu.Lock()
@@ -100,9 +127,14 @@ func (e *Endpoint) onAnnounce(pkt []byte, addr net.Addr) {
 		nb.Fingerprint = Fingerprint(pub)
 	}
 	nb.Name, nb.LastSeen = name, now
+	answer := !e.cfg.Quiet && flag != announceAnswer &&
+		(!known || (flag == announceStart && now.Sub(nb.answered) >= answerEvery))
+	if answer {
+		nb.answered = now
+	}
 	e.mu.Unlock()
-	if !known && !e.cfg.Quiet {
-		e.l.WriteTo(e.announcement(), addr)
+	if answer {
+		e.l.WriteTo(e.announcement(announceAnswer), addr)
 	}
 	if !known {
 		e.cfg.Logger.Info("neighbor", "name", name, "fingerprint", nb.Fingerprint, "addr", key)

@@ -158,3 +158,52 @@ func TestQuietEndpoint(t *testing.T) {
 		}
 	})
 }
+
+// TestRestartedPeerAnsweredAtOnce: a peer that starts again on the same
+// address with the same key (a rerun of the command on the same machine)
+// knows a long-running neighbor within its start burst, not at the
+// neighbor's next periodic announcement (the neighbor knew it and did not
+// answer; found by review). Answers are never answered: two peers do not
+// keep each other talking.
+func TestRestartedPeerAnsweredAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hub := linktest.NewHub(linktest.PipeConfig{})
+		scfg := testConfig(t, "server")
+		scfg.AnnounceInterval = time.Hour
+		sl := hub.Attach("s")
+		server, err := NewEndpoint(sl, scfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer server.Close()
+		ccfg := testConfig(t, "client")
+		ccfg.AnnounceInterval = time.Hour
+		for run := 1; run <= 3; run++ {
+			l := hub.Attach("c")
+			c, err := NewEndpoint(l, ccfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Second) // the start burst is over in 550 ms
+			if nbs := c.Neighbors(); len(nbs) != 1 || nbs[0].Name != "server" {
+				t.Fatalf("run %d: the client knows %v a second after it started, want the server", run, nbs)
+			}
+			c.Close()
+		}
+		// Quiet now: no packet goes back and forth once both know each
+		// other (the only traffic would be hourly announcements).
+		l := hub.Attach("c")
+		c, err := NewEndpoint(l, ccfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		time.Sleep(time.Second)
+		sent := func() uint64 { return sl.Stats().FramesOut + l.Stats().FramesOut }
+		before := sent()
+		time.Sleep(time.Minute)
+		if n := sent() - before; n != 0 {
+			t.Errorf("%d frames delivered in a minute between two idle peers that know each other", n)
+		}
+	})
+}
