@@ -515,7 +515,7 @@ func printable(b []byte) string {
 		b = b[:200]
 	}
 	return string(bytes.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
+		if r < ' ' || r == 0x7f || (r >= 0x80 && r <= 0x9f) { // C0, DEL, C1
 			return '?'
 		}
 		return r

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/p2plink/p2plink/internal/printable"
 	"github.com/p2plink/p2plink/peer/xfer"
 )
 
@@ -69,6 +70,15 @@ func roundTrip(ctx context.Context, st Stream, req request) (response, error) {
 	if err := readMsg(st, maxResponse, &r); err != nil {
 		st.Close()
 		return r, fmt.Errorf("share: reading the answer: %w", ctxErr(ctx, err))
+	}
+	// The server's words are shown to the user: no escape sequences.
+	r.Msg = printable.String(r.Msg)
+	for i := range r.Shares {
+		r.Shares[i].Name = printable.String(r.Shares[i].Name)
+	}
+	for i := range r.Entries {
+		r.Entries[i].Name = printable.String(r.Entries[i].Name)
+		r.Entries[i].Type = printable.String(r.Entries[i].Type)
 	}
 	if r.Status != StatusOK {
 		st.Close()

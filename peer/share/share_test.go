@@ -662,3 +662,42 @@ func TestGetKeepsHashes(t *testing.T) {
 		}
 	}
 }
+
+// TestServerTextPrintable: what a serving peer says (its refusals, share
+// and file names) reaches the user with control characters escaped, so a
+// hostile server cannot send terminal escape sequences. Found by review.
+func TestServerTextPrintable(t *testing.T) {
+	evil := "\x1b]52;c;cm0K\x07\x1b[2Kok"
+	for _, tc := range []struct {
+		resp  response
+		check func(t *testing.T, st Stream)
+	}{
+		{response{V: Version, Status: StatusDenied, Msg: evil}, func(t *testing.T, st Stream) {
+			_, err := List(context.Background(), st)
+			if err == nil || strings.ContainsRune(err.Error(), 0x1b) || !strings.Contains(err.Error(), `\x1b[2Kok`) {
+				t.Errorf("refusal %q: want the escapes written out", err)
+			}
+		}},
+		{response{V: Version, Status: StatusOK, Shares: []ShareInfo{{Name: evil}}}, func(t *testing.T, st Stream) {
+			infos, err := List(context.Background(), st)
+			if err != nil || len(infos) != 1 || strings.ContainsRune(infos[0].Name, 0x1b) {
+				t.Errorf("shares %+v (%v): want the escapes written out", infos, err)
+			}
+		}},
+		{response{V: Version, Status: StatusOK, Entries: []Entry{{Name: evil, Type: "file"}}}, func(t *testing.T, st Stream) {
+			ents, _, err := Ls(context.Background(), st, "docs", "", Auth{})
+			if err != nil || len(ents) != 1 || strings.ContainsRune(ents[0].Name, 0x1b) {
+				t.Errorf("entries %+v (%v): want the escapes written out", ents, err)
+			}
+		}},
+	} {
+		a, b := streamPair()
+		go func() {
+			var req request
+			readMsg(b, 1<<20, &req)
+			writeMsg(b, tc.resp)
+			b.Close()
+		}()
+		tc.check(t, a)
+	}
+}

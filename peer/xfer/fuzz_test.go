@@ -145,3 +145,18 @@ func FuzzCheckName(f *testing.F) {
 		}
 	})
 }
+
+// TestPeerTextPrintable: a peer's reasons reach the user with control
+// characters escaped: a hostile peer cannot send terminal escape sequences
+// (OSC 52 sets the clipboard; others rewrite the line). Found by review.
+func TestPeerTextPrintable(t *testing.T) {
+	dst := t.TempDir()
+	data := []byte("hello")
+	_, err := receiveFrom(t, dst, ReceiveOptions{}, func(f *fakeSender) {
+		f.manifest(fileEntry("f.txt", data))
+		f.send(func(w *writer) { w.fatal("\x1b]52;c;cm0gLXJmIH4K\x07\x1b[2K\rall good") })
+	})
+	if err == nil || strings.ContainsRune(err.Error(), 0x1b) || !strings.Contains(err.Error(), `\x1b[2K\rall good`) {
+		t.Errorf("Receive error %q: want the peer's reason with its escapes written out", err)
+	}
+}

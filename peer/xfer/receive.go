@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/p2plink/p2plink/internal/printable"
 )
 
 // partFile is the file partial data is written to (an *os.File; tests wrap
@@ -224,7 +226,7 @@ func (rc *receiver) readManifest() error {
 			}
 			return nil
 		case msgError:
-			return fmt.Errorf("%w: %s", ErrPeer, p)
+			return fmt.Errorf("%w: %s", ErrPeer, printable.String(string(p)))
 		default:
 			return protoErrorf("unexpected message %q in the manifest", typ)
 		}
@@ -442,7 +444,7 @@ func (rc *receiver) receive() error {
 			rc.finishDirs()
 			return nil
 		case msgError:
-			return fmt.Errorf("%w: %s", ErrPeer, p)
+			return fmt.Errorf("%w: %s", ErrPeer, printable.String(string(p)))
 		default:
 			err = protoErrorf("unexpected message %q", typ)
 		}
@@ -697,9 +699,9 @@ func (rc *receiver) endFile(typ byte, p []byte) error {
 		g := rc.files[idx]
 		if g.Kind == kindFile && g.action == actSend && !g.started {
 			g.started = true
-			err := fmt.Errorf("%w: sender: %s", ErrPeer, reason)
+			err := fmt.Errorf("%w: sender: %s", ErrPeer, printable.String(reason))
 			if code == resChanged {
-				err = fmt.Errorf("sender: %s (%w)", reason, ErrChanged)
+				err = fmt.Errorf("sender: %s (%w)", printable.String(reason), ErrChanged)
 			}
 			g.res.Status, g.res.Err = StatusFailed, err
 			if err := rc.w.indexReason(msgResult, idx, code, err.Error()); err != nil {
@@ -717,9 +719,9 @@ func (rc *receiver) endFile(typ byte, p []byte) error {
 	var ferr error
 	switch {
 	case typ == msgAbort:
-		ferr = fmt.Errorf("%w: sender: %s", ErrPeer, reason)
+		ferr = fmt.Errorf("%w: sender: %s", ErrPeer, printable.String(reason))
 		if code == resChanged {
-			ferr = fmt.Errorf("sender: %s (%w)", reason, ErrChanged)
+			ferr = fmt.Errorf("sender: %s (%w)", printable.String(reason), ErrChanged)
 		}
 	case rc.pos != f.Size:
 		return rc.fail(protoErrorf("%q ended after %d of the %d bytes announced", f.Name, rc.pos, f.Size))

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/p2plink/p2plink/internal/printable"
 )
 
 // Result status codes carried by msgResult.
@@ -299,7 +301,7 @@ func readHello(r *reader, ours []hashAlg) (alg hashAlg, read bool, err error) {
 // checkHello checks the receiver's first message, which should be its hello.
 func checkHello(typ byte, p []byte, ours []hashAlg) (hashAlg, error) {
 	if typ == msgError {
-		return 0, fmt.Errorf("%w: %s", ErrPeer, p)
+		return 0, fmt.Errorf("%w: %s", ErrPeer, printable.String(string(p)))
 	}
 	if typ != msgHello {
 		return 0, protoErrorf("expected hello, got message %q", typ)
@@ -320,7 +322,7 @@ func (sr *sendReader) loop() error {
 		}
 		switch typ {
 		case msgError:
-			return fmt.Errorf("%w: %s", ErrPeer, p)
+			return fmt.Errorf("%w: %s", ErrPeer, printable.String(string(p)))
 		case msgReply:
 		default:
 			return protoErrorf("expected a reply, got message %q", typ)
@@ -342,7 +344,7 @@ func (sr *sendReader) loop() error {
 		}
 		switch typ {
 		case msgError:
-			return fmt.Errorf("%w: %s", ErrPeer, p)
+			return fmt.Errorf("%w: %s", ErrPeer, printable.String(string(p)))
 		case msgDone:
 			sr.done = true
 			return nil
@@ -360,13 +362,13 @@ func (sr *sendReader) loop() error {
 		o := &fileOutcome{}
 		switch status {
 		case resOK:
-			o.stored = reason
+			o.stored = printable.String(reason)
 		case resVerify:
-			o.err = fmt.Errorf("%w: receiver: %s", ErrVerify, reason)
+			o.err = fmt.Errorf("%w: receiver: %s", ErrVerify, printable.String(reason))
 		case resChanged:
-			o.err = fmt.Errorf("%w: receiver: %s", ErrChanged, reason)
+			o.err = fmt.Errorf("%w: receiver: %s", ErrChanged, printable.String(reason))
 		default:
-			o.err = fmt.Errorf("%w: %s", ErrPeer, reason)
+			o.err = fmt.Errorf("%w: %s", ErrPeer, printable.String(reason))
 		}
 		sr.mu.Lock()
 		sr.results[idx] = o
@@ -410,7 +412,7 @@ func sendFiles(ctx context.Context, w *writer, rd *sendReader, files []srcFile, 
 			f.Status = StatusPresent
 			snd.done += f.Size
 		case actRefuse:
-			f.Status, f.Err = StatusFailed, fmt.Errorf("%w: %s", ErrRefused, r.Reason)
+			f.Status, f.Err = StatusFailed, fmt.Errorf("%w: %s", ErrRefused, printable.String(r.Reason))
 		case actSend:
 			if files[i].Kind == kindDir {
 				f.Status = StatusDone
