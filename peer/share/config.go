@@ -258,6 +258,11 @@ func (c *Config) Check() error {
 			s.pw = passwordHash{}
 		}
 	}
+	for _, fp := range c.DefaultAllow {
+		if fp != Everyone && len(peer.NormalizeFingerprint(fp)) != 16 {
+			return fmt.Errorf("default_allow entry %q is not a fingerprint nor %q", fp, Everyone)
+		}
+	}
 	return nil
 }
 

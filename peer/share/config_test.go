@@ -127,3 +127,25 @@ func TestSplitPath(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultAllowChecked: an entry of default_allow that is neither a
+// fingerprint nor "everyone" (a typo, "Everyone") is refused at start;
+// it made every share relying on it visible to nobody. Found by review.
+func TestDefaultAllowChecked(t *testing.T) {
+	for _, bad := range []string{"Everyone", "KXQ4-7MZA-PL2D-T9E"} {
+		cfg := &Config{}
+		if err := cfg.AddFlag("docs=" + t.TempDir()); err != nil {
+			t.Fatal(err)
+		}
+		cfg.DefaultAllow = []string{bad}
+		if err := cfg.Check(); err == nil || !strings.Contains(err.Error(), "default_allow") {
+			t.Errorf("default_allow %q: %v, want an error naming default_allow", bad, err)
+		}
+	}
+	cfg := &Config{}
+	cfg.AddFlag("docs=" + t.TempDir())
+	cfg.DefaultAllow = []string{Everyone, fpAnn}
+	if err := cfg.Check(); err != nil {
+		t.Errorf("a good default_allow refused: %v", err)
+	}
+}

@@ -701,3 +701,27 @@ func TestServerTextPrintable(t *testing.T) {
 		tc.check(t, a)
 	}
 }
+
+// TestGetWholeShareSkipsPartials: a get of a whole read-write share does
+// not send the partial data of puts in progress or cut (.p2plink-partial
+// at its root, which ls hides). Found by review.
+func TestGetWholeShareSkipsPartials(t *testing.T) {
+	f := newFixture(t)
+	writeFile(t, filepath.Join(f.inbox, ".p2plink-partial", "0123.part"), []byte("someone's half upload"))
+	writeFile(t, filepath.Join(f.inbox, "done.txt"), []byte("ok"))
+	srv, _ := newServer(t, f.cfg, ServerOptions{})
+	dst := t.TempDir()
+	var err error
+	call(t, srv, ann, func(st Stream) {
+		_, err = Get(context.Background(), st, "inbox", nil, Auth{}, dst, xfer.ReceiveOptions{})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dst, "inbox", "done.txt")); string(got) != "ok" {
+		t.Errorf("done.txt: %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "inbox", ".p2plink-partial")); err == nil {
+		t.Errorf("get of the whole share delivered inbox/.p2plink-partial")
+	}
+}
