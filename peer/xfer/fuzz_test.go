@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -158,5 +159,37 @@ func TestPeerTextPrintable(t *testing.T) {
 	})
 	if err == nil || strings.ContainsRune(err.Error(), 0x1b) || !strings.Contains(err.Error(), `\x1b[2K\rall good`) {
 		t.Errorf("Receive error %q: want the peer's reason with its escapes written out", err)
+	}
+}
+
+// TestManifestBounded: the receiver holds a manifest whole before it
+// answers, so a sender may announce only so many entries, and only so many
+// bytes of names (a million names of 4 KB each took gigabytes; found by
+// review); either refusal says what to do.
+func TestManifestBounded(t *testing.T) {
+	old := maxManifestNames
+	maxManifestNames = 1 << 20
+	defer func() { maxManifestNames = old }()
+	for _, tc := range []struct {
+		name    string
+		entries int
+		nameLen int
+		opts    ReceiveOptions
+		want    string
+	}{
+		{"too many", 11, 10, ReceiveOptions{MaxEntries: 10}, "more than 10 files and folders in one transfer"},
+		{"names too long", 300, 4000, ReceiveOptions{}, "take more than 1 MiB"},
+	} {
+		in := script(func(w *writer) {
+			w.hello(roleSender, []hashAlg{scriptHash})
+			for i := range tc.entries {
+				e := entry{Kind: kindDir, Name: fmt.Sprintf("%0*d", tc.nameLen, i), Mode: 0o755}
+				w.entry(&e)
+			}
+		})
+		_, err := Receive(context.Background(), &scripted{r: bytes.NewReader(in)}, t.TempDir(), tc.opts)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "send fewer at once") {
+			t.Errorf("%s: %v, want a refusal saying %q and what to do", tc.name, err, tc.want)
+		}
 	}
 }

@@ -203,12 +203,16 @@ func (rc *receiver) run() error {
 	return rc.receive()
 }
 
+// maxManifestNames bounds the bytes of the names of one manifest.
+var maxManifestNames = 64 << 20
+
 func (rc *receiver) readManifest() error {
 	maxEntries := rc.opts.MaxEntries
 	if maxEntries <= 0 {
 		maxEntries = 1_000_000
 	}
 	seen := map[string]bool{}
+	nameBytes := 0
 	for {
 		typ, p, err := rc.r.next()
 		if err != nil {
@@ -231,11 +235,17 @@ func (rc *receiver) readManifest() error {
 			return protoErrorf("unexpected message %q in the manifest", typ)
 		}
 		if len(rc.files) >= maxEntries {
-			return fmt.Errorf("xfer: more than %d entries in the manifest; refused (raise the limit to accept)", maxEntries)
+			return fmt.Errorf("xfer: more than %d files and folders in one transfer; refused (send fewer at once, or a tar of them through pipe)", maxEntries)
 		}
 		e, err := parseEntry(p)
 		if err != nil {
 			return err
+		}
+		// The manifest is held whole before the replies: its names are
+		// bounded too (a peer's million names of 4 KB each would take
+		// gigabytes).
+		if nameBytes += len(e.Name); nameBytes > maxManifestNames {
+			return fmt.Errorf("xfer: the names of the files and folders of one transfer take more than %d MiB; refused (send fewer at once, or a tar of them through pipe)", maxManifestNames>>20)
 		}
 		if seen[e.Name] {
 			return protoErrorf("%q twice in the manifest", e.Name)

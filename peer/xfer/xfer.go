@@ -187,7 +187,7 @@ type ReceiveOptions struct {
 	// as "name (1).ext" (or (2), …), and an identical one is not sent again.
 	Overwrite bool
 	// MaxEntries limits the number of manifest entries accepted;
-	// 0 means 1,000,000.
+	// 0 means 1,000,000. Their names may take 64 MiB in all.
 	MaxEntries int
 	// Progress, if set, is called when a file's data starts and after
 	// each chunk written. It must not block for long.
