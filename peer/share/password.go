@@ -138,22 +138,49 @@ type limiter struct {
 
 type attempts struct {
 	fails       []time.Time // within the window
+	pending     int         // attempts being checked now
 	lockedUntil time.Time
 }
 
-// locked reports whether fp is locked out, and for how long still.
-func (l *limiter) locked(fp string) (bool, time.Duration) {
+// begin starts an attempt by fp, counted as if it failed until end says
+// otherwise: a peer that sends many requests at once (one per stream) gets
+// no more tries than one that sends them in turn. It reports false, and
+// how long to wait, when fp is locked out or has its every remaining try
+// in flight already.
+func (l *limiter) begin(fp string) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	now := l.now()
 	a := l.peers[fp]
 	if a == nil {
-		return false, 0
+		a = &attempts{}
+		l.peers[fp] = a
 	}
-	now := l.now()
 	if now.Before(a.lockedUntil) {
-		return true, a.lockedUntil.Sub(now)
+		return false, a.lockedUntil.Sub(now)
 	}
-	return false, 0
+	recent := 0
+	for _, t := range a.fails {
+		if now.Sub(t) < l.window {
+			recent++
+		}
+	}
+	if recent+a.pending >= l.max {
+		return false, time.Second // its tries in flight decide
+	}
+	a.pending++
+	return true, 0
+}
+
+// end ends an attempt begun by begin; failed records it as failed, and
+// end then reports whether that locked fp out.
+func (l *limiter) end(fp string, failed bool) bool {
+	l.mu.Lock()
+	if a := l.peers[fp]; a != nil && a.pending > 0 {
+		a.pending--
+	}
+	l.mu.Unlock()
+	return failed && l.fail(fp)
 }
 
 // fail records a failed attempt by fp and reports whether it locked fp out.
@@ -188,7 +215,7 @@ func (l *limiter) prune() {
 	defer l.mu.Unlock()
 	now := l.now()
 	for fp, a := range l.peers {
-		if now.After(a.lockedUntil) && (len(a.fails) == 0 || now.Sub(a.fails[len(a.fails)-1]) >= l.window) {
+		if a.pending == 0 && now.After(a.lockedUntil) && (len(a.fails) == 0 || now.Sub(a.fails[len(a.fails)-1]) >= l.window) {
 			delete(l.peers, fp)
 		}
 	}

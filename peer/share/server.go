@@ -53,14 +53,20 @@ type ServerOptions struct {
 	sendProgress func(xfer.Progress)
 }
 
+// maxChecks bounds the password checks a server runs at once.
+const maxChecks = 2
+
 // Server answers share requests. It keeps, across streams and sessions, the
 // count of failed attempts per peer. It is safe for concurrent use.
 type Server struct {
-	cfg   *Config
-	opts  ServerOptions
-	log   *slog.Logger
-	lim   *limiter
-	dummy passwordHash // verified against when no real hash applies, so timing reveals nothing
+	cfg  *Config
+	opts ServerOptions
+	log  *slog.Logger
+	lim  *limiter
+	// checks holds a token per password check running (at most
+	// maxChecks at once, over all peers).
+	checks chan struct{}
+	dummy  passwordHash // verified against when no real hash applies, so timing reveals nothing
 }
 
 // NewServer checks cfg (see Config.Check) and returns a server for it. cfg
@@ -86,7 +92,8 @@ func NewServer(cfg *Config, opts ServerOptions) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	srv := &Server{cfg: cfg, opts: opts, log: log,
-		lim: &limiter{max: opts.MaxFailures, window: opts.Window, lockout: opts.Lockout, now: opts.Now, peers: map[string]*attempts{}}}
+		lim:    &limiter{max: opts.MaxFailures, window: opts.Window, lockout: opts.Lockout, now: opts.Now, peers: map[string]*attempts{}},
+		checks: make(chan struct{}, maxChecks)}
 	// The dummy costs what the shares' hashes cost.
 	srv.dummy = passwordHash{p: defaultParams, salt: make([]byte, argonSaltLen), key: make([]byte, argonKeyLen)}
 	for _, n := range cfg.Names() {
@@ -160,14 +167,18 @@ func (srv *Server) Serve(ctx context.Context, st Stream, p Peer) error {
 		return answer(response{Status: StatusBadRequest, Msg: fmt.Sprintf("unknown operation %q", req.Op)})
 	}
 
-	if locked, wait := srv.lim.locked(p.Fingerprint); locked {
+	ok, wait := srv.lim.begin(p.Fingerprint)
+	if !ok {
 		return answer(response{Status: StatusLocked, Msg: lockedMsg(wait)})
 	}
+	// Password checks take 64 MiB and most of a CPU each: a few at once.
+	srv.checks <- struct{}{}
 	s := srv.authorize(&req, p)
+	<-srv.checks
+	if srv.lim.end(p.Fingerprint, s == nil) {
+		a.Warn("share: too many failed attempts; peer locked out", "for", srv.opts.Lockout)
+	}
 	if s == nil {
-		if srv.lim.fail(p.Fingerprint) {
-			a.Warn("share: too many failed attempts; peer locked out", "for", srv.opts.Lockout)
-		}
 		return answer(response{Status: StatusDenied, Msg: deniedMsg})
 	}
 

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -723,5 +725,54 @@ func TestGetWholeShareSkipsPartials(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dst, "inbox", ".p2plink-partial")); err == nil {
 		t.Errorf("get of the whole share delivered inbox/.p2plink-partial")
+	}
+}
+
+// TestLockoutConcurrent: requests sent at once, one per stream, get no
+// more password tries than requests sent in turn: an attempt counts as
+// failed until its check says otherwise, and a peer with every remaining
+// try in flight is answered "locked" at once (it got as many guesses as
+// streams it opened, each check taking 64 MiB; found by review).
+func TestLockoutConcurrent(t *testing.T) {
+	f := newFixture(t)
+	// A check slow enough (tens of milliseconds) that the guesses overlap.
+	h, err := hashPassword("hunter2", argonParams{memory: 1024, time: 60, threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cfg.Shares["vault"].PasswordHash = h
+	srv, _ := newServer(t, f.cfg, ServerOptions{})
+	const n = 16
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	denied, locked := 0, 0
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			call(t, srv, bob, func(st Stream) {
+				_, _, err = Ls(context.Background(), st, "vault", "", Auth{Password: fmt.Sprint("guess", i)})
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, ErrDenied):
+				denied++
+			case errors.Is(err, ErrLocked):
+				locked++
+			default:
+				t.Errorf("guess %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if denied > DefaultMaxFailures || denied+locked != n {
+		t.Errorf("%d guesses checked and denied, %d answered locked, of %d at once; at most %d may be checked", denied, locked, n, DefaultMaxFailures)
+	}
+	// The right password is refused too while locked out.
+	call(t, srv, bob, func(st Stream) { _, _, err = Ls(context.Background(), st, "vault", "", Auth{Password: "hunter2"}) })
+	if !errors.Is(err, ErrLocked) {
+		t.Errorf("after the guesses: %v, want ErrLocked", err)
 	}
 }
