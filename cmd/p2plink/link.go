@@ -197,6 +197,9 @@ func (e *env) linkCommand(ctx context.Context, kind string, args []string) error
 		if len(pos) == 0 {
 			return usageError("send what? p2plink %s … send FILE|DIR …", kind)
 		}
+		if err := checkLocal(pos); err != nil {
+			return err
+		}
 	case "ls":
 		if len(pos) > 1 {
 			return usageError("ls takes one SHARE/PATH at most")
@@ -208,6 +211,9 @@ func (e *env) linkCommand(ctx context.Context, kind string, args []string) error
 	case "put":
 		if len(pos) < 2 {
 			return usageError("put takes local files and a SHARE/PATH: p2plink %s … put ./photos docs/", kind)
+		}
+		if err := checkLocal(pos[:len(pos)-1]); err != nil {
+			return err
 		}
 	default:
 		return usageError("unknown verb %q: chat, send, receive, pipe, ls, get, put, ping, serve or peers", verb)
@@ -310,4 +316,24 @@ func parseVIDPID(s string) (uint16, uint16, error) {
 		}
 	}
 	return 0, 0, usageError("--device %q: give the cable's ids as VID:PID in hex, e.g. 067b:25a1 (p2plink ports lists them)", s)
+}
+
+// checkLocal checks, before any peer is looked for, that the files and
+// folders to send are there and readable: a typo is said at once, not
+// after a peer answered (or as "no peer answered" with --wait).
+func checkLocal(paths []string) error {
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, errors.Unwrap(err))
+		}
+		if !fi.IsDir() {
+			f, err := os.Open(p)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, errors.Unwrap(err))
+			}
+			f.Close()
+		}
+	}
+	return nil
 }

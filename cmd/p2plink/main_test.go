@@ -126,6 +126,9 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 		{[]string{"serial", "/dev/null", "--config", dir, "dance"}, 2, "unknown verb"},
 		{[]string{"serial", "/dev/null", "--config", dir, "--parity", "weird", "chat"}, 2, "--parity"},
 		{[]string{"serial", "/dev/null", "--config", dir, "send"}, 2, "send what"},
+		// A missing file is said before any peer is looked for.
+		{[]string{"serial", "/dev/null", "--config", dir, "--wait", "1m", "send", "/nonexistent/f"}, 1, "/nonexistent/f: no such file"},
+		{[]string{"serial", "/dev/null", "--config", dir, "--wait", "1m", "put", "/nonexistent/f", "docs/"}, 1, "/nonexistent/f: no such file"},
 		{[]string{"usb", "--device", "zz", "--config", dir, "chat"}, 2, "VID:PID"},
 	} {
 		r := runCmd(ctx, "", tc.args...)
