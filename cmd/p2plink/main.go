@@ -52,6 +52,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return 0
 	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Stopped by the user (Ctrl-C, SIGTERM): nothing went wrong to
+		// report; 130 is what shells give an interrupted command.
+		return 130
+	}
 	fmt.Fprintf(stderr, "p2plink: %v\n", err)
 	var ee *exitError
 	if errors.As(err, &ee) {

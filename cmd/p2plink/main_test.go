@@ -271,3 +271,30 @@ func TestNoSpinFlag(t *testing.T) {
 		t.Error("the help does not list --no-spin")
 	}
 }
+
+// TestStopIsQuiet: stopped by the user (the context ends, as on Ctrl-C or
+// SIGTERM), serve ends with status 0 and a waiting command with 130, and
+// neither prints an error ("context canceled"; found by review).
+func TestStopIsQuiet(t *testing.T) {
+	l := newLine(t)
+	file := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{l.args("b", "--dir", l.dir, "serve"), 0},
+		{l.args("a", "send", file), 130},
+	} {
+		ctx, cancel := context.WithCancel(context.Background()) // as signal.NotifyContext does
+		stop := time.AfterFunc(500*time.Millisecond, cancel)
+		r := runCmd(ctx, "", tc.args...)
+		stop.Stop()
+		cancel()
+		if r.code != tc.code || strings.Contains(r.stderr, "p2plink:") || strings.Contains(r.stderr, "canceled") {
+			t.Errorf("%v stopped: exit %d, stderr %q; want exit %d and no error", tc.args, r.code, r.stderr, tc.code)
+		}
+	}
+}

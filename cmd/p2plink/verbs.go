@@ -170,7 +170,14 @@ func fatal(err error) bool {
 	return errors.Is(err, peer.ErrVersion) || errors.Is(err, peer.ErrKeyChanged) || errors.Is(err, peer.ErrFingerprintMismatch)
 }
 
-func (e *env) runVerb(ctx context.Context, o *options, ep *peer.Endpoint, verb string, args []string) error {
+func (e *env) runVerb(ctx context.Context, o *options, ep *peer.Endpoint, verb string, args []string) (err error) {
+	if verb == "serve" {
+		defer func() {
+			if ctx.Err() != nil {
+				err = nil // serve runs until stopped: a stop is its normal end
+			}
+		}()
+	}
 	if verb == "peers" {
 		return e.peers(ctx, ep)
 	}
