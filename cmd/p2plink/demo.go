@@ -27,8 +27,19 @@ func (e *env) demo(ctx context.Context, args []string) error {
 	baud := fs.Int("baud", 921600, "rate of the virtual line")
 	size := fs.Int("size", 256<<10, "bytes in the demo file")
 	ber := fs.Float64("ber", 0, "bit error rate on the virtual line, e.g. 1e-5")
-	if _, err := parseInterleaved(fs, args); err != nil {
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
 		return err
+	}
+	switch {
+	case len(pos) > 0:
+		return usageError("demo takes no arguments (got %q); its flags: --baud N, --size N, --ber RATE", pos)
+	case *baud < 50 || *baud > 16_000_000:
+		return usageError("--baud %d: give a line rate from 50 to 16000000", *baud)
+	case *size < 0 || *size > 1<<30:
+		return usageError("--size %d: give a file size from 0 to 1073741824 bytes", *size)
+	case !(*ber >= 0 && *ber <= 1e-3):
+		return usageError("--ber %g: give a bit error rate from 0 to 0.001 (1e-3; above it next to nothing gets through)", *ber)
 	}
 	nm, err := linktest.NewNullModem(linktest.NullModemConfig{Baud: *baud, BitErrorRate: *ber, Seed: 1})
 	if err != nil {

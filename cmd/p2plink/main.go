@@ -96,7 +96,9 @@ const version = "0.1.0"
 const usage = `p2plink — peers over a direct physical link, no server, no IP
 
 Usage:
-  p2plink demo [--baud N] [--size N]       two peers over a built-in virtual serial line
+  p2plink demo [--baud N] [--size N] [--ber RATE]
+                                           two peers over a built-in virtual serial line
+                                           (RATE: bit errors on it, e.g. 1e-4)
   p2plink ports                            serial ports and USB bridge cables on this machine
   p2plink id                               this peer's name and fingerprint
   p2plink serial PORT [flags] VERB …       over a serial line (/dev/ttyUSB0, COM3, a pty)

@@ -130,6 +130,9 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 		{[]string{"serial", "/dev/null", "--config", dir, "--wait", "1m", "send", "/nonexistent/f"}, 1, "/nonexistent/f: no such file"},
 		{[]string{"serial", "/dev/null", "--config", dir, "--wait", "1m", "put", "/nonexistent/f", "docs/"}, 1, "/nonexistent/f: no such file"},
 		{[]string{"usb", "--device", "zz", "--config", dir, "chat"}, 2, "VID:PID"},
+		{[]string{"demo", "--ber", "2"}, 2, "--ber 2: give a bit error rate from 0 to 0.001"},
+		{[]string{"demo", "--baud", "0"}, 2, "--baud 0: give a line rate"},
+		{[]string{"demo", "extra"}, 2, "demo takes no arguments"},
 	} {
 		r := runCmd(ctx, "", tc.args...)
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
