@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -130,6 +131,81 @@ func TestPingAnsweredNow(t *testing.T) {
 		p.sa.mu.Unlock()
 		if due {
 			t.Fatal("a PING left unanswered until the writer's next timer")
+		}
+	})
+}
+
+// TestControlFrameLargerThanSegment: a control frame larger than the
+// segment a damaged line shrank to (here a 64-byte service name's OPEN)
+// goes alone instead of blocking every control frame behind it, and the
+// stream's data with it (found by review). Longer names are refused.
+func TestControlFrameLargerThanSegment(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := testConfig(t, "a"), testConfig(t, "b")
+		ca.FixedSegment = true
+		p := connect(t, linktest.PipeConfig{}, ca, cb)
+		defer p.close()
+		p.sa.mu.Lock()
+		p.sa.seg = 60 // as a damaged line leaves it; the OPEN below is larger
+		p.sa.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := p.sa.OpenStream(ctx, strings.Repeat("s", maxServiceName+1), PrioBulk); err == nil {
+			t.Error("a service name over the limit was accepted")
+		}
+		name := strings.Repeat("s", maxServiceName)
+		st, err := p.sa.OpenStream(ctx, name, PrioBulk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Write([]byte("hello"))
+		st.CloseWrite()
+		rs, err := p.sb.AcceptStream(ctx)
+		if err != nil {
+			p.sa.mu.Lock()
+			n := len(p.sa.ctrlQ)
+			p.sa.mu.Unlock()
+			t.Fatalf("accept: %v; %d frames stuck in a's control queue", err, n)
+		}
+		if got, _ := io.ReadAll(rs); rs.Service() != name || string(got) != "hello" {
+			t.Fatalf("service %q, data %q", rs.Service(), got)
+		}
+	})
+}
+
+// TestTooManyStreams: a peer that opens streams without end, none of them
+// accepted, has those beyond maxAcceptQ reset at once (each would hold a
+// window of memory); the ones queued are still accepted.
+func TestTooManyStreams(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := connect(t, linktest.PipeConfig{}, testConfig(t, "a"), testConfig(t, "b"))
+		defer p.close()
+		ctx := context.Background()
+		var sts []*Stream
+		for range maxAcceptQ + 10 {
+			st, err := p.sa.OpenStream(ctx, "x", PrioBulk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Write([]byte("y"))
+			sts = append(sts, st)
+		}
+		time.Sleep(2 * time.Second)
+		p.sb.mu.Lock()
+		queued := len(p.sb.acceptQ)
+		p.sb.mu.Unlock()
+		if queued != maxAcceptQ {
+			t.Errorf("%d streams wait to be accepted, want %d", queued, maxAcceptQ)
+		}
+		reset := 0
+		for _, st := range sts {
+			st.SetReadDeadline(time.Now().Add(time.Second))
+			if _, err := st.Read(make([]byte, 1)); errors.Is(err, ErrStreamReset) {
+				reset++
+			}
+		}
+		if reset != 10 {
+			t.Errorf("%d streams reset, want the 10 beyond %d", reset, maxAcceptQ)
 		}
 	})
 }

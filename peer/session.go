@@ -1601,7 +1601,10 @@ func (s *Session) buildData(now time.Time, limit int) []byte {
 		}
 		acked = len(body)
 	}
-	for len(s.ctrlQ) > 0 && len(body)+len(s.ctrlQ[0]) <= limit {
+	// Control frames go while they fit the segment; one that is larger
+	// than a shrunk segment goes alone (it fits the link's), rather than
+	// block every control frame behind it.
+	for len(s.ctrlQ) > 0 && (len(body)+len(s.ctrlQ[0]) <= limit || (len(body) == acked && len(body)+len(s.ctrlQ[0]) <= s.maxSeg)) {
 		body = append(body, s.ctrlQ[0]...)
 		s.ctrlQ = s.ctrlQ[1:]
 	}

@@ -45,6 +45,17 @@ const maxStreamWindow = 4 << 20
 // grants.
 const maxCredit = 1 << 40
 
+// maxServiceName bounds a service name: its OPEN frame must fit the
+// smallest segment a damaged line shrinks to (128 bytes).
+const maxServiceName = 64
+
+// A peer may have at most maxAcceptQ streams waiting to be accepted and
+// maxStreams open in all; a stream beyond is reset at once.
+const (
+	maxAcceptQ = 256
+	maxStreams = 4096
+)
+
 // maxSendBuf caps the bytes a stream buffers on the sending side.
 const maxSendBuf = 1 << 20
 
@@ -107,8 +118,8 @@ func (s *Session) dropStream(id uint64) {
 // OpenStream opens a stream to the peer's service. It does not wait for the
 // peer: data written now travels right behind the request.
 func (s *Session) OpenStream(ctx context.Context, service string, prio Priority) (*Stream, error) {
-	if len(service) == 0 || len(service) > 255 {
-		return nil, fmt.Errorf("peer: service name must be 1 to 255 bytes")
+	if len(service) == 0 || len(service) > maxServiceName {
+		return nil, fmt.Errorf("peer: service name must be 1 to %d bytes", maxServiceName)
 	}
 	select {
 	case <-s.ready:
@@ -597,6 +608,16 @@ func (s *Session) onOpen(v []byte) {
 	mine := (id%2 == 1) == s.initiator
 	if mine || s.streams[id] != nil {
 		s.stats.Rejected++
+		return
+	}
+	if len(s.acceptQ) >= maxAcceptQ || len(s.streams) >= maxStreams {
+		// A peer opening streams faster than they are accepted, or
+		// without end: each would hold a window of memory.
+		s.stats.Rejected++
+		r := binary.AppendUvarint(nil, id)
+		r = append(r, "too many streams"...)
+		s.ctrlQ = append(s.ctrlQ, appendFrame(nil, frReset, r))
+		s.kick()
 		return
 	}
 	st := s.newStream(id, string(v[k+1:]), Priority(v[k]))
