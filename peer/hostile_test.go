@@ -209,3 +209,36 @@ func TestTooManyStreams(t *testing.T) {
 		}
 	})
 }
+
+// TestRefusedInitiatorTold: an end whose key the other refuses learns it
+// and why at once, whichever end led the handshake. The initiator, which
+// is established once it sent message 3, ignored the responder's REJECT:
+// its Connect succeeded and the session died 30 s later as if the cable
+// had been pulled (found by review).
+func TestRefusedInitiatorTold(t *testing.T) {
+	for i := range 8 { // which end leads is drawn at random
+		synctest.Test(t, func(t *testing.T) {
+			ca, cb := testConfig(t, "a"), testConfig(t, "b")
+			cb.RequireFingerprint = "AAAA-BBBB-CCCC-DDDD"
+			ea, eb, _, _ := endpoints(t, linktest.PipeConfig{}, ca, cb)
+			defer ea.Close()
+			defer eb.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			go eb.Connect(ctx, nil)
+			start := time.Now()
+			sa, err := ea.Connect(ctx, nil)
+			if err == nil {
+				select {
+				case <-sa.Done():
+					err = sa.Err()
+				case <-ctx.Done():
+					t.Fatalf("run %d: a connected and its session lives on, though b refused its key", i)
+				}
+			}
+			if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), ca.Identity.Fingerprint()) || time.Since(start) > 5*time.Second {
+				t.Errorf("run %d: after %v: %v; want ErrRefused at once, naming a's fingerprint", i, time.Since(start), err)
+			}
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -391,7 +392,10 @@ func (s *Session) handle(pkt []byte) (restarted bool) {
 	case kindHello:
 		return s.onHello(pkt)
 	case kindReject:
-		if s.state != stEstablished {
+		// An initiator is established once it sent message 3, before the
+		// responder checked its key: the responder's refusal is heard
+		// until the first authenticated packet from it.
+		if s.state != stEstablished || (s.initiator && s.stats.PacketsRecv == 0) {
 			s.onReject(pkt)
 		}
 	case kindHS1, kindHS2, kindHS3:
@@ -507,7 +511,13 @@ func (s *Session) onReject(pkt []byte) {
 		s.failLocked(fmt.Errorf("%w: the peer speaks protocol version %d, this build speaks %d: run the same p2plink release on both ends", ErrVersion, pkt[1], ProtocolVersion))
 		return
 	}
-	s.failLocked(fmt.Errorf("%w: %q", ErrRefused, printable(pkt[2:])))
+	reason := printable(pkt[2:])
+	if strings.HasPrefix(reason, "key refused") {
+		s.failLocked(fmt.Errorf("%w: it refused this peer's key, fingerprint %s (%s): it requires another fingerprint (--peer), or has another key pinned under the name %q; read this fingerprint to its user",
+			ErrRefused, s.cfg.Identity.Fingerprint(), reason, s.cfg.Name))
+		return
+	}
+	s.failLocked(fmt.Errorf("%w: %q", ErrRefused, reason))
 }
 
 func printable(b []byte) string {
@@ -619,7 +629,11 @@ func (s *Session) readPeerMessage(msg []byte) (cs1, cs2 *noise.CipherState, ok b
 		return nil, nil, false
 	}
 	if err := s.verifyPeer(pl); err != nil {
-		s.sendReject("key refused")
+		why := "key refused"
+		if errors.Is(err, errMalformedPeer) {
+			why = "malformed peer description"
+		}
+		s.sendReject(why)
 		s.failLocked(err)
 		return nil, nil, false
 	}
@@ -638,10 +652,14 @@ func (s *Session) myPayload() []byte {
 	return b
 }
 
+// errMalformedPeer means the peer's description in the handshake was not
+// valid: we refused the session.
+var errMalformedPeer = errors.New("peer: the peer's description is malformed")
+
 func (s *Session) verifyPeer(payload []byte) error {
 	var hp helloPayload
 	if err := json.Unmarshal(payload, &hp); err != nil {
-		return fmt.Errorf("%w: malformed peer description", ErrRefused)
+		return fmt.Errorf("%w (%v): this end refused the session", errMalformedPeer, err)
 	}
 	s.peerCiphers = hp.Ciphers
 	pub := s.hs.PeerStatic()
