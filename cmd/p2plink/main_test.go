@@ -301,3 +301,16 @@ func TestStopIsQuiet(t *testing.T) {
 		}
 	}
 }
+
+// TestServeChecksSharesFirst: serve checks its shares before it waits for
+// a peer: a share folder that does not exist is said at once (it was said
+// only when a client asked, which then hung; found by review).
+func TestServeChecksSharesFirst(t *testing.T) {
+	l := newLine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r := runCmd(ctx, "", l.args("b", "--share", "docs=/nonexistent/docs", "serve")...)
+	if r.code != 1 || !strings.Contains(r.stderr, "/nonexistent/docs") || strings.Contains(r.stderr, "waiting for the peer") {
+		t.Errorf("exit %d, stderr %q; want exit 1 naming the missing folder before waiting", r.code, r.stderr)
+	}
+}

@@ -36,7 +36,7 @@ func (e *env) connect(ctx context.Context, o *options, ep *peer.Endpoint, verb s
 		wctx, cancel = context.WithTimeout(ctx, o.wait)
 		defer cancel()
 	}
-	fmt.Fprintf(e.stderr, "waiting for the peer on %s (%s)…\n", ep.Link().LocalAddr(), until)
+	fmt.Fprintf(e.stderr, "waiting for the peer on %s (%s)…\n", where(ep.Link()), until)
 	s, err := e.connectWithin(wctx, o, ep, verb)
 	if err != nil && ctx.Err() == nil && errors.Is(wctx.Err(), context.DeadlineExceeded) {
 		return nil, noPeerError(o, ep)
@@ -181,8 +181,15 @@ func (e *env) runVerb(ctx context.Context, o *options, ep *peer.Endpoint, verb s
 	if verb == "peers" {
 		return e.peers(ctx, ep)
 	}
-	if verb == "serve" && multiPeer(ep) && o.to == "" {
-		return e.serveAll(ctx, o, ep)
+	if verb == "serve" {
+		// The shares are checked before any peer is awaited: a share
+		// folder that does not exist is said now, not to a client.
+		if _, err := e.shareServer(o, &o.sf); err != nil {
+			return err
+		}
+		if multiPeer(ep) && o.to == "" {
+			return e.serveAll(ctx, o, ep)
+		}
 	}
 	if verb == "send" {
 		// Hash while the peer is found and the session set up; a rerun
@@ -382,7 +389,7 @@ func (e *env) serve(ctx context.Context, o *options, s *peer.Session) error {
 
 // serveAll serves every peer that connects, each in its own goroutine.
 func (e *env) serveAll(ctx context.Context, o *options, ep *peer.Endpoint) error {
-	fmt.Fprintf(e.stderr, "serving every peer on %s: files go to %s\n", ep.Link().LocalAddr(), o.dir)
+	fmt.Fprintf(e.stderr, "serving every peer on %s: files go to %s\n", where(ep.Link()), o.dir)
 	for first := true; ; first = false {
 		actx, cancel := ctx, context.CancelFunc(func() {})
 		if first && o.wait > 0 {
@@ -404,6 +411,7 @@ func (e *env) serveAll(ctx context.Context, o *options, ep *peer.Endpoint) error
 			if err := e.serve(ctx, o, s); err != nil {
 				fmt.Fprintf(e.stderr, "%s: %v\n", pi.Name, err)
 			}
+			s.Close() // the peer is told, rather than left waiting
 		}()
 	}
 }
@@ -430,4 +438,13 @@ func hashStoreDir() string {
 		return ""
 	}
 	return filepath.Join(base, "p2plink", "hashes")
+}
+
+// where names the link for the user: an Ethernet link by its interface and
+// address, others by their address (a serial port's path).
+func where(l link.Link) string {
+	if n, ok := l.(interface{ Interface() string }); ok {
+		return fmt.Sprintf("%s (%s)", n.Interface(), l.LocalAddr())
+	}
+	return l.LocalAddr().String()
 }
