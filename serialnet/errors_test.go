@@ -369,3 +369,27 @@ func TestPorts(t *testing.T) {
 		t.Log(p)
 	}
 }
+
+// TestOpenBusyAsRoot: a second Open of a port a Link holds is refused with
+// ErrBusy even for root, whom the exclusive open of the serial library
+// does not stop (two p2plinks on one port split its bytes; found by
+// review); after Close the port opens again.
+func TestOpenBusyAsRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the exclusive open already stops others than root")
+	}
+	p := newPty(t)
+	l := openLink(t, p.path, testConfig(t))
+	if l2, err := Open(p.path, testConfig(t)); !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "another p2plink") {
+		if l2 != nil {
+			l2.Close()
+		}
+		t.Fatalf("second Open as root: %v, want ErrBusy naming another p2plink", err)
+	}
+	l.Close()
+	l3, err := Open(p.path, testConfig(t))
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	l3.Close()
+}

@@ -184,6 +184,10 @@ func (l *Link) openDevice(path string) (serial.Port, *os.File, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := lockPort(wf); err != nil {
+		wf.Close()
+		return nil, nil, err
+	}
 	mode := l.s.mode
 	port, err := serial.Open(path, &mode)
 	if err != nil {
