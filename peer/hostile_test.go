@@ -6,11 +6,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/p2plink/p2plink/link"
 	"github.com/p2plink/p2plink/link/linktest"
 )
 
@@ -241,4 +243,63 @@ func TestRefusedInitiatorTold(t *testing.T) {
 			}
 		})
 	}
+}
+
+// smallLink is a link that, like a serial port set to a smaller --mtu,
+// carries frames up to mtu bytes only: larger ones are dropped on receipt.
+type smallLink struct {
+	link.Link
+	mtu int
+}
+
+func (l smallLink) MTU() int { return l.mtu }
+
+func (l smallLink) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := l.Link.ReadFrom(p)
+		if err != nil || n <= l.mtu {
+			return n, addr, err
+		}
+	}
+}
+
+// TestPeersWithDifferentMTUs: ends whose links carry different largest
+// frames (one serial port set to --mtu 1024, the other left at 4096) send
+// each other packets that fit the smaller: a transfer both ways completes.
+// The larger end's packets were dropped, and the transfer hung (found by
+// review).
+func TestPeersWithDifferentMTUs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := linktest.NewFramePipe(linktest.PipeConfig{MTU: 4096})
+		ea, err := NewEndpoint(a, testConfig(t, "a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ea.Close()
+		eb, err := NewEndpoint(smallLink{b, 1024}, testConfig(t, "b"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer eb.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		bc := make(chan *Session, 1)
+		go func() {
+			sb, err := eb.Connect(ctx, nil)
+			if err != nil {
+				t.Error(err)
+			}
+			bc <- sb
+		}()
+		sa, err := ea.Connect(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb := <-bc
+		if sb == nil {
+			return
+		}
+		transfer(t, sa, sb, randBytes(7, 200_000))
+		transfer(t, sb, sa, randBytes(8, 200_000))
+	})
 }

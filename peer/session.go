@@ -60,6 +60,10 @@ type helloPayload struct {
 	Soft string `json:"soft,omitempty"`
 	// Ciphers lists the transport ciphers the end offers, best first.
 	Ciphers []string `json:"ciphers,omitempty"`
+	// MTU is the largest packet the end's link carries: each end sends
+	// packets no larger than the smaller of the two (a serial port set to
+	// another --mtu, a jumbo-frame NIC talking to one without).
+	MTU int `json:"mtu,omitempty"`
 }
 
 // sendSlot is one reliable packet between sending and its acknowledgement.
@@ -648,9 +652,12 @@ func (s *Session) newHandshake(initiator bool) (*noise.HandshakeState, error) {
 }
 
 func (s *Session) myPayload() []byte {
-	b, _ := json.Marshal(helloPayload{Name: s.cfg.Name, Soft: "p2plink", Ciphers: s.cfg.offeredCiphers()})
+	b, _ := json.Marshal(helloPayload{Name: s.cfg.Name, Soft: "p2plink", Ciphers: s.cfg.offeredCiphers(), MTU: s.e.mtu})
 	return b
 }
+
+// minSegment is the smallest segment a session sends.
+const minSegment = 128
 
 // errMalformedPeer means the peer's description in the handshake was not
 // valid: we refused the session.
@@ -662,6 +669,10 @@ func (s *Session) verifyPeer(payload []byte) error {
 		return fmt.Errorf("%w (%v): this end refused the session", errMalformedPeer, err)
 	}
 	s.peerCiphers = hp.Ciphers
+	if hp.MTU > 0 && hp.MTU-pktOverhed < s.maxSeg {
+		s.maxSeg = max(hp.MTU-pktOverhed, minSegment)
+		s.seg = min(s.seg, s.maxSeg)
+	}
 	pub := s.hs.PeerStatic()
 	s.info = PeerInfo{Name: cleanName(hp.Name), Fingerprint: Fingerprint(pub), PublicKey: append([]byte(nil), pub...), Addr: s.addr}
 	if want := s.cfg.RequireFingerprint; want != "" && NormalizeFingerprint(want) != NormalizeFingerprint(s.info.Fingerprint) {
@@ -1043,7 +1054,7 @@ func (s *Session) lossSample(lost bool, n int) {
 		// otherwise cap segments near 7 KB and keep jumbo frames unused.
 		opt = s.maxSeg
 	}
-	opt = max(128, min(s.segCap(), opt))
+	opt = max(minSegment, min(s.segCap(), opt))
 	// Shrink at once (damaged packets are expensive: they are resent
 	// whole), grow at most twofold per step.
 	s.seg = min(opt, 2*s.seg)
