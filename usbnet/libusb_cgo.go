@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -149,22 +150,34 @@ func (d *libusbDevice) gone() bool {
 func (d *libusbDevice) Claim(cfg, intf, alt int) error {
 	c, err := d.d.Config(cfg)
 	if err != nil {
-		// gousb does not wrap these errors: tell what we can.
-		if d.gone() {
-			return fmt.Errorf("usbnet: %v: %v: %w", d.info, err, link.ErrDisconnected)
-		}
-		return fmt.Errorf("usbnet: %v: %v: %w", d.info, err, ErrBusy)
+		return claimError(d.info, err, d.gone())
 	}
 	it, err := c.Interface(intf, alt)
 	if err != nil {
 		c.Close()
-		if d.gone() {
-			return fmt.Errorf("usbnet: %v: %v: %w", d.info, err, link.ErrDisconnected)
-		}
-		return fmt.Errorf("usbnet: %v: %v: %w", d.info, err, ErrBusy)
+		return claimError(d.info, err, d.gone())
 	}
 	d.cfg, d.intf = c, it
 	return nil
+}
+
+// claimError classifies a failure to select the configuration or claim
+// the interface of the device described by info (gone: it left the bus).
+// gousb writes libusb's error into its own text (%v), so the code is
+// looked for in the text: busy (a kernel driver that could not be
+// detached, or another program, another p2plink among them), no access
+// (permissions), or something else, which is said as it is.
+func claimError(info any, err error, gone bool) error {
+	msg := err.Error()
+	switch {
+	case gone:
+		return fmt.Errorf("usbnet: %v: %v: %w", info, err, link.ErrDisconnected)
+	case strings.Contains(msg, gousb.ErrorAccess.Error()):
+		return fmt.Errorf("usbnet: %v: %v: %w", info, err, os.ErrPermission)
+	case strings.Contains(msg, gousb.ErrorBusy.Error()), strings.Contains(msg, "detach kernel driver"), strings.Contains(msg, "already claimed"):
+		return fmt.Errorf("usbnet: %v: %v: %w", info, err, ErrBusy)
+	}
+	return fmt.Errorf("usbnet: %v: %v", info, err)
 }
 
 func (d *libusbDevice) In(addr uint8) (EndpointReader, error) {

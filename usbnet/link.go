@@ -209,7 +209,7 @@ func (l *Link) handshake(ctx context.Context, s *session) error {
 	}
 	if err := s.dev.Claim(1, 0, 0); err != nil {
 		if errors.Is(err, ErrBusy) {
-			return fmt.Errorf("usbnet: %v: the kernel driver %q holds the cable and could not be detached: unload it (sudo modprobe -r %s) or use `p2plink eth` on its network interface instead: %w",
+			return fmt.Errorf("usbnet: %v: the cable is held by another program (another p2plink?) or by the kernel driver %q, which could not be detached: stop the other program, or unload the driver (sudo modprobe -r %s) or use `p2plink eth` on its network interface instead: %w",
 				s.info, s.chip.Kernel, s.chip.Kernel, err)
 		}
 		if errors.Is(err, os.ErrPermission) {
