@@ -150,13 +150,24 @@ func (rc *receiver) fatal(err error) error {
 		defer close(done)
 		io.Copy(io.Discard, rc.r.br)
 	}()
-	if rc.w.fatal(err.Error()) == nil {
+	if rc.w.fatal(rc.forPeer(err)) == nil {
 		rc.w.flush()
 	}
 	rc.s.CloseWrite()
 	rc.s.Close()
 	<-done
 	return err
+}
+
+// forPeer is err's text as the sender is told it: where the receive
+// folder lies on this machine is not the sender's business (a share
+// server's folders), so it is written as "the receive folder".
+func (rc *receiver) forPeer(err error) string {
+	msg := err.Error()
+	if abs, aerr := filepath.Abs(rc.dir); aerr == nil && len(abs) > 1 {
+		msg = strings.ReplaceAll(msg, abs, "(the receive folder)")
+	}
+	return msg
 }
 
 func (rc *receiver) run() error {

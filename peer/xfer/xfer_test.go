@@ -850,6 +850,10 @@ func TestDiskFullTmpfs(t *testing.T) {
 	if !errors.Is(o.serr, ErrPeer) || !strings.Contains(o.serr.Error(), "disk full") {
 		t.Errorf("Send: %v, want the receiver's disk-full message", o.serr)
 	}
+	// The sender is not told where the receive folder lies.
+	if strings.Contains(o.serr.Error(), dst) || !strings.Contains(o.serr.Error(), "(the receive folder)") {
+		t.Errorf("Send: %v; want the receiver's folder not named", o.serr)
+	}
 	t.Logf("%v", de)
 	if err := remountTmpfs(dst, "size=4m"); err != nil {
 		t.Skipf("cannot make the tmpfs larger: %v", err)
