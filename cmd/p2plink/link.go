@@ -149,8 +149,12 @@ func (e *env) id(args []string) error {
 	fs := flag.NewFlagSet("id", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	o.register(fs)
-	if _, err := parseInterleaved(fs, args); err != nil {
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return usageError("id takes no arguments (got %q); --name and --config choose the identity", pos)
 	}
 	cfg, err := o.peerConfig(e)
 	if err != nil {
@@ -173,6 +177,9 @@ func (e *env) linkCommand(ctx context.Context, kind string, args []string) error
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
+	}
+	if o.mtu != 0 && (o.mtu < 256 || o.mtu > 65535) {
+		return usageError("--mtu %d: give 256 to 65535 bytes (default 4096); both ends then use the smaller of theirs", o.mtu)
 	}
 	var target string
 	if kind != "usb" {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,6 +133,9 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 		{[]string{"serial", "/dev/null", "--config", dir, "--wait", "1m", "put", "/nonexistent/f", "docs/"}, 1, "/nonexistent/f: no such file"},
 		{[]string{"usb", "--device", "zz", "--config", dir, "chat"}, 2, "VID:PID"},
 		{[]string{"demo", "--ber", "2"}, 2, "--ber 2: give a bit error rate from 0 to 0.001"},
+		{[]string{"id", "--config", dir, "extra"}, 2, "id takes no arguments"},
+		{[]string{"ports", "extra"}, 2, "ports takes no arguments"},
+		{[]string{"serial", "/dev/null", "--config", dir, "--mtu", "10", "chat"}, 2, "--mtu 10: give 256 to 65535"},
 		{[]string{"demo", "--baud", "0"}, 2, "--baud 0: give a line rate"},
 		{[]string{"demo", "extra"}, 2, "demo takes no arguments"},
 	} {
@@ -312,5 +317,24 @@ func TestServeChecksSharesFirst(t *testing.T) {
 	r := runCmd(ctx, "", l.args("b", "--share", "docs=/nonexistent/docs", "serve")...)
 	if r.code != 1 || !strings.Contains(r.stderr, "/nonexistent/docs") || strings.Contains(r.stderr, "waiting for the peer") {
 		t.Errorf("exit %d, stderr %q; want exit 1 naming the missing folder before waiting", r.code, r.stderr)
+	}
+}
+
+// TestResumeHint: a transfer cut with its session says why once (the
+// dead-peer error was printed twice, inside itself; found by review), and
+// that a rerun resumes.
+func TestResumeHint(t *testing.T) {
+	gone := errors.New("peer: no word from the peer within the dead-peer timeout")
+	for _, tc := range []struct {
+		err, se error
+		want    string
+	}{
+		{fmt.Errorf("xfer: sending: %w", gone), gone, "xfer: sending: " + gone.Error() + "; run the same command again to resume"},
+		{errors.New("xfer: sending: stream reset"), gone, "xfer: sending: stream reset (" + gone.Error() + "); run the same command again to resume"},
+		{errors.New("xfer: refused"), nil, "xfer: refused"},
+	} {
+		if got := resumeHint(tc.err, tc.se).Error(); got != tc.want {
+			t.Errorf("resumeHint(%v, %v) = %q, want %q", tc.err, tc.se, got, tc.want)
+		}
 	}
 }

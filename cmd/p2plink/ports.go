@@ -13,8 +13,12 @@ import (
 func (e *env) ports(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("ports", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	if _, err := parseInterleaved(fs, args); err != nil {
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return usageError("ports takes no arguments (got %q)", pos)
 	}
 	ps, err := serialnet.Ports()
 	if err != nil {

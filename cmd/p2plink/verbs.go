@@ -310,10 +310,7 @@ func (e *env) transferDone(s *peer.Session, what string, rep *reporter, res xfer
 	rep.finish()
 	e.summary(what, res, time.Since(start))
 	if err != nil {
-		if se := s.Err(); se != nil {
-			return fmt.Errorf("%w (%v); run the same command again to resume", err, se)
-		}
-		return err
+		return resumeHint(err, s.Err())
 	}
 	return nil
 }
@@ -447,4 +444,17 @@ func where(l link.Link) string {
 		return fmt.Sprintf("%s (%s)", n.Interface(), l.LocalAddr())
 	}
 	return l.LocalAddr().String()
+}
+
+// resumeHint adds to a transfer's error what cut its session (se; nil: the
+// session lives, and err says it all), unless err says it already, and
+// that a rerun resumes.
+func resumeHint(err, se error) error {
+	switch {
+	case se == nil:
+		return err
+	case strings.Contains(err.Error(), se.Error()):
+		return fmt.Errorf("%w; run the same command again to resume", err)
+	}
+	return fmt.Errorf("%w (%v); run the same command again to resume", err, se)
 }
