@@ -25,5 +25,5 @@ func Example() {
 	// send: report.pdf:  50% 22.5 KiB of 45.0 KiB, 11.2 KiB/s, ETA 0:02
 	// send: report.pdf:  75% 33.8 KiB of 45.0 KiB, 11.2 KiB/s, ETA 0:01
 	// send: report.pdf: 100% 45.0 KiB of 45.0 KiB, 11.2 KiB/s, ETA 0:00
-	// send: report.pdf: 100% 45.0 KiB of 45.0 KiB, 11.2 KiB/s, done in 0:04
+	// send: report.pdf: 100% 45.0 KiB of 45.0 KiB, 11.0 KiB/s, done in 0:04
 }

@@ -213,10 +213,20 @@ func (r *Reporter) emit(now time.Time, final bool) {
 	if r.start.IsZero() {
 		elapsed = 0
 	}
+	rate := r.rate
+	if final && elapsed > 0 {
+		// The last line gives the whole transfer's average (a fast one
+		// ends before the running rate has a first sample).
+		rate = float64(r.done) / elapsed.Seconds()
+	}
+	done := "done in"
+	if final && r.total > 0 && r.done < r.total {
+		done = "stopped after" // it failed or was cut
+	}
 	switch r.mode {
 	case JSON:
 		j := jsonReport{Label: r.opts.Label, Name: r.name, Done: r.done, Total: r.total,
-			Percent: math.Round(pct*10) / 10, Rate: math.Round(r.rate), Elapsed: elapsed.Seconds(), Finished: final}
+			Percent: math.Round(pct*10) / 10, Rate: math.Round(rate), Elapsed: elapsed.Seconds(), Finished: final}
 		if etaOK {
 			s := eta.Seconds()
 			j.ETA = &s
@@ -231,15 +241,15 @@ func (r *Reporter) emit(now time.Time, final bool) {
 		if r.name != "" {
 			b.WriteString(r.name + ": ")
 		}
-		fmt.Fprintf(&b, "%3.0f%% %s of %s, %s", math.Floor(pct), Bytes(r.done), Bytes(r.total), Rate(r.rate))
+		fmt.Fprintf(&b, "%3.0f%% %s of %s, %s", math.Floor(pct), Bytes(r.done), Bytes(r.total), Rate(rate))
 		if final {
-			fmt.Fprintf(&b, ", done in %s\n", Duration(elapsed))
+			fmt.Fprintf(&b, ", %s %s\n", done, Duration(elapsed))
 		} else {
 			fmt.Fprintf(&b, ", ETA %s\n", etaString(eta, etaOK))
 		}
 		io.WriteString(r.w, b.String())
 	default:
-		io.WriteString(r.w, r.barLine(pct, eta, etaOK, elapsed, final))
+		io.WriteString(r.w, r.barLine(pct, rate, done, eta, etaOK, elapsed, final))
 	}
 }
 
@@ -251,10 +261,16 @@ func etaString(d time.Duration, ok bool) string {
 }
 
 // barLine renders "\rlabel name [=====>    ]  45% 1.2 MiB/2.6 MiB 11.2 KiB/s ETA 2:03".
-func (r *Reporter) barLine(pct float64, eta time.Duration, etaOK bool, elapsed time.Duration, final bool) string {
-	tail := fmt.Sprintf(" %3.0f%% %s/%s %s ETA %s", math.Floor(pct), Bytes(r.done), Bytes(r.total), Rate(r.rate), etaString(eta, etaOK))
+// The last one gives the average rate and "in 0:06", or "stopped after
+// 0:06" for a transfer that did not finish.
+func (r *Reporter) barLine(pct, rate float64, done string, eta time.Duration, etaOK bool, elapsed time.Duration, final bool) string {
+	tail := fmt.Sprintf(" %3.0f%% %s/%s %s ETA %s", math.Floor(pct), Bytes(r.done), Bytes(r.total), Rate(rate), etaString(eta, etaOK))
 	if final {
-		tail = fmt.Sprintf(" %3.0f%% %s/%s %s in %s", math.Floor(pct), Bytes(r.done), Bytes(r.total), Rate(r.rate), Duration(elapsed))
+		in := "in"
+		if done != "done in" {
+			in = done
+		}
+		tail = fmt.Sprintf(" %3.0f%% %s/%s %s %s %s", math.Floor(pct), Bytes(r.done), Bytes(r.total), Rate(rate), in, Duration(elapsed))
 	}
 	head := r.name
 	if r.opts.Label != "" {

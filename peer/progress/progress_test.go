@@ -198,7 +198,8 @@ func TestBar(t *testing.T) {
 	}
 	c.advance(time.Second)
 	r.Finish()
-	if !strings.HasSuffix(out.String(), "\n") || !strings.Contains(out.String(), " in 0:06") {
+	// It stopped at 70 %: the last line says so, with the average rate.
+	if !strings.HasSuffix(out.String(), "\n") || !strings.Contains(out.String(), "116 B/s stopped after 0:06") {
 		t.Errorf("finish: %q", out.String()[strings.LastIndex(out.String(), "\r"):])
 	}
 }
@@ -222,5 +223,31 @@ func TestAutoTerminal(t *testing.T) {
 	r := New(tty, Options{})
 	if r.Mode() != Bar || r.opts.Width != 50 {
 		t.Errorf("on a terminal of 50 columns: mode %v, width %d; want Bar, 50", r.Mode(), r.opts.Width)
+	}
+}
+
+// TestFinalLine: the last line gives the whole transfer's average rate,
+// also for a transfer over before the running rate had a sample ("100% …
+// 0 B/s"), and "stopped after" for one that did not finish ("done in"
+// beside a failure; both found by review).
+func TestFinalLine(t *testing.T) {
+	for _, tc := range []struct {
+		done int64
+		want string
+	}{
+		{1000, "100% 1000 B of 1000 B, 4.88 KiB/s, done in 0:00"},
+		{400, "40% 400 B of 1000 B, 1.95 KiB/s, stopped after 0:00"},
+	} {
+		c := newClock()
+		var out strings.Builder
+		r := New(&out, Options{Mode: Lines, Now: c.now})
+		r.Update("f", 0, 1000)
+		c.advance(200 * time.Millisecond)
+		r.Update("f", tc.done, 1000)
+		r.Finish()
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if last := lines[len(lines)-1]; !strings.Contains(last, tc.want) {
+			t.Errorf("last line %q, want %q", last, tc.want)
+		}
 	}
 }
