@@ -753,16 +753,31 @@ func (l *Link) LocalAddr() net.Addr { return l.local }
 
 // SetDeadline sets the read and write deadlines.
 func (l *Link) SetDeadline(t time.Time) error {
+	if l.ctx.Err() != nil {
+		return l.opErr("set", net.ErrClosed)
+	}
 	l.rdl.Set(t)
 	l.wdl.Set(t)
 	return nil
 }
 
 // SetReadDeadline sets the deadline for ReadFrom.
-func (l *Link) SetReadDeadline(t time.Time) error { l.rdl.Set(t); return nil }
+func (l *Link) SetReadDeadline(t time.Time) error {
+	if l.ctx.Err() != nil {
+		return l.opErr("set", net.ErrClosed)
+	}
+	l.rdl.Set(t)
+	return nil
+}
 
 // SetWriteDeadline sets the deadline for WriteTo.
-func (l *Link) SetWriteDeadline(t time.Time) error { l.wdl.Set(t); return nil }
+func (l *Link) SetWriteDeadline(t time.Time) error {
+	if l.ctx.Err() != nil {
+		return l.opErr("set", net.ErrClosed)
+	}
+	l.wdl.Set(t)
+	return nil
+}
 
 // MTU returns the largest frame WriteTo accepts: 1497 bytes, so that the
 // Ethernet frame fits the 1500-byte MTU of the kernel's usb0.

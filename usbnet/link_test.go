@@ -567,6 +567,13 @@ func TestCloseUnblocks(t *testing.T) {
 		if err := a.Close(); err != nil {
 			t.Fatalf("second Close: %v", err)
 		}
+		// Setting a deadline after Close fails as on a net.Conn (it
+		// returned nil; found by review).
+		for name, set := range map[string]func(time.Time) error{"SetDeadline": a.SetDeadline, "SetReadDeadline": a.SetReadDeadline, "SetWriteDeadline": a.SetWriteDeadline} {
+			if err := set(time.Now()); !errors.Is(err, net.ErrClosed) {
+				t.Errorf("%s after Close: %v, want net.ErrClosed", name, err)
+			}
+		}
 	})
 }
 
