@@ -54,7 +54,7 @@ rpid=$!
 timeout 90 $P usb $DEV --bus $BUS_B --config $W/idb --name peer-b -v send $W/two.bin >$W/send2.log 2>&1 &
 spid=$!
 progress() { # the sender's last whole percentage, from its progress lines
-	tr '\r' '\n' <$W/send2.log 2>/dev/null | grep -oE '[0-9]+(\.[0-9]+)?%' | tail -n1 | cut -d. -f1 | tr -d %
+	tr '\r' '\n' 2>/dev/null <$W/send2.log | grep -oE '[0-9]+(\.[0-9]+)?%' | tail -n1 | cut -d. -f1 | tr -d %
 }
 i=0
 while :; do
