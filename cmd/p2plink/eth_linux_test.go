@@ -235,3 +235,23 @@ func TestSendKeepsHashesOnDisk(t *testing.T) {
 	cancel()
 	<-served
 }
+
+// TestNoCarrierSaid: waiting on an interface that is up but has no carrier
+// (a cable out; here the veth's other end is down) says so (found by
+// review: it waited as if all were well).
+func TestNoCarrierSaid(t *testing.T) {
+	ns := vethNamespace(t)
+	if out, err := exec.Command("ip", "-n", ns, "link", "set", "veth1", "down").CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	dir := t.TempDir()
+	var r result
+	if err := inNamespace(ns, func() {
+		r = runCmd(context.Background(), "", "eth", "veth0", "--config", filepath.Join(dir, "a"), "--wait", "300ms", "chat")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(r.stderr, "veth0") || !strings.Contains(r.stderr, "no carrier") {
+		t.Errorf("exit %d, stderr %q; want it to say veth0 has no carrier", r.code, r.stderr)
+	}
+}

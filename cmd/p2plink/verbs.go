@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -441,6 +442,9 @@ func hashStoreDir() string {
 // address, others by their address (a serial port's path).
 func where(l link.Link) string {
 	if n, ok := l.(interface{ Interface() string }); ok {
+		if ifi, err := net.InterfaceByName(n.Interface()); err == nil && ifi.Flags&net.FlagUp != 0 && ifi.Flags&net.FlagRunning == 0 {
+			return fmt.Sprintf("%s (%s; no carrier: is the cable plugged in, and the other end up?)", n.Interface(), l.LocalAddr())
+		}
 		return fmt.Sprintf("%s (%s)", n.Interface(), l.LocalAddr())
 	}
 	return l.LocalAddr().String()
