@@ -116,3 +116,59 @@ func partials(t *testing.T, dst string) []string {
 	}
 	return m
 }
+
+// TestResumeAfterOtherStored: a transfer that planned to resume from
+// partial data another transfer then stored (and removed) is refused when
+// its data starts, saying to rerun, and the stored file stays intact. It
+// made a new, empty partial file, padded it with zeros to the offset it
+// had offered and stored that, verified against the hashes it had read
+// (found by review of the lock).
+func TestResumeAfterOtherStored(t *testing.T) {
+	dst := t.TempDir()
+	data := randBytes(31, 30*ChunkSize)
+	ro := ReceiveOptions{hashes: []hashAlg{scriptHash}, Overwrite: true}
+
+	// A receives 10 chunks and holds its partial data.
+	a1, a2 := streamPair()
+	aDone := make(chan error, 1)
+	go func() { _, err := Receive(context.Background(), a2, dst, ro); aDone <- err }()
+	fa := newFakeSender(t, a1)
+	if rs := fa.manifest(fileEntry("f", data)); rs[0].Offset != 0 {
+		t.Fatal("A offered", rs[0].Offset)
+	}
+	go io.Copy(io.Discard, fa.r.br)
+	fa.w.file(0, 0)
+	sendChunks(fa.w, data[:10*ChunkSize])
+	fa.w.flush()
+
+	// B plans a resume from A's partial data.
+	b1, b2 := streamPair()
+	bDone := make(chan error, 1)
+	go func() { _, err := Receive(context.Background(), b2, dst, ro); bDone <- err }()
+	fb := newFakeSender(t, b1)
+	off := fb.manifest(fileEntry("f", data))[0].Offset
+	if off == 0 {
+		t.Skip("B was offered no prefix (A's data had not reached the file yet)")
+	}
+
+	// A ends and stores the file; then B's data starts.
+	sendChunks(fa.w, data[10*ChunkSize:])
+	fa.w.indexReason(msgEnd, 0, 0, "")
+	fa.w.msg(msgDone)
+	fa.w.flush()
+	fa.s.CloseWrite()
+	if err := <-aDone; err != nil {
+		t.Fatal("A:", err)
+	}
+	fb.send(func(w *writer) {
+		w.file(0, off)
+		sendChunks(w, data[off:])
+		w.indexReason(msgEnd, 0, 0, "")
+		w.msg(msgDone)
+	})
+	err := <-bDone
+	if err == nil || !strings.Contains(err.Error(), "partial data changed") || !strings.Contains(err.Error(), "run the same command again") {
+		t.Errorf("B: %v; want a refusal saying to rerun", err)
+	}
+	checkFile(t, filepath.Join(dst, "f"), data, 0o644)
+}

@@ -52,6 +52,9 @@ type rfile struct {
 	prefix  *rootHash // root state over the offered prefix's chunks; nil if none
 	started bool
 	created bool // a folder this transfer made (only those get the sender's mode and time)
+	// kept is the partial data verifyPartial read the offered prefix
+	// from: a resume must continue that very file, or none.
+	kept os.FileInfo
 }
 
 // Receive receives files and folders from s into dir (created if needed) and
@@ -393,6 +396,10 @@ func (rc *receiver) verifyPartial(f *rfile, root *[hashLen]byte) int64 {
 		return 0
 	}
 	defer data.Close()
+	kept, err := data.Stat()
+	if err != nil {
+		return 0
+	}
 	sums, err := rc.root.Open(partPath(id, ".sums"))
 	if err != nil {
 		return 0
@@ -419,7 +426,7 @@ func (rc *receiver) verifyPartial(f *rfile, root *[hashLen]byte) int64 {
 	}
 	*root = rh.root()
 	if pos > 0 {
-		f.prefix = rh // kept only for files that resume
+		f.prefix, f.kept = rh, kept // kept only for files that resume
 	}
 	return pos
 }
@@ -528,7 +535,14 @@ func (rc *receiver) openPartial(f *rfile, off int64) error {
 	if err := rc.root.MkdirAll(partialDir, 0o700); err != nil {
 		return rc.diskErr(fmt.Errorf("xfer: creating %s: %w", filepath.Join(rc.dir, partialDir), err))
 	}
-	data, err := rc.root.OpenFile(partPath(rc.id, ".part"), os.O_RDWR|os.O_CREATE, 0o600)
+	flags := os.O_RDWR | os.O_CREATE
+	if off > 0 {
+		flags = os.O_RDWR // a resume continues the data it checked, never a new file
+	}
+	data, err := rc.root.OpenFile(partPath(rc.id, ".part"), flags, 0o600)
+	if off > 0 && errors.Is(err, fs.ErrNotExist) {
+		return partialChanged(f)
+	}
 	if err != nil {
 		return rc.diskErr(fmt.Errorf("xfer: %w", err))
 	}
@@ -536,6 +550,17 @@ func (rc *receiver) openPartial(f *rfile, off int64) error {
 	if err := lockPartial(data); err != nil {
 		data.Close()
 		return fmt.Errorf("xfer: %q: %w; rerun once that one has ended (it resumes from what arrived)", f.Name, err)
+	}
+	// Locked, it must still be what the name leads to (another transfer
+	// may have stored it, so that it is now the stored file, and removed
+	// the name), and for a resume the very data whose prefix was checked,
+	// still holding it.
+	held, herr := data.Stat()
+	named, nerr := rc.root.Stat(partPath(rc.id, ".part"))
+	if herr != nil || nerr != nil || !os.SameFile(held, named) ||
+		(off > 0 && (f.kept == nil || !os.SameFile(held, f.kept) || held.Size() < off)) {
+		data.Close()
+		return partialChanged(f)
 	}
 	rc.data = data
 	if rc.opts.hookFile != nil {
@@ -669,6 +694,13 @@ func (rc *receiver) writeFailed(err error) error {
 	err = fmt.Errorf("%w; %d bytes kept in %s, rerun to resume", err, rc.pos, filepath.Join(rc.dir, partialDir))
 	f.res.Status, f.res.Err = StatusFailed, err
 	return err
+}
+
+// partialChanged is the error for partial data that another transfer of
+// the same file stored or replaced between this transfer's plan and its
+// start.
+func partialChanged(f *rfile) error {
+	return fmt.Errorf("xfer: %q: its partial data changed as this transfer started (another transfer of the same file ended meanwhile); run the same command again", f.Name)
 }
 
 // fail ends the transfer because the sender lied about the current file:
