@@ -33,7 +33,7 @@ func startWriteback(f partFile, off, n int64) error {
 // its size (FALLOC_FL_KEEP_SIZE: the partial data's size still says how
 // much arrived), so that a disk too small for the file is found before its
 // data is sent rather than when it fills up, and the file system lays the
-// file out in few extents. A file system that cannot (FAT, ext4 formatted
+// file out in few extents. A file system that cannot (ext4 formatted
 // without extents, some network file systems) or a test's stand-in is left
 // alone: the writes then find the disk full, if it is. f holds off bytes.
 //
@@ -41,11 +41,13 @@ func startWriteback(f partFile, off, n int64) error {
 // a file larger than the file system can hold, and the error of cutting
 // the file back to off should that fail (the file must not be used then:
 // its size would claim data that never came). fallocate itself returns
-// EFBIG past FAT32's 4 GiB, but ext4 without extents (an ext3-formatted
-// disk), whose files hold 16 GiB to 2 TiB by block size, refuses fallocate
-// altogether. So a file of more than sizeProbe bytes is first grown to its
-// size with ftruncate, which allocates nothing and which every file system
-// refuses past its limit, then cut back to off.
+// EFBIG past the file system's limit (FAT32's 4 GiB), but ext4 without
+// extents (an ext3-formatted disk), whose files hold 16 GiB to 2 TiB by
+// block size, refuses fallocate altogether. There a file of more than
+// sizeProbe bytes is grown to its size with ftruncate, which allocates
+// nothing on such a file system and which it refuses past its limit, and
+// cut back to off. (Only there: FAT fills a file grown by ftruncate with
+// zeros, gigabytes of writes for nothing.)
 func reserveSpace(f partFile, off, n int64) error {
 	sc, ok := f.(syscall.Conn)
 	if !ok || n <= 0 {
@@ -57,22 +59,17 @@ func reserveSpace(f partFile, off, n int64) error {
 	}
 	var cutBack error // the file could not be cut back to off: it must not be used
 	if cerr := rc.Control(func(fd uintptr) {
-		if off+n > sizeProbe {
-			if err = unix.Ftruncate(int(fd), off+n); err == unix.EFBIG {
-				return
-			}
-			if err == nil {
-				cutBack = unix.Ftruncate(int(fd), off)
-			}
-			if err != nil || cutBack != nil {
-				return // other errors are not about sizes: the writes will tell
-			}
-		}
 		for {
 			err = unix.Fallocate(int(fd), unix.FALLOC_FL_KEEP_SIZE, off, n)
 			if err != unix.EINTR {
 				break
 			}
+		}
+		if err != unix.EOPNOTSUPP || off+n <= sizeProbe {
+			return
+		}
+		if err = unix.Ftruncate(int(fd), off+n); err == nil {
+			cutBack = unix.Ftruncate(int(fd), off)
 		}
 	}); cerr != nil {
 		return nil
