@@ -1,6 +1,7 @@
 package share
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -134,6 +135,7 @@ type limiter struct {
 
 	mu    sync.Mutex
 	peers map[string]*attempts
+	ended chan struct{} // closed when an attempt ends (nil: nobody waits)
 }
 
 type attempts struct {
@@ -144,43 +146,77 @@ type attempts struct {
 
 // begin starts an attempt by fp, counted as if it failed until end says
 // otherwise: a peer that sends many requests at once (one per stream) gets
-// no more tries than one that sends them in turn. It reports false, and
-// how long to wait, when fp is locked out or has its every remaining try
-// in flight already.
-func (l *limiter) begin(fp string) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	a := l.peers[fp]
-	if a == nil {
-		a = &attempts{}
-		l.peers[fp] = a
-	}
-	if now.Before(a.lockedUntil) {
-		return false, a.lockedUntil.Sub(now)
-	}
-	recent := 0
-	for _, t := range a.fails {
-		if now.Sub(t) < l.window {
-			recent++
+// no more tries than one that sends them in turn. While fp has its every
+// remaining try in flight, begin waits for one of them to end (a peer
+// sending the right password on many streams at once is served, in turn).
+// It reports false, and how long to wait, when fp is locked out; false and
+// 0 when ctx ended first.
+func (l *limiter) begin(ctx context.Context, fp string) (bool, time.Duration) {
+	for {
+		l.mu.Lock()
+		now := l.now()
+		a := l.peers[fp]
+		if a == nil {
+			a = &attempts{}
+			l.peers[fp] = a
+		}
+		if now.Before(a.lockedUntil) {
+			l.mu.Unlock()
+			return false, a.lockedUntil.Sub(now)
+		}
+		recent := 0
+		for _, t := range a.fails {
+			if now.Sub(t) < l.window {
+				recent++
+			}
+		}
+		if recent+a.pending < l.max {
+			a.pending++
+			l.mu.Unlock()
+			return true, 0
+		}
+		if l.ended == nil {
+			l.ended = make(chan struct{})
+		}
+		ended := l.ended
+		l.mu.Unlock()
+		select {
+		case <-ended:
+		case <-ctx.Done():
+			return false, 0
 		}
 	}
-	if recent+a.pending >= l.max {
-		return false, time.Second // its tries in flight decide
-	}
-	a.pending++
-	return true, 0
 }
 
 // end ends an attempt begun by begin; failed records it as failed, and
 // end then reports whether that locked fp out.
 func (l *limiter) end(fp string, failed bool) bool {
+	locked := failed && l.fail(fp)
 	l.mu.Lock()
 	if a := l.peers[fp]; a != nil && a.pending > 0 {
 		a.pending--
 	}
+	if l.ended != nil {
+		close(l.ended) // wake those waiting in begin
+		l.ended = nil
+	}
 	l.mu.Unlock()
-	return failed && l.fail(fp)
+	return locked
+}
+
+// locked reports whether fp is locked out, and for how long still.
+func (l *limiter) locked(fp string) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.peers[fp]
+	if a == nil {
+		return false, 0
+	}
+	now := l.now()
+	if now.Before(a.lockedUntil) {
+		return true, a.lockedUntil.Sub(now)
+	}
+	return false, 0
 }
 
 // fail records a failed attempt by fp and reports whether it locked fp out.

@@ -167,15 +167,39 @@ func (srv *Server) Serve(ctx context.Context, st Stream, p Peer) error {
 		return answer(response{Status: StatusBadRequest, Msg: fmt.Sprintf("unknown operation %q", req.Op)})
 	}
 
-	ok, wait := srv.lim.begin(p.Fingerprint)
-	if !ok {
+	// A request that gives a password has it checked (against the
+	// share's hash, or a dummy one): that takes 64 MiB and most of a CPU,
+	// so a few run at once, and each counts as failed until it is done,
+	// so that guesses sent at once on many streams get no more tries than
+	// guesses sent in turn. Other requests are only refused while the
+	// peer is locked out.
+	check := req.Password != ""
+	if check {
+		ok, wait := srv.lim.begin(ctx, p.Fingerprint)
+		if !ok && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !ok {
+			return answer(response{Status: StatusLocked, Msg: lockedMsg(wait)})
+		}
+		select {
+		case srv.checks <- struct{}{}:
+		case <-ctx.Done():
+			srv.lim.end(p.Fingerprint, false)
+			return ctx.Err()
+		}
+	} else if locked, wait := srv.lim.locked(p.Fingerprint); locked {
 		return answer(response{Status: StatusLocked, Msg: lockedMsg(wait)})
 	}
-	// Password checks take 64 MiB and most of a CPU each: a few at once.
-	srv.checks <- struct{}{}
 	s := srv.authorize(&req, p)
-	<-srv.checks
-	if srv.lim.end(p.Fingerprint, s == nil) {
+	var lockedOut bool
+	if check {
+		<-srv.checks
+		lockedOut = srv.lim.end(p.Fingerprint, s == nil)
+	} else if s == nil {
+		lockedOut = srv.lim.fail(p.Fingerprint)
+	}
+	if lockedOut {
 		a.Warn("share: too many failed attempts; peer locked out", "for", srv.opts.Lockout)
 	}
 	if s == nil {

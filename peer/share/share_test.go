@@ -776,3 +776,38 @@ func TestLockoutConcurrent(t *testing.T) {
 		t.Errorf("after the guesses: %v, want ErrLocked", err)
 	}
 }
+
+// TestRightPasswordConcurrent: a client with the right password that sends
+// its requests at once is served, all of them: attempts in flight count
+// as failed only until checked, and the ones past the limit wait for them
+// rather than being told "too many failed attempts" (found by review of
+// the lockout).
+func TestRightPasswordConcurrent(t *testing.T) {
+	f := newFixture(t)
+	h, err := hashPassword("hunter2", argonParams{memory: 1024, time: 60, threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cfg.Shares["vault"].PasswordHash = h
+	srv, _ := newServer(t, f.cfg, ServerOptions{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			call(t, srv, bob, func(st Stream) {
+				_, _, err = Ls(context.Background(), st, "vault", "", Auth{Password: "hunter2"})
+			})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("a request with the right password: %v", err)
+		}
+	}
+}
