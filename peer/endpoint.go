@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/p2plink/p2plink/link"
 )
@@ -107,21 +108,29 @@ func (e *Endpoint) Quiet() bool { return e.cfg.Quiet }
 
 // cleanName keeps a peer name printable, short and free of spaces.
 func cleanName(s string) string {
-	out := make([]rune, 0, len(s))
+	out := make([]byte, 0, maxName)
 	for _, r := range s {
-		if len(out) == 64 {
-			break
-		}
 		if r <= ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) {
 			r = '_'
 		}
-		out = append(out, r)
+		if len(out)+utf8.RuneLen(r) > maxName {
+			break // 64 bytes, so that the handshake fits a 512-byte MTU
+		}
+		out = utf8.AppendRune(out, r)
 	}
 	if len(out) == 0 {
 		return "peer"
 	}
 	return string(out)
 }
+
+// maxName bounds a peer's name, in bytes, and minMTU the link MTU the
+// protocol needs: the handshake's message 2 (keys, and the description
+// with that name, the ciphers and the MTU) must fit one packet.
+const (
+	maxName = 64
+	minMTU  = 512
+)
 
 // Errors a session ends with. Test with errors.Is.
 var (
@@ -201,8 +210,8 @@ func NewEndpoint(l link.Link, cfg Config) (*Endpoint, error) {
 	if cfg.Identity == nil {
 		return nil, errors.New("peer: Config.Identity is required")
 	}
-	if l.MTU() < 256 {
-		return nil, fmt.Errorf("peer: link MTU %d is below the 256 bytes the protocol needs", l.MTU())
+	if l.MTU() < minMTU {
+		return nil, fmt.Errorf("peer: link MTU %d is below the %d bytes the protocol needs", l.MTU(), minMTU)
 	}
 	e := &Endpoint{
 		l:         l,

@@ -652,8 +652,11 @@ func (s *Session) newHandshake(initiator bool) (*noise.HandshakeState, error) {
 }
 
 func (s *Session) myPayload() []byte {
-	b, _ := json.Marshal(helloPayload{Name: s.cfg.Name, Soft: "p2plink", Ciphers: s.cfg.offeredCiphers(), MTU: s.e.mtu})
-	return b
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // "<" as is, not 6 bytes: the description must fit a small MTU
+	enc.Encode(helloPayload{Name: s.cfg.Name, Soft: "p2plink", Ciphers: s.cfg.offeredCiphers(), MTU: s.e.mtu})
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 // minSegment is the smallest segment a session sends.

@@ -178,8 +178,8 @@ func (e *env) linkCommand(ctx context.Context, kind string, args []string) error
 	if err != nil {
 		return err
 	}
-	if o.mtu != 0 && (o.mtu < 256 || o.mtu > 65535) {
-		return usageError("--mtu %d: give 256 to 65535 bytes (default 4096); both ends then use the smaller of theirs", o.mtu)
+	if o.mtu != 0 && (o.mtu < 512 || o.mtu > 65535) {
+		return usageError("--mtu %d: give 512 to 65535 bytes (default 4096); both ends then use the smaller of theirs", o.mtu)
 	}
 	var target string
 	if kind != "usb" {

@@ -135,7 +135,7 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 		{[]string{"demo", "--ber", "2"}, 2, "--ber 2: give a bit error rate from 0 to 0.001"},
 		{[]string{"id", "--config", dir, "extra"}, 2, "id takes no arguments"},
 		{[]string{"ports", "extra"}, 2, "ports takes no arguments"},
-		{[]string{"serial", "/dev/null", "--config", dir, "--mtu", "10", "chat"}, 2, "--mtu 10: give 256 to 65535"},
+		{[]string{"serial", "/dev/null", "--config", dir, "--mtu", "10", "chat"}, 2, "--mtu 10: give 512 to 65535"},
 		{[]string{"demo", "--baud", "0"}, 2, "--baud 0: give a line rate"},
 		{[]string{"demo", "extra"}, 2, "demo takes no arguments"},
 	} {
