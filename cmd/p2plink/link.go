@@ -334,7 +334,7 @@ func checkLocal(paths []string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", p, errors.Unwrap(err))
 		}
-		if !fi.IsDir() {
+		if fi.Mode().IsRegular() { // (opening a named pipe would wait for a writer)
 			f, err := os.Open(p)
 			if err != nil {
 				return fmt.Errorf("%s: %w", p, errors.Unwrap(err))
