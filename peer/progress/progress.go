@@ -69,6 +69,7 @@ type Reporter struct {
 	mode Mode
 
 	start      time.Time
+	startDone  int64 // done at start: kept from an earlier run, not moved now
 	name       string
 	done       int64
 	total      int64
@@ -124,6 +125,7 @@ func (r *Reporter) Update(name string, done, total int64) {
 	now := r.opts.Now()
 	if r.start.IsZero() || done < r.done {
 		r.start, r.sampleT, r.sampleDone, r.rate, r.rated = now, now, done, 0, 0
+		r.startDone = done // a resumed transfer starts with what it kept
 	}
 	if dt := now.Sub(r.sampleT); dt >= minSample {
 		inst := float64(done-r.sampleDone) / dt.Seconds()
@@ -217,7 +219,7 @@ func (r *Reporter) emit(now time.Time, final bool) {
 	if final && elapsed > 0 {
 		// The last line gives the whole transfer's average (a fast one
 		// ends before the running rate has a first sample).
-		rate = float64(r.done) / elapsed.Seconds()
+		rate = float64(r.done-r.startDone) / elapsed.Seconds()
 	}
 	done := "done in"
 	if final && r.total > 0 && r.done < r.total {

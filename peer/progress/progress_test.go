@@ -251,3 +251,21 @@ func TestFinalLine(t *testing.T) {
 		}
 	}
 }
+
+// TestFinalRateResumed: the final average of a resumed transfer counts
+// only what this run moved, not what an earlier one kept (found by review).
+func TestFinalRateResumed(t *testing.T) {
+	c := newClock()
+	var out strings.Builder
+	r := New(&out, Options{Mode: Lines, Now: c.now})
+	r.Update("f", 900<<20, 1000<<20)
+	for i := 1; i <= 10; i++ {
+		c.advance(time.Second)
+		r.Update("f", int64(900+10*i)<<20, 1000<<20)
+	}
+	r.Finish()
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, "10.0 MiB/s, done in 0:10") {
+		t.Errorf("final line %q; the transfer moved 10.0 MiB/s for 10 s", last)
+	}
+}
