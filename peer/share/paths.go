@@ -17,7 +17,8 @@ var (
 	errSpecial = errors.New("not a regular file or folder")
 )
 
-// partialDir is where xfer keeps partial data of a put to the share root.
+// partialDir is where xfer keeps partial data of a put, in the folder put
+// into.
 const partialDir = ".p2plink-partial"
 
 // splitPath checks a path as sent on the wire ("a/b/c", slash-separated,
@@ -40,8 +41,8 @@ func splitPath(p string) ([]string, error) {
 			continue
 		case e == "..":
 			return nil, errBadPath
-		case len(elems) == 0 && strings.EqualFold(e, partialDir):
-			return nil, errBadPath // xfer's partial data of puts
+		case strings.EqualFold(e, partialDir):
+			return nil, errBadPath // xfer's partial data of puts, in any folder
 		case len(e) >= 2 && e[1] == ':' && (e[0]|0x20 >= 'a' && e[0]|0x20 <= 'z'):
 			return nil, errBadPath // C:, C:foo — a drive on Windows
 		case strings.ContainsRune(e, ':') && filepath.Separator == '\\':

@@ -351,8 +351,8 @@ func list(root, p string) ([]Entry, bool, error) {
 	}
 	entries := make([]Entry, 0, len(des))
 	for _, de := range des {
-		if real == root && strings.EqualFold(de.Name(), partialDir) {
-			continue
+		if strings.EqualFold(de.Name(), partialDir) {
+			continue // unfinished puts, in whatever folder they go
 		}
 		info, err := de.Info() // lstat: links are listed, not followed
 		if err != nil {

@@ -710,6 +710,7 @@ func TestServerTextPrintable(t *testing.T) {
 func TestGetWholeShareSkipsPartials(t *testing.T) {
 	f := newFixture(t)
 	writeFile(t, filepath.Join(f.inbox, ".p2plink-partial", "0123.part"), []byte("someone's half upload"))
+	writeFile(t, filepath.Join(f.inbox, "sub", ".p2plink-partial", "4567.part"), []byte("another, into sub/"))
 	writeFile(t, filepath.Join(f.inbox, "done.txt"), []byte("ok"))
 	srv, _ := newServer(t, f.cfg, ServerOptions{})
 	dst := t.TempDir()
@@ -723,8 +724,23 @@ func TestGetWholeShareSkipsPartials(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(dst, "inbox", "done.txt")); string(got) != "ok" {
 		t.Errorf("done.txt: %q", got)
 	}
-	if _, err := os.Stat(filepath.Join(dst, "inbox", ".p2plink-partial")); err == nil {
-		t.Errorf("get of the whole share delivered inbox/.p2plink-partial")
+	for _, p := range []string{".p2plink-partial", "sub/.p2plink-partial"} {
+		if _, err := os.Stat(filepath.Join(dst, "inbox", p)); err == nil {
+			t.Errorf("get of the whole share delivered inbox/%s", p)
+		}
+	}
+	// Nor is it listed, or fetched by name, in a subfolder (found by
+	// review: only the share's root was kept out).
+	var entries []Entry
+	call(t, srv, ann, func(st Stream) { entries, _, err = Ls(context.Background(), st, "inbox", "sub", Auth{}) })
+	if err != nil || len(entries) != 0 {
+		t.Errorf("ls inbox/sub: %+v, %v; want nothing listed", entries, err)
+	}
+	call(t, srv, ann, func(st Stream) {
+		_, err = Get(context.Background(), st, "inbox", []string{"sub/.p2plink-partial"}, Auth{}, t.TempDir(), xfer.ReceiveOptions{})
+	})
+	if !errors.Is(err, ErrBadPath) {
+		t.Errorf("get inbox/sub/.p2plink-partial: %v, want ErrBadPath", err)
 	}
 }
 
