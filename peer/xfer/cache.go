@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // Hashes keeps the root hashes of files sent, so that a later Send of the
@@ -42,6 +43,10 @@ const (
 	maxKeptChunks = 1 << 21
 )
 
+// racyWindow is how recently a file may have changed and still have its
+// hashes stored on disk.
+var racyWindow = 2 * time.Second
+
 // maxRoots bounds the files a Hashes keeps in memory (about 100 bytes each
 // with their path, 25 MiB in all, besides the chunk hashes).
 var maxRoots = 1 << 18
@@ -61,7 +66,8 @@ func NewHashes() *Hashes { return &Hashes{roots: map[hashKey]cachedRoot{}} }
 // the program: a file of 8 MiB or more whose device, inode, size,
 // modification time and change time are those it was hashed at is not
 // read again, neither to hash it nor to check a resumed transfer's kept
-// prefix (on Unix systems; elsewhere it keeps nothing on disk). The folder
+// prefix (on Unix systems; elsewhere it keeps nothing on disk). A file
+// changed in the 2 s before it was hashed is not kept on disk. The folder
 // holds at most 256 MiB (32 bytes per 64 KiB of file, files up to 16 GiB
 // with their chunk hashes), the oldest entries going first; deleting it
 // only costs the hashing again. With dir "" it is NewHashes.
@@ -207,6 +213,12 @@ func (h *Hashes) keep(f *srcFile, alg hashAlg, before fileID, ok bool, sums [][h
 	after, ok := statID(f.path)
 	abs, err := filepath.Abs(f.path)
 	if !ok || err != nil || after != before || after.size != f.Size || after.mtime != f.Mtime {
+		return
+	}
+	// A file changed within the last moments may change again within the
+	// same tick of the file system's clock, leaving its times as they are
+	// (git's "racily clean" files): such a file is not stored.
+	if now := time.Now().UnixNano(); now-after.mtime < int64(racyWindow) || now-after.ctime < int64(racyWindow) {
 		return
 	}
 	h.store.save(abs, alg, after, f.Root, sums)
