@@ -754,14 +754,7 @@ func TestGetWholeShareSkipsPartials(t *testing.T) {
 // try in flight is answered "locked" at once (it got as many guesses as
 // streams it opened, each check taking 64 MiB; found by review).
 func TestLockoutConcurrent(t *testing.T) {
-	f := newFixture(t)
-	// A check slow enough (tens of milliseconds) that the guesses overlap.
-	h, err := hashPassword("hunter2", argonParams{memory: 1024, time: 60, threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.cfg.Shares["vault"].PasswordHash = h
-	srv, _ := newServer(t, f.cfg, ServerOptions{})
+	srv := slowVaultServer(t)
 	const n = 16
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -791,6 +784,7 @@ func TestLockoutConcurrent(t *testing.T) {
 		t.Errorf("%d guesses checked and denied, %d answered locked, of %d at once; at most %d may be checked", denied, locked, n, DefaultMaxFailures)
 	}
 	// The right password is refused too while locked out.
+	var err error
 	call(t, srv, bob, func(st Stream) { _, _, err = Ls(context.Background(), st, "vault", "", Auth{Password: "hunter2"}) })
 	if !errors.Is(err, ErrLocked) {
 		t.Errorf("after the guesses: %v, want ErrLocked", err)
@@ -803,13 +797,7 @@ func TestLockoutConcurrent(t *testing.T) {
 // rather than being told "too many failed attempts" (found by review of
 // the lockout).
 func TestRightPasswordConcurrent(t *testing.T) {
-	f := newFixture(t)
-	h, err := hashPassword("hunter2", argonParams{memory: 1024, time: 60, threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.cfg.Shares["vault"].PasswordHash = h
-	srv, _ := newServer(t, f.cfg, ServerOptions{})
+	srv := slowVaultServer(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for range 8 {
@@ -830,4 +818,19 @@ func TestRightPasswordConcurrent(t *testing.T) {
 			t.Errorf("a request with the right password: %v", err)
 		}
 	}
+}
+
+// slowVaultServer serves the fixture with the vault's password "hunter2"
+// checked slowly enough (tens of milliseconds) that requests sent at once
+// overlap.
+func slowVaultServer(t *testing.T) *Server {
+	t.Helper()
+	f := newFixture(t)
+	h, err := hashPassword("hunter2", argonParams{memory: 1024, time: 60, threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cfg.Shares["vault"].PasswordHash = h
+	srv, _ := newServer(t, f.cfg, ServerOptions{})
+	return srv
 }
