@@ -38,6 +38,20 @@ func inNamespace(ns string, fn func()) error {
 	return <-done
 }
 
+// runInNamespace runs the command with args in the named network
+// namespace, in the background; its result (code -1: the namespace could
+// not be entered) arrives on the channel.
+func runInNamespace(ctx context.Context, ns string, args ...string) <-chan result {
+	done := make(chan result, 1)
+	go func() {
+		err := inNamespace(ns, func() { done <- runCmd(ctx, "", args...) })
+		if err != nil {
+			done <- result{code: -1, stderr: err.Error()}
+		}
+	}()
+	return done
+}
+
 // reapStaleNamespaces deletes the namespaces earlier runs of this test
 // left when they were killed before their cleanup: p2plcmd<pid> of a
 // process that is gone.
@@ -91,15 +105,7 @@ func TestOnePeerPerInterface(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	served := make(chan result, 1)
-	go func() {
-		err := inNamespace(ns, func() {
-			served <- runCmd(ctx, "", "eth", "veth0", "--config", filepath.Join(dir, "a"), "--name", "alice", "--dir", dir, "serve")
-		})
-		if err != nil {
-			served <- result{code: -1, stderr: err.Error()}
-		}
-	}()
+	served := runInNamespace(ctx, ns, "eth", "veth0", "--config", filepath.Join(dir, "a"), "--name", "alice", "--dir", dir, "serve")
 	// Wait for serve's claim on the interface (an abstract Unix socket of
 	// this namespace), or the second command could take it first.
 	claimed := false
@@ -194,15 +200,7 @@ func TestSendKeepsHashesOnDisk(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	served := make(chan result, 1)
-	go func() {
-		err := inNamespace(ns, func() {
-			served <- runCmd(ctx, "", "eth", "veth0", "--config", filepath.Join(dir, "a"), "--name", "alice", "--dir", filepath.Join(dir, "in"), "--overwrite", "serve")
-		})
-		if err != nil {
-			served <- result{code: -1, stderr: err.Error()}
-		}
-	}()
+	served := runInNamespace(ctx, ns, "eth", "veth0", "--config", filepath.Join(dir, "a"), "--name", "alice", "--dir", filepath.Join(dir, "in"), "--overwrite", "serve")
 	data := make([]byte, 9<<20)
 	rand.Read(data)
 	file := filepath.Join(dir, "big.bin")
