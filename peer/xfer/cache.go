@@ -203,8 +203,10 @@ func (h *Hashes) lookup(f *srcFile, alg hashAlg) ([hashLen]byte, bool) {
 
 // keep keeps the root and chunk hashes (nil: not kept) of the file f,
 // hashed under alg while its identity on disk was before (ok: known): in
-// memory, and on disk when it is still that identity now, so that a file
-// that changed while it was hashed is not stored under either.
+// memory, and on disk when it is still that identity now (a file that
+// changed while it was hashed is not stored on disk; in memory its key has
+// the size and modification time it was hashed at, which Send checks
+// again before and after sending it).
 func (h *Hashes) keep(f *srcFile, alg hashAlg, before fileID, ok bool, sums [][hashLen]byte) {
 	h.put(hashKey{f.path, f.Size, f.Mtime, alg}, f.Root, sums)
 	if h.store == nil || !ok {
