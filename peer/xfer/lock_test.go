@@ -3,6 +3,7 @@
 package xfer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -171,4 +172,59 @@ func TestResumeAfterOtherStored(t *testing.T) {
 		t.Errorf("B: %v; want a refusal saying to rerun", err)
 	}
 	checkFile(t, filepath.Join(dst, "f"), data, 0o644)
+}
+
+// TestResumeOfRewrittenPartial: a transfer that planned to resume from
+// kept partial data, which another transfer of the same file then
+// rewrote (its sender declined the resume, sent other bytes and was cut),
+// is refused when its data starts: the chunk hashes kept for the prefix
+// are checked again under the lock. It stored the other bytes as a
+// verified file (found by review).
+func TestResumeOfRewrittenPartial(t *testing.T) {
+	dst := t.TempDir()
+	data := randBytes(31, 30*ChunkSize)
+	bad := randBytes(99, 25*ChunkSize)
+	ro := ReceiveOptions{hashes: []hashAlg{scriptHash}, Overwrite: true}
+	recv := func(s Stream) chan error {
+		c := make(chan error, 1)
+		go func() { _, err := Receive(context.Background(), s, dst, ro); c <- err }()
+		return c
+	}
+	a1, a2 := streamPair()
+	aDone := recv(a2)
+	fa := newFakeSender(t, a1)
+	fa.manifest(fileEntry("f", data))
+	go io.Copy(io.Discard, fa.r.br)
+	fa.w.file(0, 0)
+	sendChunks(fa.w, data[:20*ChunkSize])
+	fa.w.flush()
+	a1.Close()
+	t.Log("A:", <-aDone)
+	c1, c2 := streamPair()
+	cDone := recv(c2)
+	fc := newFakeSender(t, c1)
+	off := fc.manifest(fileEntry("f", data))[0].Offset
+	t.Log("C offered", off/ChunkSize, "chunks")
+	b1, b2 := streamPair()
+	bDone := recv(b2)
+	fb := newFakeSender(t, b1)
+	fb.manifest(fileEntry("f", data))
+	go io.Copy(io.Discard, fb.r.br)
+	fb.w.file(0, 0)
+	sendChunks(fb.w, bad)
+	fb.w.flush()
+	b1.Close()
+	t.Log("B:", <-bDone)
+	fc.send(func(w *writer) {
+		w.file(0, off)
+		sendChunks(w, data[off:])
+		w.indexReason(msgEnd, 0, 0, "")
+		w.msg(msgDone)
+	})
+	if err := <-cDone; err == nil || !strings.Contains(err.Error(), "partial data changed") {
+		t.Errorf("C: %v; want a refusal saying to rerun", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dst, "f")); err == nil && !bytes.Equal(got, data) {
+		t.Errorf("stored f differs from the verified data: first 20 chunks equal B's bytes? %v", bytes.Equal(got[:20*ChunkSize], bad[:20*ChunkSize]))
+	}
 }

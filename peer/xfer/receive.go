@@ -562,6 +562,10 @@ func (rc *receiver) openPartial(f *rfile, off int64) error {
 		data.Close()
 		return partialChanged(f)
 	}
+	if off > 0 && !rc.sumsStill(off) {
+		data.Close()
+		return partialChanged(f)
+	}
 	rc.data = data
 	if rc.opts.hookFile != nil {
 		rc.data = rc.opts.hookFile(data)
@@ -947,4 +951,24 @@ func (rc *receiver) finishDirs() {
 		mt := time.Unix(0, f.Mtime)
 		rc.root.Chtimes(f.Name, mt, mt)
 	}
+}
+
+// sumsStill reports whether .sums still records, for the first off bytes,
+// the chunk hashes the resume's root state (rc.leaves) was built from.
+func (rc *receiver) sumsStill(off int64) bool {
+	sums, err := rc.root.Open(partPath(rc.id, ".sums"))
+	if err != nil {
+		return false
+	}
+	defer sums.Close()
+	sr := bufio.NewReader(sums)
+	rh := newRootHash(rc.alg)
+	var sum [hashLen]byte
+	for n := (off + ChunkSize - 1) / ChunkSize; n > 0; n-- {
+		if _, err := io.ReadFull(sr, sum[:]); err != nil {
+			return false
+		}
+		rh.addSum(&sum)
+	}
+	return rh.root() == rc.leaves.root()
 }
