@@ -220,7 +220,9 @@ func (h *Hashes) keep(f *srcFile, alg hashAlg, before fileID, ok bool, sums [][h
 	// A file changed within the last moments may change again within the
 	// same tick of the file system's clock, leaving its times as they are
 	// (git's "racily clean" files): such a file is not stored.
-	if now := time.Now().UnixNano(); now-after.mtime < int64(racyWindow) || now-after.ctime < int64(racyWindow) {
+	// (The change time is the one to ask: any write moves it, and, unlike
+	// the modification time, nobody can set it, to the future either.)
+	if now := time.Now().UnixNano(); now-after.ctime < int64(racyWindow) {
 		return
 	}
 	h.store.save(abs, alg, after, f.Root, sums)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -612,7 +613,7 @@ func buildManifest(ctx context.Context, paths []string) (files []srcFile, skippe
 			case !t.IsDir() && !t.IsRegular():
 				skip(path, name, fmt.Errorf("xfer: %s is a special file (%v); not sent", path, t))
 				return nil
-			case t.IsDir() && d.Name() == partialDir:
+			case t.IsDir() && strings.EqualFold(d.Name(), partialDir):
 				// A receiver's unfinished data (another transfer may be
 				// writing it): never part of what is sent.
 				skip(path, name, fmt.Errorf("xfer: %s holds partial data of unfinished transfers; not sent", path))

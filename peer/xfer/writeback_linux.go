@@ -43,11 +43,12 @@ func startWriteback(f partFile, off, n int64) error {
 // its size would claim data that never came). fallocate itself returns
 // EFBIG past the file system's limit (FAT32's 4 GiB), but ext4 without
 // extents (an ext3-formatted disk), whose files hold 16 GiB to 2 TiB by
-// block size, refuses fallocate altogether. There a file of more than
-// sizeProbe bytes is grown to its size with ftruncate, which allocates
-// nothing on such a file system and which it refuses past its limit, and
-// cut back to off. (Only there: FAT fills a file grown by ftruncate with
-// zeros, gigabytes of writes for nothing.)
+// block size, refuses fallocate altogether. There (ext2, ext3 and ext4
+// share one magic number) a file of more than sizeProbe bytes is grown to
+// its size with ftruncate, which allocates nothing on such a file system
+// and which it refuses past its limit, and cut back to off. Only there:
+// FAT and exFAT fill a file grown by ftruncate with zeros, gigabytes of
+// writes for nothing.
 func reserveSpace(f partFile, off, n int64) error {
 	sc, ok := f.(syscall.Conn)
 	if !ok || n <= 0 {
@@ -67,6 +68,10 @@ func reserveSpace(f partFile, off, n int64) error {
 		}
 		if err != unix.EOPNOTSUPP || off+n <= sizeProbe {
 			return
+		}
+		var st unix.Statfs_t
+		if unix.Fstatfs(int(fd), &st) != nil || st.Type != unix.EXT4_SUPER_MAGIC {
+			return // FAT, exFAT: growing a file writes zeros over it
 		}
 		if err = unix.Ftruncate(int(fd), off+n); err == nil {
 			cutBack = unix.Ftruncate(int(fd), off)
