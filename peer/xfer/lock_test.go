@@ -29,18 +29,8 @@ func TestSameFileTwiceAtOnce(t *testing.T) {
 	writeFile(t, p, data, 0o644)
 	sha := []hashAlg{scriptHash}
 
-	a, b := streamPair()
-	firstDone := make(chan error, 1)
-	go func() {
-		_, err := Receive(context.Background(), b, dst, ReceiveOptions{hashes: sha})
-		firstDone <- err
-	}()
-	first := newFakeSender(t, a)
-	first.manifest(fileEntry("f", data))
-	go io.Copy(io.Discard, first.r.br)
-	first.w.file(0, 0)
-	sendChunks(first.w, data[:5*ChunkSize])
-	first.w.flush()
+	first, firstDone := receiving(t, dst, ReceiveOptions{hashes: sha})
+	first.startFile(data, 5*ChunkSize)
 
 	o := run(t, []string{p}, dst, SendOptions{hashes: sha}, ReceiveOptions{hashes: sha})
 	if o.rerr == nil || !strings.Contains(o.rerr.Error(), "another transfer is receiving this file into this folder right now") ||
@@ -54,7 +44,7 @@ func TestSameFileTwiceAtOnce(t *testing.T) {
 		t.Fatalf("the file was stored while the first transfer still received it: %v", err)
 	}
 
-	a.Close() // the first transfer's stream dies
+	first.s.Close() // the first transfer's stream dies
 	<-firstDone
 	o = run(t, []string{p}, dst, SendOptions{hashes: sha}, ReceiveOptions{hashes: sha})
 	mustOK(t, o)
@@ -130,23 +120,13 @@ func TestResumeAfterOtherStored(t *testing.T) {
 	ro := ReceiveOptions{hashes: []hashAlg{scriptHash}, Overwrite: true}
 
 	// A receives 10 chunks and holds its partial data.
-	a1, a2 := streamPair()
-	aDone := make(chan error, 1)
-	go func() { _, err := Receive(context.Background(), a2, dst, ro); aDone <- err }()
-	fa := newFakeSender(t, a1)
-	if rs := fa.manifest(fileEntry("f", data)); rs[0].Offset != 0 {
-		t.Fatal("A offered", rs[0].Offset)
+	fa, aDone := receiving(t, dst, ro)
+	if off := fa.startFile(data, 10*ChunkSize); off != 0 {
+		t.Fatal("A offered", off)
 	}
-	go io.Copy(io.Discard, fa.r.br)
-	fa.w.file(0, 0)
-	sendChunks(fa.w, data[:10*ChunkSize])
-	fa.w.flush()
 
 	// B plans a resume from A's partial data.
-	b1, b2 := streamPair()
-	bDone := make(chan error, 1)
-	go func() { _, err := Receive(context.Background(), b2, dst, ro); bDone <- err }()
-	fb := newFakeSender(t, b1)
+	fb, bDone := receiving(t, dst, ro)
 	off := fb.manifest(fileEntry("f", data))[0].Offset
 	if off == 0 {
 		t.Skip("B was offered no prefix (A's data had not reached the file yet)")
@@ -185,35 +165,20 @@ func TestResumeOfRewrittenPartial(t *testing.T) {
 	data := randBytes(31, 30*ChunkSize)
 	bad := randBytes(99, 25*ChunkSize)
 	ro := ReceiveOptions{hashes: []hashAlg{scriptHash}, Overwrite: true}
-	recv := func(s Stream) chan error {
-		c := make(chan error, 1)
-		go func() { _, err := Receive(context.Background(), s, dst, ro); c <- err }()
-		return c
-	}
-	a1, a2 := streamPair()
-	aDone := recv(a2)
-	fa := newFakeSender(t, a1)
-	fa.manifest(fileEntry("f", data))
-	go io.Copy(io.Discard, fa.r.br)
-	fa.w.file(0, 0)
-	sendChunks(fa.w, data[:20*ChunkSize])
-	fa.w.flush()
-	a1.Close()
+	// A keeps 20 chunks, then C plans a resume from them.
+	fa, aDone := receiving(t, dst, ro)
+	fa.startFile(data, 20*ChunkSize)
+	fa.s.Close()
 	t.Log("A:", <-aDone)
-	c1, c2 := streamPair()
-	cDone := recv(c2)
-	fc := newFakeSender(t, c1)
+	fc, cDone := receiving(t, dst, ro)
 	off := fc.manifest(fileEntry("f", data))[0].Offset
 	t.Log("C offered", off/ChunkSize, "chunks")
-	b1, b2 := streamPair()
-	bDone := recv(b2)
-	fb := newFakeSender(t, b1)
-	fb.manifest(fileEntry("f", data))
-	go io.Copy(io.Discard, fb.r.br)
-	fb.w.file(0, 0)
+	// B, declining the resume, rewrites them with other bytes and is cut.
+	fb, bDone := receiving(t, dst, ro)
+	fb.startFile(data, 0)
 	sendChunks(fb.w, bad)
 	fb.w.flush()
-	b1.Close()
+	fb.s.Close()
 	t.Log("B:", <-bDone)
 	fc.send(func(w *writer) {
 		w.file(0, off)
@@ -227,4 +192,24 @@ func TestResumeOfRewrittenPartial(t *testing.T) {
 	if got, err := os.ReadFile(filepath.Join(dst, "f")); err == nil && !bytes.Equal(got, data) {
 		t.Errorf("stored f differs from the verified data: first 20 chunks equal B's bytes? %v", bytes.Equal(got[:20*ChunkSize], bad[:20*ChunkSize]))
 	}
+}
+
+// receiving starts a Receive into dst from a scripted sender; Receive's
+// error arrives on the channel.
+func receiving(t *testing.T, dst string, ro ReceiveOptions) (*fakeSender, <-chan error) {
+	a, b := streamPair()
+	done := make(chan error, 1)
+	go func() { _, err := Receive(context.Background(), b, dst, ro); done <- err }()
+	return newFakeSender(t, a), done
+}
+
+// startFile announces data as the file "f", sends its first n bytes from
+// offset 0 (whatever the receiver offered) and returns the offered offset.
+func (f *fakeSender) startFile(data []byte, n int) int64 {
+	off := f.manifest(fileEntry("f", data))[0].Offset
+	go io.Copy(io.Discard, f.r.br)
+	f.w.file(0, 0)
+	sendChunks(f.w, data[:n])
+	f.w.flush()
+	return off
 }
