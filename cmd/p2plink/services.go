@@ -34,6 +34,7 @@ func newReporter(w io.Writer, asJSON bool, labels ...string) *reporter {
 
 func (r *reporter) update(p xfer.Progress) {
 	r.started.Store(true)
+	r.r.Kept(p.Kept)
 	r.r.Update(p.Name, p.Done, p.Total)
 }
 

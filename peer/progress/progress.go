@@ -69,7 +69,8 @@ type Reporter struct {
 	mode Mode
 
 	start      time.Time
-	startDone  int64 // done at start: kept from an earlier run, not moved now
+	startDone  int64 // moved (done less kept) at start
+	kept       int64 // of done, not moved by this transfer (see Kept)
 	name       string
 	done       int64
 	total      int64
@@ -123,12 +124,13 @@ func (r *Reporter) Update(name string, done, total int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.opts.Now()
+	moved := done - r.kept // rates count what this transfer moves
 	if r.start.IsZero() || done < r.done {
-		r.start, r.sampleT, r.sampleDone, r.rate, r.rated = now, now, done, 0, 0
-		r.startDone = done // a resumed transfer starts with what it kept
+		r.start, r.sampleT, r.sampleDone, r.rate, r.rated = now, now, moved, 0, 0
+		r.startDone = moved // a resumed transfer starts with what it kept
 	}
 	if dt := now.Sub(r.sampleT); dt >= minSample {
-		inst := float64(done-r.sampleDone) / dt.Seconds()
+		inst := float64(moved-r.sampleDone) / dt.Seconds()
 		if r.rated == 0 {
 			r.rate = inst
 		} else {
@@ -136,13 +138,24 @@ func (r *Reporter) Update(name string, done, total int64) {
 			r.rate += alpha * (inst - r.rate)
 		}
 		r.rated += dt
-		r.sampleT, r.sampleDone = now, done
+		r.sampleT, r.sampleDone = now, moved
 	}
 	changed := name != r.name
 	r.name, r.done, r.total = name, done, total
 	if r.outputs == 0 || changed || now.Sub(r.lastOut) >= r.opts.Interval || (done == total && r.outDone != done) {
 		r.emit(now, false)
 	}
+}
+
+// Kept says how much of the done of the following updates this transfer
+// did not move (a resumed file's kept prefix, a file already there), so
+// that rates count only what it moves; a transfer that resumes a second
+// file would otherwise show the kept part as a burst of speed. Zero by
+// default.
+func (r *Reporter) Kept(n int64) {
+	r.mu.Lock()
+	r.kept = n
+	r.mu.Unlock()
 }
 
 // Finish writes the final report (and ends the bar's line). Later updates
@@ -219,7 +232,7 @@ func (r *Reporter) emit(now time.Time, final bool) {
 	if final && elapsed > 0 {
 		// The last line gives the whole transfer's average (a fast one
 		// ends before the running rate has a first sample).
-		rate = float64(r.done-r.startDone) / elapsed.Seconds()
+		rate = float64(r.done-r.kept-r.startDone) / elapsed.Seconds()
 	}
 	done := "done in"
 	if final && r.total > 0 && r.done < r.total {

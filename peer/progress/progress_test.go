@@ -269,3 +269,33 @@ func TestFinalRateResumed(t *testing.T) {
 		t.Errorf("final line %q; the transfer moved 10.0 MiB/s for 10 s", last)
 	}
 }
+
+// TestKeptSecondFile: a transfer whose second file resumes (its kept
+// prefix is added to done mid-way, and said with Kept) shows neither a
+// burst of speed nor a final average that counts the kept bytes (found by
+// review).
+func TestKeptSecondFile(t *testing.T) {
+	c := newClock()
+	var out strings.Builder
+	r := New(&out, Options{Mode: JSON, Now: c.now})
+	r.Update("a", 0, 1100<<20)
+	for i := 1; i <= 10; i++ { // a: 100 MiB in 10 s
+		c.advance(time.Second)
+		r.Update("a", int64(10*i)<<20, 1100<<20)
+	}
+	r.Kept(900 << 20) // b resumes with 900 MiB kept
+	r.Update("b", 1000<<20, 1100<<20)
+	for i := 1; i <= 10; i++ { // b: the last 100 MiB in 10 s
+		c.advance(time.Second)
+		r.Update("b", int64(1000+10*i)<<20, 1100<<20)
+		if rate := r.Rate(); rate > 11<<20 {
+			t.Fatalf("after b's kept prefix: rate %.0f B/s, want about 10 MiB/s", rate)
+		}
+	}
+	r.Finish()
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	last := lines[len(lines)-1]
+	if !strings.Contains(last, `"rate":10485760`) {
+		t.Errorf("final report %s; want the average of what moved, 10 MiB/s", last)
+	}
+}

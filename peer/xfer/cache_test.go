@@ -177,3 +177,25 @@ func TestRootsBounded(t *testing.T) {
 		t.Fatalf("after replacing one: %d files and %d chunk hashes, want 100 and 297", len(h.roots), h.kept)
 	}
 }
+
+// TestProgressKept: a resumed transfer's progress says, on both sides, how
+// much of Done it did not move (the resumed prefix), so that a rate
+// counts only what moved.
+func TestProgressKept(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	data := randBytes(75, 12*ChunkSize)
+	path := filepath.Join(src, "f")
+	writeFile(t, path, data, 0o644)
+	cutOnce(t, path, dst, 6*ChunkSize+100)
+	var sent, got Progress
+	o := run(t, []string{path}, dst, SendOptions{Progress: func(p Progress) { sent = p }}, ReceiveOptions{Progress: func(p Progress) { got = p }})
+	mustOK(t, o)
+	if o.sres.Resumed == 0 {
+		t.Fatal("nothing resumed")
+	}
+	for side, p := range map[string]Progress{"sender": sent, "receiver": got} {
+		if p.Kept != o.sres.Resumed || p.Done != int64(len(data)) {
+			t.Errorf("%s's last progress: done %d, kept %d; want %d and the %d bytes resumed", side, p.Done, p.Kept, len(data), o.sres.Resumed)
+		}
+	}
+}

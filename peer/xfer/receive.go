@@ -119,6 +119,7 @@ type receiver struct {
 	files []*rfile
 	total int64
 	done  int64
+	kept  int64 // of done, not moved: resumed or present
 
 	dec  *zstd.Decoder
 	dbuf []byte
@@ -287,6 +288,7 @@ func (rc *receiver) reply() error {
 		f.action = r.Action
 		if r.Action == actPresent {
 			rc.done += f.Size
+			rc.kept += f.Size
 		}
 		if err := rc.w.reply(&r); err != nil {
 			return streamErr(rc.ctx, "sending replies", err)
@@ -525,8 +527,9 @@ func (rc *receiver) startFile(p []byte) error {
 		return rc.fatal(err)
 	}
 	rc.done += off
+	rc.kept += off
 	if rc.opts.Progress != nil {
-		rc.opts.Progress(Progress{Name: f.Name, FileDone: off, FileSize: f.Size, Done: rc.done, Total: rc.total})
+		rc.opts.Progress(Progress{Name: f.Name, FileDone: off, FileSize: f.Size, Done: rc.done, Total: rc.total, Kept: rc.kept})
 	}
 	return nil
 }
@@ -677,7 +680,7 @@ func (rc *receiver) chunk(p []byte) error {
 	rc.res.Bytes += n
 	rc.res.WireBytes += int64(len(p) - 1)
 	if rc.opts.Progress != nil {
-		rc.opts.Progress(Progress{Name: f.Name, FileDone: rc.pos, FileSize: f.Size, Done: rc.done, Total: rc.total})
+		rc.opts.Progress(Progress{Name: f.Name, FileDone: rc.pos, FileSize: f.Size, Done: rc.done, Total: rc.total, Kept: rc.kept})
 	}
 	return nil
 }

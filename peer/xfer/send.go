@@ -412,6 +412,7 @@ func sendFiles(ctx context.Context, w *writer, rd *sendReader, files []srcFile, 
 		case actPresent:
 			f.Status = StatusPresent
 			snd.done += f.Size
+			snd.kept += f.Size
 		case actRefuse:
 			f.Status, f.Err = StatusFailed, fmt.Errorf("%w: %s", ErrRefused, printable.String(r.Reason))
 		case actSend:
@@ -444,6 +445,7 @@ type fileSender struct {
 	cbuf  []byte
 	total int64
 	done  int64
+	kept  int64 // of done, not moved: resumed, present, given up
 }
 
 // send sends one file from the offset the receiver asked for. Errors on the
@@ -453,6 +455,7 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 	local := func(err error) error {
 		fr.Status, fr.Err = StatusFailed, err
 		fs.done += f.Size - fr.Sent - fr.Resumed
+		fs.kept += f.Size - fr.Sent - fr.Resumed
 		code := resOther
 		if errors.Is(err, ErrChanged) {
 			code = resChanged
@@ -510,11 +513,12 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 	fr.Resumed = off
 	fs.res.Resumed += off
 	fs.done += off
+	fs.kept += off
 	if err := fs.w.file(index, off); err != nil {
 		return err
 	}
 	if fs.opts.Progress != nil {
-		fs.opts.Progress(Progress{Name: f.Name, FileDone: off, FileSize: f.Size, Done: fs.done, Total: fs.total})
+		fs.opts.Progress(Progress{Name: f.Name, FileDone: off, FileSize: f.Size, Done: fs.done, Total: fs.total, Kept: fs.kept})
 	}
 	// Each chunk is read as it is sent, with no goroutine reading ahead:
 	// the stream's send buffer (up to maxSendBuf, refilled when half of it
@@ -551,7 +555,7 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 		fs.res.Bytes += n
 		fs.res.WireBytes += int64(len(payload))
 		if fs.opts.Progress != nil {
-			fs.opts.Progress(Progress{Name: f.Name, FileDone: pos, FileSize: f.Size, Done: fs.done, Total: fs.total})
+			fs.opts.Progress(Progress{Name: f.Name, FileDone: pos, FileSize: f.Size, Done: fs.done, Total: fs.total, Kept: fs.kept})
 		}
 	}
 	var one [1]byte

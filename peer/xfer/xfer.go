@@ -159,6 +159,10 @@ type Progress struct {
 	FileSize int64
 	Done     int64 // bytes of all files held by the receiver, including resumed and present ones
 	Total    int64 // bytes of all files in the manifest
+	// Kept is how much of Done this transfer did not move: resumed
+	// prefixes, files already present, files given up. A rate is
+	// (Done-Kept) over the time taken.
+	Kept int64
 }
 
 // SendOptions configure Send. The zero value is valid.
