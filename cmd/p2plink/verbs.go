@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/p2plink/p2plink/link"
@@ -388,6 +389,10 @@ func (e *env) serve(ctx context.Context, o *options, s *peer.Session) error {
 // serveAll serves every peer that connects, each in its own goroutine.
 func (e *env) serveAll(ctx context.Context, o *options, ep *peer.Endpoint) error {
 	fmt.Fprintf(e.stderr, "serving every peer on %s: files go to %s\n", where(ep.Link()), o.dir)
+	// Each peer is served by a goroutine of its own; they have all ended
+	// (their sessions end with ctx) before serveAll returns.
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for first := true; ; first = false {
 		actx, cancel := ctx, context.CancelFunc(func() {})
 		if first && o.wait > 0 {
@@ -405,7 +410,9 @@ func (e *env) serveAll(ctx context.Context, o *options, ep *peer.Endpoint) error
 		}
 		pi := s.Peer()
 		fmt.Fprintf(e.stderr, "%s (%s) connected\n", pi.Name, pi.Fingerprint)
+		wg.Add(1)
 		go func() {
+			defer wg.Done()
 			if err := e.serve(ctx, o, s); err != nil {
 				fmt.Fprintf(e.stderr, "%s: %v\n", pi.Name, err)
 			}
