@@ -340,3 +340,22 @@ func TestHandshakeFitsMinMTU(t *testing.T) {
 		t.Errorf("an endpoint on a link of MTU %d: %v, want a refusal", minMTU-1, err)
 	}
 }
+
+// TestEstablishedInitiatorIgnoresOtherRejects: in the round trip in which
+// an established initiator still hears REJECT (its key may be refused),
+// a REJECT of another version or reason, forged or damaged, does not end
+// its session (CI's TestGarbageFramesIgnored drew one once).
+func TestEstablishedInitiatorIgnoresOtherRejects(t *testing.T) {
+	for _, pkt := range [][]byte{
+		append([]byte{kindReject, 88}, "key refused"...),
+		append([]byte{kindReject, ProtocolVersion}, "this peer speaks p2plink protocol version 9"...),
+		{kindReject, ProtocolVersion, 0xff, 0x00},
+	} {
+		if refusesKey(pkt) {
+			t.Errorf("%q taken as a refusal of our key", pkt)
+		}
+	}
+	if !refusesKey(append([]byte{kindReject, ProtocolVersion}, "key refused"...)) {
+		t.Error("the responder's refusal not recognised")
+	}
+}

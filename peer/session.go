@@ -399,7 +399,7 @@ func (s *Session) handle(pkt []byte) (restarted bool) {
 		// An initiator is established once it sent message 3, before the
 		// responder checked its key: the responder's refusal is heard
 		// until the first authenticated packet from it.
-		if s.state != stEstablished || (s.initiator && s.stats.PacketsRecv == 0) {
+		if s.state != stEstablished || (s.initiator && s.stats.PacketsRecv == 0 && refusesKey(pkt)) {
 			s.onReject(pkt)
 		}
 	case kindHS1, kindHS2, kindHS3:
@@ -505,6 +505,18 @@ func (s *Session) hsPacket(kind byte, msg []byte) []byte {
 func (s *Session) sendReject(reason string) {
 	p := append([]byte{kindReject, ProtocolVersion}, reason...)
 	s.e.l.WriteTo(p, s.addr)
+}
+
+// refusesKey reports whether pkt is a REJECT of our version refusing the
+// key we showed in message 3: the only refusal an established initiator
+// can still get (the versions were settled by the hellos), so that other
+// plaintext packets, forged or damaged, cannot end its session.
+func refusesKey(pkt []byte) bool {
+	if len(pkt) < 2 || pkt[1] != ProtocolVersion {
+		return false
+	}
+	r := pkt[2:]
+	return bytes.HasPrefix(r, []byte("key refused")) || bytes.HasPrefix(r, []byte("malformed peer description"))
 }
 
 func (s *Session) onReject(pkt []byte) {
