@@ -34,6 +34,7 @@ type options struct {
 	overwrite, noCompress, json  bool
 	verbose                      bool
 	noSpin                       bool
+	hashFirst                    bool
 
 	baud, dataBits, mtu int
 	parity, stop        string
@@ -59,6 +60,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.wait, "wait", 0, "give up when no peer answered after this long; serve: its first client (default: wait until Ctrl-C)")
 	fs.BoolVar(&o.overwrite, "overwrite", false, "replace existing files")
 	fs.BoolVar(&o.noCompress, "no-compress", false, "do not compress file data")
+	fs.BoolVar(&o.hashFirst, "hash-first", false, "send, put: hash every file before sending it")
 	fs.BoolVar(&o.json, "json", false, "progress as JSON lines")
 	fs.BoolVar(&o.verbose, "v", false, "verbose log")
 	fs.IntVar(&o.baud, "baud", 115200, "serial line rate")

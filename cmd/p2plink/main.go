@@ -131,6 +131,10 @@ Flags for every link:
   --dir DIR            where receive and serve store files (default .)
   --overwrite          replace existing files instead of storing "name (1)"
   --no-compress        do not compress file data
+  --hash-first         send, put: hash every file before its data goes (by default a file
+                       is hashed as it is sent, its root checked at its end: the first
+                       byte goes at once and each byte is read once; --hash-first also
+                       fails a file changed during the send with its time put back)
   --json               progress as JSON lines on stderr
   --config DIR         identity and known peers (default: $XDG_CONFIG_HOME/p2plink)
   -v                   log what the link and the session do

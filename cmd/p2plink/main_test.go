@@ -280,6 +280,32 @@ func TestNoSpinFlag(t *testing.T) {
 	}
 }
 
+// TestHashFirstFlag: --hash-first reaches the send options of send and
+// put, and the help lists it.
+func TestHashFirstFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"send", "f"}, false},
+		{[]string{"send", "f", "--hash-first"}, true},
+		{[]string{"--hash-first", "put", "docs", "f"}, true},
+	} {
+		var o options
+		fs := flag.NewFlagSet("eth", flag.ContinueOnError)
+		o.register(fs)
+		if _, err := parseInterleaved(fs, tc.args); err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if got := o.sendOptions(nil, nil); got.HashFirst != tc.want || !got.Compress {
+			t.Errorf("%q: %+v, want HashFirst %v and Compress", tc.args, got, tc.want)
+		}
+	}
+	if !strings.Contains(usage, "--hash-first") {
+		t.Error("the help does not list --hash-first")
+	}
+}
+
 // TestStopIsQuiet: stopped by the user (the context ends, as on Ctrl-C or
 // SIGTERM), serve ends with status 0 and a waiting command with 130, and
 // neither prints an error ("context canceled"; found by review).

@@ -336,12 +336,7 @@ func (e *env) putFiles(ctx context.Context, o *options, f *shareFlags, s *peer.S
 	if o.hashes == nil {
 		o.hashes = xfer.NewHashesIn(hashStoreDir()) // kept for a rerun after a cut
 	}
-	res, err := share.Put(ctx, st, name, path, local, share.Auth{Password: pw}, o.overwrite, xfer.SendOptions{
-		Compress: !o.noCompress,
-		Progress: rep.update,
-		Logger:   o.logger(e.stderr),
-		Hashes:   o.hashes,
-	})
+	res, err := share.Put(ctx, st, name, path, local, share.Auth{Password: pw}, o.overwrite, o.sendOptions(rep.update, o.logger(e.stderr)))
 	var se *share.StatusError
 	if errors.As(err, &se) {
 		return explain(err, remote) // refused: nothing moved, no summary

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -297,12 +298,7 @@ func (e *env) send(ctx context.Context, o *options, s *peer.Session, paths []str
 	}
 	rep := newReporter(e.stderr, o.json, "send")
 	start := time.Now()
-	res, err := xfer.Send(ctx, st, paths, xfer.SendOptions{
-		Compress: !o.noCompress,
-		Progress: rep.update,
-		Logger:   o.logger(e.stderr),
-		Hashes:   o.hashes,
-	})
+	res, err := xfer.Send(ctx, st, paths, o.sendOptions(rep.update, o.logger(e.stderr)))
 	return e.transferDone(s, "sent", rep, res, start, err)
 }
 
@@ -468,4 +464,15 @@ func resumeHint(err, se error) error {
 		return fmt.Errorf("%w; run the same command again to resume", err)
 	}
 	return fmt.Errorf("%w (%v); run the same command again to resume", err, se)
+}
+
+// sendOptions are the options of a send or put.
+func (o *options) sendOptions(progress func(xfer.Progress), log *slog.Logger) xfer.SendOptions {
+	return xfer.SendOptions{
+		Compress:  !o.noCompress,
+		Progress:  progress,
+		Logger:    log,
+		Hashes:    o.hashes,
+		HashFirst: o.hashFirst,
+	}
 }

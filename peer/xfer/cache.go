@@ -22,6 +22,7 @@ type Hashes struct {
 	roots map[hashKey]cachedRoot
 	kept  int           // chunk hashes kept, over all files (maxKeptChunks)
 	ready chan struct{} // closed when Prepare's pass is over (nil: none)
+	stop  func()        // cuts Prepare's pass short
 	store *hashStore    // on disk, across runs (nil: in memory only)
 }
 
@@ -32,6 +33,9 @@ type Hashes struct {
 type cachedRoot struct {
 	root [hashLen]byte
 	sums [][hashLen]byte
+	// prefix: sums are those of a prefix only (a late-root send that was
+	// cut), and root is unknown.
+	prefix bool
 }
 
 // keptChunks bounds the chunk hashes kept for one file: 8 MiB of them, for
@@ -81,9 +85,12 @@ func NewHashesIn(dir string) *Hashes {
 
 // Prepare starts hashing the files named by paths in the background, with
 // the hash this machine prefers (the one a peer of the same kind agrees
-// on), and returns the Hashes it fills. Pass it to Send in SendOptions: Send
-// waits for the pass to end and hashes only what it did not cover. ctx
-// stops the pass. Errors (a missing file, one that changes while hashed)
+// on), and returns the Hashes it fills. Pass it to Send in SendOptions. A
+// receiver that takes late roots needs no root before a file is sent:
+// then Send stops the pass, puts the roots it found in the manifest and
+// hashes the other files as it sends them, so that the pass never delays
+// the transfer. Otherwise Send waits for the pass to end and hashes only
+// what it did not cover. ctx stops the pass. Errors (a missing file, one that changes while hashed)
 // are left for Send to meet and report.
 func Prepare(ctx context.Context, paths []string) *Hashes { return PrepareIn(ctx, paths, "") }
 
@@ -92,15 +99,32 @@ func Prepare(ctx context.Context, paths []string) *Hashes { return PrepareIn(ctx
 func PrepareIn(ctx context.Context, paths []string, dir string) *Hashes {
 	h := NewHashesIn(dir)
 	h.ready = make(chan struct{})
+	ctx, h.stop = context.WithCancel(ctx)
 	go func() {
 		defer close(h.ready)
+		defer h.stop()
+		if passHook != nil {
+			passHook(ctx)
+		}
 		files, _, err := buildManifest(ctx, paths)
 		if err != nil {
 			return
 		}
-		hashFiles(ctx, files, localHashes()[0], h) // errors: Send meets them again
+		hashFiles(ctx, files, localHashes()[0], h, false) // errors: Send meets them again
 	}()
 	return h
+}
+
+// passHook, set by tests, runs at the start of Prepare's pass.
+var passHook func(ctx context.Context)
+
+// stopPass cuts Prepare's pass short, if any, and waits for it to end;
+// h may be nil.
+func (h *Hashes) stopPass(ctx context.Context) error {
+	if h != nil && h.stop != nil {
+		h.stop()
+	}
+	return h.waitFor(ctx)
 }
 
 // waitFor waits for Prepare's pass, if any; h may be nil.
@@ -120,7 +144,7 @@ func (h *Hashes) get(k hashKey) ([hashLen]byte, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r, ok := h.roots[k]
-	return r.root, ok
+	return r.root, ok && !r.prefix
 }
 
 // put keeps a file's root and its chunk hashes (nil: not kept). Past
@@ -141,28 +165,85 @@ func (h *Hashes) put(k hashKey, root [hashLen]byte, sums [][hashLen]byte) {
 		sums = nil
 	}
 	h.kept += len(sums)
-	h.roots[k] = cachedRoot{root, sums}
+	h.roots[k] = cachedRoot{root: root, sums: sums}
+}
+
+// putPrefix keeps the hashes of a file's first chunks, unless more is
+// kept for it already.
+func (h *Hashes) putPrefix(k hashKey, sums [][hashLen]byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c, ok := h.roots[k]; ok && (!c.prefix || len(c.sums) >= len(sums)) {
+		return
+	}
+	if _, ok := h.roots[k]; !ok && len(h.roots) >= maxRoots {
+		for old, c := range h.roots {
+			h.kept -= len(c.sums)
+			delete(h.roots, old)
+			break
+		}
+	}
+	h.kept -= len(h.roots[k].sums)
+	if h.kept+len(sums) > maxKeptChunks {
+		delete(h.roots, k)
+		return
+	}
+	h.kept += len(sums)
+	h.roots[k] = cachedRoot{sums: sums, prefix: true}
 }
 
 // prefixRoot returns the root of the file's first off bytes, a whole number
 // of chunks or the whole file, from the chunk hashes kept for it; ok is
 // false when they were not kept. h may be nil.
 func (h *Hashes) prefixRoot(k hashKey, off int64) (root [hashLen]byte, ok bool) {
-	if h == nil {
+	rh, ok := h.prefixState(k, off, nil)
+	if !ok {
 		return root, false
+	}
+	return rh.root(), true
+}
+
+// prefixState returns the root state over the file's first off bytes, a
+// whole number of chunks, from the chunk hashes kept for it, and appends
+// those to *sums unless sums is nil; ok is false when they were not kept.
+// h may be nil.
+func (h *Hashes) prefixState(k hashKey, off int64, sums *[][hashLen]byte) (rh *rootHash, ok bool) {
+	if h == nil {
+		return nil, false
 	}
 	h.mu.Lock()
 	c, found := h.roots[k]
 	h.mu.Unlock()
 	n := (off + ChunkSize - 1) / ChunkSize
 	if !found || c.sums == nil || n > int64(len(c.sums)) {
-		return root, false
+		return nil, false
 	}
-	rh := newRootHash(k.alg)
+	rh = newRootHash(k.alg)
 	for i := range n {
 		rh.addSum(&c.sums[i])
 	}
-	return rh.root(), true
+	if sums != nil {
+		*sums = append(*sums, c.sums[:n]...)
+	}
+	return rh, true
+}
+
+// lookupPrefix makes sure the chunk hashes kept for the first off bytes
+// of the late-root file f, in memory or on disk, are in memory, if there
+// are any.
+func (h *Hashes) lookupPrefix(f *srcFile, alg hashAlg, off int64) {
+	k := hashKey{f.path, f.Size, f.Mtime, alg}
+	if _, ok := h.prefixState(k, off, nil); ok || h == nil || h.store == nil {
+		return
+	}
+	abs, err := filepath.Abs(f.path)
+	id, ok := statID(f.path)
+	if err != nil || !ok || id.size != f.Size || id.mtime != f.Mtime {
+		return
+	}
+	if sums, ok := h.store.loadPrefix(abs, alg, id); ok {
+		h.putPrefix(k, sums)
+	}
 }
 
 // forget drops every root kept for path, in memory and on disk.
@@ -226,4 +307,24 @@ func (h *Hashes) keep(f *srcFile, alg hashAlg, before fileID, ok bool, sums [][h
 		return
 	}
 	h.store.save(abs, alg, after, f.Root, sums)
+}
+
+// keepPrefix keeps the hashes of the first chunks of the late-root file
+// f, read while its identity on disk was before (ok: known), for a resume
+// of the send that was cut: in memory, and on disk under the same
+// conditions as keep.
+func (h *Hashes) keepPrefix(f *srcFile, alg hashAlg, before fileID, ok bool, sums [][hashLen]byte) {
+	h.putPrefix(hashKey{f.path, f.Size, f.Mtime, alg}, sums)
+	if h.store == nil || !ok {
+		return
+	}
+	after, ok := statID(f.path)
+	abs, err := filepath.Abs(f.path)
+	if !ok || err != nil || after != before || after.size != f.Size || after.mtime != f.Mtime {
+		return
+	}
+	if now := time.Now().UnixNano(); now-after.ctime < int64(racyWindow) {
+		return
+	}
+	h.store.savePrefix(abs, alg, after, sums)
 }

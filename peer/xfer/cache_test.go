@@ -21,6 +21,7 @@ func TestPreparedHashesReused(t *testing.T) {
 	old, fresh := randBytes(21, 3*ChunkSize+5), randBytes(22, 3*ChunkSize+5)
 	writeFile(t, path, old, 0o644)
 	h := Prepare(context.Background(), []string{path})
+	h.waitFor(context.Background()) // else a late-root Send stops the pass
 	dst := t.TempDir()
 	mustOK(t, run(t, []string{path}, dst, SendOptions{Hashes: h}, ReceiveOptions{}))
 	checkFile(t, filepath.Join(dst, "f"), old, 0o644)
@@ -64,6 +65,61 @@ func TestHashesFollowChanges(t *testing.T) {
 	}
 }
 
+// TestPassStoppedByLateRoots: Send to a receiver that takes late roots
+// does not wait for Prepare's pass: it stops it and hashes the file as it
+// sends it. To one that does not, it waits for the pass.
+func TestPassStoppedByLateRoots(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	data := randBytes(25, 5*ChunkSize)
+	writeFile(t, path, data, 0o644)
+	release := make(chan struct{})
+	passHook = func(ctx context.Context) {
+		select { // a pass that takes until it is stopped, or released
+		case <-ctx.Done():
+		case <-release:
+		}
+	}
+	t.Cleanup(func() { passHook = nil })
+	h := Prepare(context.Background(), []string{path})
+	late := lateRoots.Load()
+	dst := t.TempDir()
+	first := make(chan outcome, 1)
+	go func() { first <- run(t, []string{path}, dst, SendOptions{Hashes: h}, ReceiveOptions{}) }()
+	select {
+	case o := <-first:
+		mustOK(t, o)
+	case <-time.After(20 * time.Second):
+		close(release)
+		t.Fatal("Send to a receiver that takes late roots waited for Prepare's pass")
+	}
+	checkFile(t, filepath.Join(dst, "f"), data, 0o644)
+	if lateRoots.Load() != late+1 {
+		t.Error("the file was not sent with a late root")
+	}
+
+	for _, c := range []struct {
+		what string
+		so   SendOptions
+		ro   ReceiveOptions
+	}{
+		{"to a receiver without late roots", SendOptions{}, ReceiveOptions{noLateRoots: true}},
+		{"with HashFirst", SendOptions{HashFirst: true}, ReceiveOptions{}},
+	} {
+		release = make(chan struct{})
+		h = Prepare(context.Background(), []string{path})
+		c.so.Hashes = h
+		done := make(chan outcome, 1)
+		go func() { done <- run(t, []string{path}, t.TempDir(), c.so, c.ro) }()
+		select {
+		case o := <-done:
+			t.Fatalf("Send %s did not wait for the pass: %v %v", c.what, o.serr, o.rerr)
+		case <-time.After(100 * time.Millisecond):
+		}
+		close(release)
+		mustOK(t, <-done)
+	}
+}
+
 // TestPrepareMissing: Prepare of a path that does not exist leaves the
 // error to Send, which reports it as without Prepare.
 func TestPrepareMissing(t *testing.T) {
@@ -85,7 +141,7 @@ func TestPrefixRootFromKeptSums(t *testing.T) {
 		writeFile(t, path, data, 0o644)
 		h := NewHashes()
 		files := []srcFile{{path: path, entry: entry{Kind: kindFile}}}
-		if err := hashFiles(context.Background(), files, alg, h); err != nil {
+		if err := hashFiles(context.Background(), files, alg, h, false); err != nil {
 			t.Fatal(err)
 		}
 		k := hashKey{path, files[0].Size, files[0].Mtime, alg}

@@ -32,7 +32,7 @@ func script(f func(w *writer)) []byte {
 
 func seedTransfer(name string, data []byte, compress bool) []byte {
 	return script(func(w *writer) {
-		w.hello(roleSender, []hashAlg{scriptHash})
+		w.hello(roleSender, []hashAlg{scriptHash}, 0)
 		e := fileEntry(name, data)
 		d := entry{Kind: kindDir, Name: "dir", Mode: 0o755}
 		w.entry(&d)
@@ -181,7 +181,7 @@ func TestManifestBounded(t *testing.T) {
 		{"names too long", 300, 4000, ReceiveOptions{}, "take more than 1 MiB"},
 	} {
 		in := script(func(w *writer) {
-			w.hello(roleSender, []hashAlg{scriptHash})
+			w.hello(roleSender, []hashAlg{scriptHash}, 0)
 			for i := range tc.entries {
 				e := entry{Kind: kindDir, Name: fmt.Sprintf("%0*d", tc.nameLen, i), Mode: 0o755}
 				w.entry(&e)

@@ -231,7 +231,7 @@ func TestReceiverLeavesDuringHashing(t *testing.T) {
 	a, b := streamPair()
 	go func() {
 		f := newFakeSender(t, b) // plays a receiver that leaves
-		f.w.hello(roleReceiver, []hashAlg{hashBLAKE3, hashSHA256})
+		f.w.hello(roleReceiver, []hashAlg{hashBLAKE3, hashSHA256}, 0)
 		f.w.fatal("the user pressed Ctrl-C")
 		f.w.flush()
 		f.drain("a receiver that left")

@@ -22,6 +22,9 @@ import (
 // kept. Without the lock, the second stored the file as a hard link to the
 // shared partial data, which the first then cut to what it had received:
 // a stored, verified file lost its tail.
+//
+// The first transfer is scripted with its root in the manifest; the
+// second sends it so too, or the two would not share partial data.
 func TestSameFileTwiceAtOnce(t *testing.T) {
 	src, dst := t.TempDir(), t.TempDir()
 	data := randBytes(31, 30*ChunkSize)
@@ -32,7 +35,7 @@ func TestSameFileTwiceAtOnce(t *testing.T) {
 	first, firstDone := receiving(t, dst, ReceiveOptions{hashes: sha})
 	first.startFile(data, 5*ChunkSize)
 
-	o := run(t, []string{p}, dst, SendOptions{hashes: sha}, ReceiveOptions{hashes: sha})
+	o := run(t, []string{p}, dst, SendOptions{hashes: sha, HashFirst: true}, ReceiveOptions{hashes: sha})
 	if o.rerr == nil || !strings.Contains(o.rerr.Error(), "another transfer is receiving this file into this folder right now") ||
 		!strings.Contains(o.rerr.Error(), "rerun once that one has ended") {
 		t.Fatalf("second transfer: receive %v; want it refused, saying why and what to do", o.rerr)
@@ -46,7 +49,7 @@ func TestSameFileTwiceAtOnce(t *testing.T) {
 
 	first.s.Close() // the first transfer's stream dies
 	<-firstDone
-	o = run(t, []string{p}, dst, SendOptions{hashes: sha}, ReceiveOptions{hashes: sha})
+	o = run(t, []string{p}, dst, SendOptions{hashes: sha, HashFirst: true}, ReceiveOptions{hashes: sha})
 	mustOK(t, o)
 	checkFile(t, filepath.Join(dst, "f"), data, 0o644)
 	if o.rres.Resumed == 0 {

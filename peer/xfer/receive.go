@@ -41,6 +41,18 @@ type partState struct {
 	Root  string `json:"root"` // hex; see fileRoot
 	Chunk int    `json:"chunk"`
 	Hash  string `json:"hash"` // hashAlg.String() of the root and the chunk hashes
+	// Late-root files (root ""): the sender's modification time, which
+	// with the name and size tells the version resumed.
+	Mtime int64 `json:"mtime,omitempty"`
+}
+
+// state is the partState of f's partial data.
+func (f *rfile) state(alg hashAlg) partState {
+	st := partState{Name: f.Name, Size: f.Size, Root: hex.EncodeToString(f.Root[:]), Chunk: ChunkSize, Hash: alg.String()}
+	if f.Late {
+		st.Root, st.Mtime = "", f.Mtime
+	}
+	return st
 }
 
 // rfile is one manifest entry on the receiving side.
@@ -55,7 +67,21 @@ type rfile struct {
 	// kept is the partial data verifyPartial read the offered prefix
 	// from: a resume must continue that very file, or none.
 	kept os.FileInfo
+	// For actCheck: the files here whose roots were offered. present:
+	// the sender found its file the same as one of them (F at the size).
+	checks  []check
+	present bool
 }
+
+// check is a file of the receive folder whose root actCheck offers.
+type check struct {
+	name string
+	root [hashLen]byte
+}
+
+// maxChecks bounds the files actCheck offers: one root in the reply's
+// root field, the others in its reason field (at most maxReason bytes).
+const maxChecks = 1 + maxReason/hashLen
 
 // Receive receives files and folders from s into dir (created if needed) and
 // returns what became of each. Receive closes s before it returns; cancelling
@@ -179,7 +205,11 @@ func (rc *receiver) run() error {
 	// side blocks the other on a stream without buffering.
 	hello := make(chan error, 1)
 	go func() {
-		err := rc.w.hello(roleReceiver, rc.hashes())
+		features := featLateRoots
+		if rc.opts.noLateRoots {
+			features = 0
+		}
+		err := rc.w.hello(roleReceiver, rc.hashes(), features)
 		if err == nil {
 			err = rc.w.flush()
 		}
@@ -256,6 +286,9 @@ func (rc *receiver) readManifest() error {
 		if err != nil {
 			return err
 		}
+		if e.Late && rc.opts.noLateRoots {
+			return protoErrorf("%q comes without its root, which this receiver did not offer to take", e.Name)
+		}
 		// The manifest is held whole before the replies: its names are
 		// bounded too (a peer's million names of 4 KB each would take
 		// gigabytes).
@@ -286,6 +319,9 @@ func (rc *receiver) reply() error {
 			rc.log.Warn("xfer: refused", "name", f.Name, "reason", err)
 		}
 		f.action = r.Action
+		if r.Action == actCheck {
+			f.offset = f.Size
+		}
 		if r.Action == actPresent {
 			rc.done += f.Size
 			rc.kept += f.Size
@@ -326,6 +362,9 @@ func (rc *receiver) plan(f *rfile, r *reply) error {
 			return fmt.Errorf("xfer: %q: %s is not a folder here", f.Name, parent)
 		}
 	}
+	if f.Late {
+		return rc.planLate(f, r)
+	}
 	// An identical file already there (under its name or a numbered one)?
 	for n := 0; n < 100; n++ {
 		name := f.Name
@@ -350,6 +389,59 @@ func (rc *receiver) plan(f *rfile, r *reply) error {
 	return nil
 }
 
+// planLate plans a file whose root comes with its end: a resume from
+// partial data kept for the same name, size and modification time, else,
+// if a file of that name and size is here (under its name or a numbered
+// one), the root of the first such to check against the sender's.
+func (rc *receiver) planLate(f *rfile, r *reply) error {
+	r.Offset = rc.verifyPartial(f, &r.Root)
+	f.offset = r.Offset
+	if r.Offset > 0 {
+		return nil
+	}
+	for n := 0; n < 100; n++ {
+		name := f.Name
+		if n > 0 {
+			name = numbered(f.Name, n)
+		}
+		fi, err := rc.root.Lstat(name)
+		if err != nil {
+			break
+		}
+		if fi.Mode().IsRegular() && fi.Size() == f.Size {
+			if root, ok := rc.rootOf(name, f.Size); ok {
+				f.checks = append(f.checks, check{name, root})
+				if len(f.checks) == maxChecks {
+					break
+				}
+			}
+		}
+		if rc.opts.Overwrite {
+			break
+		}
+	}
+	if len(f.checks) > 0 {
+		r.Action, r.Offset, r.Root = actCheck, f.Size, f.checks[0].root
+		var more []byte
+		for _, c := range f.checks[1:] {
+			more = append(more, c.root[:]...)
+		}
+		r.Reason = string(more)
+	}
+	return nil
+}
+
+// rootOf returns the root of the file name, if it holds size bytes.
+func (rc *receiver) rootOf(name string, size int64) ([hashLen]byte, bool) {
+	file, err := rc.root.Open(name)
+	if err != nil {
+		return [hashLen]byte{}, false
+	}
+	defer file.Close()
+	root, n, err := fileRoot(rc.alg, file, rc.chunkBuf())
+	return root, err == nil && n == size
+}
+
 // sameRoot reports whether the file name holds size bytes whose root hash is
 // want.
 func (rc *receiver) sameRoot(name string, size int64, want *[hashLen]byte) bool {
@@ -372,7 +464,11 @@ func (rc *receiver) chunkBuf() []byte {
 
 func partialID(e *entry, alg hashAlg) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "p2plink-xfer partial v3\x00%s\x00%d\x00%s\x00%x", e.Name, e.Size, alg, e.Root)
+	if e.Late {
+		fmt.Fprintf(h, "p2plink-xfer partial v3 late\x00%s\x00%d\x00%s\x00%d", e.Name, e.Size, alg, e.Mtime)
+	} else {
+		fmt.Fprintf(h, "p2plink-xfer partial v3\x00%s\x00%d\x00%s\x00%x", e.Name, e.Size, alg, e.Root)
+	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
@@ -389,8 +485,7 @@ func (rc *receiver) verifyPartial(f *rfile, root *[hashLen]byte) int64 {
 		return 0
 	}
 	var st partState
-	if json.Unmarshal(b, &st) != nil || st.Name != f.Name || st.Size != f.Size ||
-		st.Root != hex.EncodeToString(f.Root[:]) || st.Chunk != ChunkSize || st.Hash != rc.alg.String() {
+	if json.Unmarshal(b, &st) != nil || st != f.state(rc.alg) {
 		return 0
 	}
 	data, err := rc.root.Open(partPath(id, ".part"))
@@ -460,7 +555,7 @@ func (rc *receiver) receive() error {
 				return rc.fatal(protoErrorf("end of transfer inside file %q", rc.cur.Name))
 			}
 			for _, f := range rc.files {
-				if f.action == actSend && f.Kind == kindFile && !f.started {
+				if (f.action == actSend || f.action == actCheck) && f.Kind == kindFile && !f.started {
 					f.res.Status, f.res.Err = StatusFailed, fmt.Errorf("xfer: %q was announced but not sent", f.Name)
 				}
 			}
@@ -507,13 +602,20 @@ func (rc *receiver) startFile(p []byte) error {
 		return rc.fatal(protoErrorf("file %d of %d", idx, len(rc.files)))
 	}
 	f := rc.files[idx]
-	if f.Kind != kindFile || f.action != actSend || f.started {
+	if f.Kind != kindFile || (f.action != actSend && f.action != actCheck) || f.started {
 		return rc.fatal(protoErrorf("file %q sent though not asked for", f.Name))
 	}
 	if off != 0 && off != f.offset {
 		return rc.fatal(protoErrorf("file %q sent from offset %d; %d was asked for", f.Name, off, f.offset))
 	}
 	f.started = true
+	if f.action == actCheck && off == f.Size {
+		// The sender says its file is the one here: its end brings the
+		// root, which must be the one offered; nothing is written.
+		f.present = true
+		rc.cur, rc.pos, rc.id = f, off, ""
+		return nil
+	}
 	rh := f.prefix
 	if off == 0 || rh == nil {
 		rh = newRootHash(rc.alg) // nothing kept, or the sender did not accept it
@@ -521,6 +623,7 @@ func (rc *receiver) startFile(p []byte) error {
 	f.prefix = nil
 	f.res.Resumed = off
 	rc.res.Resumed += off
+	f.offset = off
 	rc.cur, rc.pos, rc.synced, rc.leaves, rc.id = f, off, off, rh, partialID(&f.entry, rc.alg)
 	if err := rc.openPartial(f, off); err != nil {
 		rc.closeCurrent()
@@ -573,7 +676,7 @@ func (rc *receiver) openPartial(f *rfile, off int64) error {
 	if rc.opts.hookFile != nil {
 		rc.data = rc.opts.hookFile(data)
 	}
-	st, _ := json.Marshal(partState{Name: f.Name, Size: f.Size, Root: hex.EncodeToString(f.Root[:]), Chunk: ChunkSize, Hash: rc.alg.String()})
+	st, _ := json.Marshal(f.state(rc.alg))
 	if err := rc.root.WriteFile(partPath(rc.id, ".json"), st, 0o600); err != nil {
 		return rc.diskErr(fmt.Errorf("xfer: writing the state of %q: %w", f.Name, err))
 	}
@@ -629,6 +732,9 @@ func (rc *receiver) chunk(p []byte) error {
 	f := rc.cur
 	if f == nil {
 		return rc.fatal(protoErrorf("data outside a file"))
+	}
+	if f.present {
+		return rc.fatal(protoErrorf("data for %q, which the sender found already here", f.Name))
 	}
 	flags, data, err := parseData(p)
 	if err != nil {
@@ -741,6 +847,10 @@ func (rc *receiver) closeCurrent() {
 // discard removes the current file's partial data.
 func (rc *receiver) discard() {
 	rc.closeCurrent()
+	if rc.id == "" {
+		rc.cur = nil
+		return
+	}
 	for _, ext := range []string{".part", ".sums", ".json"} {
 		rc.root.Remove(partPath(rc.id, ext))
 	}
@@ -775,6 +885,50 @@ func (rc *receiver) endFile(typ byte, p []byte) error {
 	}
 	if f == nil || int(idx) >= len(rc.files) || rc.files[idx] != f {
 		return rc.fatal(protoErrorf("end of file %d, which was not being sent", idx))
+	}
+	if typ == msgEnd && f.Late {
+		// The root comes with the end: the sender's hash of what it read
+		// as it sent the file.
+		if len(reason) != hashLen {
+			return rc.fail(protoErrorf("end of %q with %d bytes for its root", f.Name, len(reason)))
+		}
+		copy(f.Root[:], reason)
+	}
+	if f.present {
+		rc.cur = nil
+		same := ""
+		for _, c := range f.checks {
+			if c.root == f.Root {
+				same = c.name
+				break
+			}
+		}
+		if typ == msgEnd && same == "" {
+			f.res.Status, f.res.Err = StatusFailed, protoErrorf("the sender called %q the same as a file here, but gave another root", f.Name)
+			return rc.fatal(f.res.Err)
+		}
+		var reason string
+		if typ == msgEnd {
+			code = resOK
+			f.res.Status, f.res.Path, f.res.Stored = StatusPresent, same, same
+			rc.done += f.Size
+			rc.kept += f.Size
+			reason = same
+		} else {
+			err := fmt.Errorf("%w: sender: %s", ErrPeer, printable.String(reason))
+			if code == resChanged {
+				err = fmt.Errorf("sender: %s (%w)", printable.String(reason), ErrChanged)
+			}
+			f.res.Status, f.res.Err = StatusFailed, err
+			reason = err.Error()
+		}
+		if err := rc.w.indexReason(msgResult, idx, code, reason); err != nil {
+			return streamErr(rc.ctx, "sending a result", err)
+		}
+		if err := rc.w.flush(); err != nil {
+			return streamErr(rc.ctx, "sending a result", err)
+		}
+		return nil
 	}
 	var ferr error
 	switch {

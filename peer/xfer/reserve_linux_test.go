@@ -82,7 +82,7 @@ func TestFileTooLargeForFileSystem(t *testing.T) {
 
 	const size = int64(20 << 30)
 	in := script(func(w *writer) {
-		w.hello(roleSender, []hashAlg{scriptHash})
+		w.hello(roleSender, []hashAlg{scriptHash}, 0)
 		e := entry{Kind: kindFile, Name: "disk.img", Size: size, Mode: 0o644, Mtime: testMtime.UnixNano()}
 		w.entry(&e)
 		w.manifestEnd(1, size)

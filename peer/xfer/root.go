@@ -49,11 +49,22 @@ func fileRoot(alg hashAlg, rd io.Reader, buf []byte) (root [hashLen]byte, n int6
 // unless sums is nil.
 func fileRootKeep(alg hashAlg, rd io.Reader, buf []byte, sums *[][hashLen]byte) (root [hashLen]byte, n int64, err error) {
 	rh := newRootHash(alg)
+	n, err = rh.addFrom(rd, buf, sums)
+	if err != nil {
+		return root, n, err
+	}
+	return rh.root(), n, nil
+}
+
+// addFrom reads rd to its end, one chunk at a time into buf (at least
+// ChunkSize bytes), adds each chunk to the root and, unless sums is nil,
+// appends its hash to *sums. It returns how many bytes it read.
+func (r *rootHash) addFrom(rd io.Reader, buf []byte, sums *[][hashLen]byte) (n int64, err error) {
 	buf = buf[:ChunkSize]
 	for {
 		k, err := io.ReadFull(rd, buf)
 		if k > 0 {
-			sum := rh.add(buf[:k])
+			sum := r.add(buf[:k])
 			if sums != nil {
 				*sums = append(*sums, sum)
 			}
@@ -62,9 +73,9 @@ func fileRootKeep(alg hashAlg, rd io.Reader, buf []byte, sums *[][hashLen]byte) 
 		switch {
 		case err == nil:
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-			return rh.root(), n, nil
+			return n, nil
 		default:
-			return root, n, err
+			return n, err
 		}
 	}
 }

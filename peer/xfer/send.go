@@ -44,12 +44,16 @@ type srcFile struct {
 // closes it at once.
 //
 // The error is nil only if every file was stored or already present on the
-// receiving side. Files are hashed once, after the hellos and before any
-// data is sent; their size
-// and modification time are checked again before and after each is sent, and
-// one found changed fails with ErrChanged. A file whose content changed while
-// it was sent without a new modification time fails with ErrVerify: the
-// receiver checks the data against the announced hash and stores nothing.
+// receiving side. A file is hashed once: as it is read to be sent, its
+// root sent with its end (a late root, when the receiver takes those), or
+// after the hellos and before any data is sent, unless opts.Hashes holds
+// its root. Its size
+// and modification time are checked again before and after it is sent, and
+// one found changed fails with ErrChanged. A file hashed before it was sent
+// whose content changed while it was sent without a new modification time
+// fails with ErrVerify: the receiver checks the data against the announced
+// hash and stores nothing. With a late root, such a file is stored as it
+// was read.
 func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Result, error) {
 	defer s.Close()
 	stop := context.AfterFunc(ctx, func() { s.Close() })
@@ -71,7 +75,7 @@ func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Resu
 	rd := &sendReader{r: newReader(s), n: len(files),
 		replies: make(chan []reply, 1), results: make([]*fileOutcome, len(files))}
 	w := newWriter(s, ioBuffer)
-	alg, err := sendHello(s, w, rd.r, opts)
+	alg, late, err := sendHello(s, w, rd.r, opts)
 	if err != nil {
 		if ctx.Err() != nil {
 			return withSkipped(res, skipped), ctx.Err()
@@ -96,7 +100,11 @@ func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Resu
 			stopHashing()
 		}
 	}()
-	if err := opts.Hashes.waitFor(hctx); err != nil {
+	pass := opts.Hashes.waitFor
+	if late {
+		pass = opts.Hashes.stopPass
+	}
+	if err := pass(hctx); err != nil {
 		s.Close()
 		wg.Wait()
 		if ctx.Err() != nil {
@@ -104,7 +112,7 @@ func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Resu
 		}
 		return withSkipped(res, skipped), rd.err
 	}
-	if err := hashFiles(hctx, files, alg, opts.Hashes); err != nil {
+	if err := hashFiles(hctx, files, alg, opts.Hashes, late); err != nil {
 		if hctx.Err() == nil {
 			// Tell the receiver why nothing comes.
 			if w.fatal(err.Error()) == nil {
@@ -175,6 +183,11 @@ func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Resu
 	if ctx.Err() != nil {
 		return withSkipped(res, skipped), ctx.Err()
 	}
+	if errors.Is(err, ErrProtocol) {
+		// The receiver broke the protocol (the reader then only saw the
+		// stream closed for it).
+		return withSkipped(res, skipped), err
+	}
 	if rd.err != nil && !rd.done {
 		return withSkipped(res, skipped), rd.err
 	}
@@ -233,25 +246,29 @@ const helloGrace = 5 * time.Second
 // receiver's hello is refused, our hello and then '!' with the reason go
 // out first (a receiver that sent its hello reads ours), for at most
 // helloGrace, so that the receiver learns why.
-func sendHello(s Stream, w *writer, r *reader, opts SendOptions) (hashAlg, error) {
+func sendHello(s Stream, w *writer, r *reader, opts SendOptions) (alg hashAlg, late bool, err error) {
 	ours := opts.hashes
 	if ours == nil {
 		ours = localHashes()
 	}
+	features := featLateRoots
+	if opts.HashFirst {
+		features = 0
+	}
 	wrote := make(chan error, 1)
 	go func() {
-		err := w.hello(roleSender, ours)
+		err := w.hello(roleSender, ours, features)
 		if err == nil {
 			err = w.flush()
 		}
 		wrote <- err
 	}()
-	alg, read, err := readHello(r, ours)
+	alg, theirs, read, err := readHello(r, ours)
 	switch {
 	case err != nil && !read:
 		s.Close()
 		<-wrote
-		return 0, err
+		return 0, false, err
 	case err != nil:
 		// What the receiver still writes is read and dropped meanwhile, so
 		// that a receiver blocked writing its own '!' cannot block us.
@@ -280,38 +297,40 @@ func sendHello(s Stream, w *writer, r *reader, opts SendOptions) (hashAlg, error
 		s.Close()
 		<-done
 		<-drained
-		return 0, err
+		return 0, false, err
 	}
 	if err := <-wrote; err != nil {
-		return 0, fmt.Errorf("xfer: sending hello: %w", err)
+		return 0, false, fmt.Errorf("xfer: sending hello: %w", err)
 	}
-	return alg, nil
+	return alg, features&theirs&featLateRoots != 0, nil
 }
 
 // readHello reads the receiver's hello and returns the hash the two sides
-// agree on; read reports whether a message arrived at all.
-func readHello(r *reader, ours []hashAlg) (alg hashAlg, read bool, err error) {
+// agree on and the features the receiver has; read reports whether a
+// message arrived at all.
+func readHello(r *reader, ours []hashAlg) (alg hashAlg, features byte, read bool, err error) {
 	typ, p, err := r.next()
 	if err != nil {
-		return 0, false, readErr("reading the receiver's hello", err)
+		return 0, 0, false, readErr("reading the receiver's hello", err)
 	}
-	alg, err = checkHello(typ, p, ours)
-	return alg, true, err
+	alg, features, err = checkHello(typ, p, ours)
+	return alg, features, true, err
 }
 
 // checkHello checks the receiver's first message, which should be its hello.
-func checkHello(typ byte, p []byte, ours []hashAlg) (hashAlg, error) {
+func checkHello(typ byte, p []byte, ours []hashAlg) (hashAlg, byte, error) {
 	if typ == msgError {
-		return 0, fmt.Errorf("%w: %s", ErrPeer, printable.String(string(p)))
+		return 0, 0, fmt.Errorf("%w: %s", ErrPeer, printable.String(string(p)))
 	}
 	if typ != msgHello {
-		return 0, protoErrorf("expected hello, got message %q", typ)
+		return 0, 0, protoErrorf("expected hello, got message %q", typ)
 	}
 	h, err := parseHello(p)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return agree(h, roleReceiver, ours)
+	alg, err := agree(h, roleReceiver, ours)
+	return alg, h.features, err
 }
 
 func (sr *sendReader) loop() error {
@@ -394,7 +413,7 @@ func sendFiles(ctx context.Context, w *writer, rd *sendReader, files []srcFile, 
 	if replies == nil {
 		return errors.New("xfer: no replies from the receiver")
 	}
-	snd := &fileSender{w: w, opts: opts, alg: alg, total: total, buf: make([]byte, ChunkSize), res: res}
+	snd := &fileSender{ctx: ctx, w: w, opts: opts, alg: alg, total: total, buf: make([]byte, ChunkSize), res: res}
 	if opts.Compress {
 		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
 			zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true), zstd.WithWindowSize(ChunkSize))
@@ -408,6 +427,9 @@ func sendFiles(ctx context.Context, w *writer, rd *sendReader, files []srcFile, 
 	// Account first for what needs no sending.
 	for i, r := range replies {
 		f := &res.Files[i]
+		if r.Action == actCheck && !files[i].Late {
+			return protoErrorf("receiver asked to check %q, whose root the manifest holds", files[i].Name)
+		}
 		switch r.Action {
 		case actPresent:
 			f.Status = StatusPresent
@@ -422,7 +444,7 @@ func sendFiles(ctx context.Context, w *writer, rd *sendReader, files []srcFile, 
 		}
 	}
 	for i, r := range replies {
-		if r.Action != actSend || files[i].Kind != kindFile {
+		if (r.Action != actSend && r.Action != actCheck) || files[i].Kind != kindFile {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -436,6 +458,7 @@ func sendFiles(ctx context.Context, w *writer, rd *sendReader, files []srcFile, 
 }
 
 type fileSender struct {
+	ctx   context.Context
 	w     *writer
 	opts  SendOptions
 	alg   hashAlg // agreed in the hellos
@@ -468,6 +491,39 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 	changed := func(what string) error {
 		return local(fmt.Errorf("%w: %s: %s; not stored, send it again once it is stable", ErrChanged, f.path, what))
 	}
+	// A late-root file is hashed as it is read to be sent (rh), its
+	// chunks' hashes kept (sums) for opts.Hashes.
+	var rh *rootHash
+	var sums *[][hashLen]byte
+	var before fileID
+	var known bool
+	if f.Late && fs.opts.Hashes != nil {
+		if fs.opts.Hashes.store != nil {
+			before, known = statID(f.path)
+		}
+		if f.Size <= keptChunks*ChunkSize {
+			sums = new([][hashLen]byte)
+		}
+	}
+	completed := false
+	defer func() {
+		// A late-root send cut short keeps the hashes of the chunks it
+		// read, so that its resume checks the receiver's prefix unread.
+		if !completed && rh != nil && sums != nil && len(*sums) > 0 {
+			fs.opts.Hashes.keepPrefix(f, fs.alg, before, known, *sums)
+		}
+	}()
+	keep := func() {
+		completed = true
+		if fs.opts.Hashes == nil {
+			return
+		}
+		var kept [][hashLen]byte
+		if sums != nil && int64(len(*sums)) == (f.Size+ChunkSize-1)/ChunkSize {
+			kept = *sums
+		}
+		fs.opts.Hashes.keep(f, fs.alg, before, known, kept)
+	}
 	file, err := os.Open(f.path)
 	if err != nil {
 		return local(fmt.Errorf("xfer: %w", err))
@@ -482,7 +538,95 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 	if off > f.Size || (off%ChunkSize != 0 && off != f.Size) {
 		return protoErrorf("receiver asked for %q from offset %d of %d", f.Name, off, f.Size)
 	}
-	if off > 0 {
+	switch {
+	case r.Action == actCheck:
+		// The receiver has a file of this name and size: the same as
+		// ours? That takes reading ours whole, as the manifest pass of
+		// a sender without late roots does.
+		if off != f.Size || len(r.Reason)%hashLen != 0 {
+			return protoErrorf("receiver asked to check %q at offset %d of %d, with %d more bytes of roots", f.Name, off, f.Size, len(r.Reason))
+		}
+		fileHashes.Add(1)
+		root, n, err := fileRootParallelKeep(fs.ctx, fs.alg, file, f.Size, hashWorkers(), sums)
+		if err != nil {
+			if e := fs.ctx.Err(); e != nil {
+				return e
+			}
+			return local(fmt.Errorf("xfer: reading %s: %w", f.path, err))
+		}
+		if n != f.Size {
+			return changed("its size changed while it was read")
+		}
+		f.Root = root
+		same := root == r.Root
+		for i := 0; i < len(r.Reason); i += hashLen {
+			same = same || string(root[:]) == r.Reason[i:i+hashLen]
+		}
+		if same {
+			if fi, err := file.Stat(); err != nil || fi.Size() != f.Size || fi.ModTime().UnixNano() != f.Mtime {
+				return changed("modified while it was being read")
+			}
+			keep()
+			fr.Status = StatusPresent
+			fs.done += f.Size
+			fs.kept += f.Size
+			if err := fs.w.file(index, f.Size); err != nil {
+				return err
+			}
+			if err := fs.w.end(index, &f.Root); err != nil {
+				return err
+			}
+			if fs.opts.Progress != nil {
+				fs.opts.Progress(Progress{Name: f.Name, FileDone: f.Size, FileSize: f.Size, Done: fs.done, Total: fs.total, Kept: fs.kept})
+			}
+			return fs.w.flush()
+		}
+		// Another file: ours goes whole, under the root just computed,
+		// which the receiver checks as if the manifest had held it.
+		keep()
+		off = 0
+		if _, err := file.Seek(0, io.SeekStart); err != nil {
+			return local(fmt.Errorf("xfer: %w", err))
+		}
+	case f.Late && off > 0:
+		// Check the receiver's prefix against ours, the root state over
+		// it continued by the rest of the file: from the chunk hashes kept
+		// by the send that was cut, or read again.
+		var kept bool
+		if fs.opts.Hashes != nil {
+			fs.opts.Hashes.lookupPrefix(f, fs.alg, off)
+			rh, kept = fs.opts.Hashes.prefixState(hashKey{f.path, f.Size, f.Mtime, fs.alg}, off, sums)
+		}
+		if kept {
+			if _, err := file.Seek(off, io.SeekStart); err != nil {
+				return local(fmt.Errorf("xfer: %w", err))
+			}
+		} else {
+			prefixReads.Add(1)
+			rh = newRootHash(fs.alg)
+			n, err := rh.addFrom(io.LimitReader(file, off), fs.buf, sums)
+			if err != nil {
+				return local(fmt.Errorf("xfer: reading %s: %w", f.path, err))
+			}
+			if n != off {
+				return changed("shorter than announced")
+			}
+		}
+		if rh.root() != r.Root {
+			logger(fs.opts.Logger).Warn("xfer: the receiver's partial data differs; sending the whole file", "file", f.Name)
+			off = 0
+			rh = newRootHash(fs.alg)
+			if sums != nil {
+				*sums = (*sums)[:0]
+			}
+			if _, err := file.Seek(0, io.SeekStart); err != nil {
+				return local(fmt.Errorf("xfer: %w", err))
+			}
+		}
+	case f.Late:
+		rh = newRootHash(fs.alg)
+		lateRoots.Add(1)
+	case off > 0:
 		// Check the receiver's prefix against ours: the same root over
 		// the same chunks, from the chunk hashes kept when the file was
 		// hashed, or read again.
@@ -535,6 +679,12 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 			return local(fmt.Errorf("xfer: reading %s: %w", f.path, err))
 		}
 		n := int64(len(p))
+		if rh != nil {
+			sum := rh.add(p)
+			if sums != nil {
+				*sums = append(*sums, sum)
+			}
+		}
 		flags, payload := byte(0), p
 		if fs.enc != nil && (misses < 4 || chunk%16 == 0) {
 			cp := fs.enc.EncodeAll(p, fs.cbuf[:0])
@@ -565,9 +715,18 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 	if fi, err := file.Stat(); err != nil || fi.Size() != f.Size || fi.ModTime().UnixNano() != f.Mtime {
 		return changed("modified while it was being sent")
 	}
-	// The content itself is not hashed again here: the receiver checks it
-	// against the root announced in the manifest.
-	if err := fs.w.indexReason(msgEnd, index, 0, ""); err != nil {
+	// The receiver checks the content against the root: the one
+	// announced in the manifest, or for a late-root file the one hashed
+	// as it was read here, which comes with the end.
+	var root *[hashLen]byte
+	if f.Late {
+		if rh != nil {
+			f.Root = rh.root()
+			keep()
+		}
+		root = &f.Root
+	}
+	if err := fs.w.end(index, root); err != nil {
 		return err
 	}
 	return fs.w.flush()
@@ -656,8 +815,10 @@ func buildManifest(ctx context.Context, paths []string) (files []srcFile, skippe
 // hashFiles hashes every regular file of the manifest under alg, taking
 // the roots cache holds (nil: none) for files whose size and modification
 // time have not changed since (and, kept on disk, neither their change
-// time nor inode), and keeping the new ones there.
-func hashFiles(ctx context.Context, files []srcFile, alg hashAlg, cache *Hashes) error {
+// time nor inode), and keeping the new ones there. With late (the
+// receiver takes late roots), a file whose root cache does not hold is
+// not read here but marked Late: it is hashed as it is sent.
+func hashFiles(ctx context.Context, files []srcFile, alg hashAlg, cache *Hashes, late bool) error {
 	buf := make([]byte, ChunkSize)
 	for i := range files {
 		if err := ctx.Err(); err != nil {
@@ -674,6 +835,12 @@ func hashFiles(ctx context.Context, files []srcFile, alg hashAlg, cache *Hashes)
 				f.Root = root
 				continue
 			}
+		}
+		if late {
+			f.Late = true
+			continue
+		}
+		if cache != nil {
 			if cache.store != nil {
 				before, known = statID(f.path)
 			}
@@ -733,6 +900,10 @@ func hashFile(ctx context.Context, alg hashAlg, path string, e *entry, buf []byt
 // chunk hashes were not kept), and fileHashes the files read to hash them;
 // tests watch them.
 var prefixReads, fileHashes atomic.Int64
+
+// lateRoots counts the files sent from their start with a late root,
+// hashed as they were read to be sent; tests watch it.
+var lateRoots atomic.Int64
 
 // hashWorkers is how many goroutines hash one file's chunks.
 func hashWorkers() int { return min(runtime.GOMAXPROCS(0), 4) }

@@ -57,7 +57,13 @@ var (
 	storeMaxBytes int64 = 256 << 20
 )
 
-const storeMagic = "p2plink-hashes 1\n"
+// Entries begin with storeMagic, or with prefixMagic for the hashes of a
+// file's first chunks only (kept by a late-root send that was cut; the
+// root field is zero), which an older program ignores.
+const (
+	storeMagic  = "p2plink-hashes 1\n"
+	prefixMagic = "p2plink-hashes prefix 1\n"
+)
 
 // entryPath is where the entry for path under alg lives: one per path and
 // hash, so that a changed file's new entry replaces its old one.
@@ -69,15 +75,27 @@ func (st *hashStore) entryPath(path string, alg hashAlg) string {
 // load returns the root and chunk hashes stored for path under alg, if
 // the entry is whole and names the file's identity id.
 func (st *hashStore) load(path string, alg hashAlg, id fileID) (root [hashLen]byte, sums [][hashLen]byte, ok bool) {
+	return st.loadAs(storeMagic, path, alg, id)
+}
+
+// loadPrefix returns the hashes of the first chunks stored for path
+// under alg by savePrefix, if the entry is whole and names the file's
+// identity id.
+func (st *hashStore) loadPrefix(path string, alg hashAlg, id fileID) (sums [][hashLen]byte, ok bool) {
+	_, sums, ok = st.loadAs(prefixMagic, path, alg, id)
+	return sums, ok && len(sums) > 0
+}
+
+func (st *hashStore) loadAs(magic, path string, alg hashAlg, id fileID) (root [hashLen]byte, sums [][hashLen]byte, ok bool) {
 	b, err := os.ReadFile(st.entryPath(path, alg))
-	if err != nil || len(b) < len(storeMagic)+sha256.Size {
+	if err != nil || len(b) < len(magic)+sha256.Size {
 		return root, nil, false
 	}
 	body, sum := b[:len(b)-sha256.Size], b[len(b)-sha256.Size:]
-	if s := sha256.Sum256(body); !bytes.Equal(s[:], sum) || !bytes.HasPrefix(body, []byte(storeMagic)) {
+	if s := sha256.Sum256(body); !bytes.Equal(s[:], sum) || !bytes.HasPrefix(body, []byte(magic)) {
 		return root, nil, false
 	}
-	body = body[len(storeMagic):]
+	body = body[len(magic):]
 	const fixed = 5*8 + 1 + hashLen + 4
 	if len(body) < fixed {
 		return root, nil, false
@@ -93,7 +111,9 @@ func (st *hashStore) load(path string, alg hashAlg, id fileID) (root [hashLen]by
 	copy(root[:], body[41:])
 	n := binary.BigEndian.Uint32(body[41+hashLen:])
 	rest := body[fixed:]
-	if int64(len(rest)) != int64(n)*hashLen || (n > 0 && int64(n) != (id.size+ChunkSize-1)/ChunkSize) {
+	chunks := (id.size + ChunkSize - 1) / ChunkSize
+	if int64(len(rest)) != int64(n)*hashLen || (magic == storeMagic && n > 0 && int64(n) != chunks) ||
+		(magic == prefixMagic && int64(n) > chunks) {
 		return root, nil, false
 	}
 	if n > 0 {
@@ -109,11 +129,20 @@ func (st *hashStore) load(path string, alg hashAlg, id fileID) (root [hashLen]by
 // file's identity id, then trims the folder to its bound. Errors are
 // ignored: the store only spares work.
 func (st *hashStore) save(path string, alg hashAlg, id fileID, root [hashLen]byte, sums [][hashLen]byte) {
+	st.saveAs(storeMagic, path, alg, id, root, sums)
+}
+
+// savePrefix stores the hashes of the first len(sums) chunks of path.
+func (st *hashStore) savePrefix(path string, alg hashAlg, id fileID, sums [][hashLen]byte) {
+	st.saveAs(prefixMagic, path, alg, id, [hashLen]byte{}, sums)
+}
+
+func (st *hashStore) saveAs(magic, path string, alg hashAlg, id fileID, root [hashLen]byte, sums [][hashLen]byte) {
 	if id.size < storeMin {
 		return
 	}
-	b := make([]byte, 0, len(storeMagic)+5*8+1+hashLen+4+len(sums)*hashLen+sha256.Size)
-	b = append(b, storeMagic...)
+	b := make([]byte, 0, len(magic)+5*8+1+hashLen+4+len(sums)*hashLen+sha256.Size)
+	b = append(b, magic...)
 	for _, v := range []uint64{id.dev, id.ino, uint64(id.size), uint64(id.mtime), uint64(id.ctime)} {
 		b = binary.BigEndian.AppendUint64(b, v)
 	}

@@ -71,11 +71,12 @@ func TestStoredHashes(t *testing.T) {
 	send := func(what string, wantHashed int64, so SendOptions) {
 		t.Helper()
 		dst := t.TempDir()
-		before := fileHashes.Load()
+		before := fileHashes.Load() + lateRoots.Load()
 		o := run(t, []string{path}, dst, so, ReceiveOptions{})
 		mustOK(t, o)
 		checkFile(t, filepath.Join(dst, "big"), data, 0o644)
-		if n := fileHashes.Load() - before; n != wantHashed {
+		// Hashed before the manifest, or as it was sent (late root).
+		if n := fileHashes.Load() + lateRoots.Load() - before; n != wantHashed {
 			t.Errorf("%s: the file was hashed %d times, want %d", what, n, wantHashed)
 		}
 	}
@@ -102,6 +103,20 @@ func TestStoredHashes(t *testing.T) {
 	checkFile(t, filepath.Join(dst, "big"), data, 0o644)
 	if o.sres.Resumed == 0 || prefixReads.Load() != reads || fileHashes.Load() != hashed {
 		t.Errorf("resume in a new run: %d bytes resumed, prefix read %d times, file hashed %d times; want a resume reading neither",
+			o.sres.Resumed, prefixReads.Load()-reads, fileHashes.Load()-hashed)
+	}
+	// The same with roots in the manifest: the cut run hashed the whole
+	// file first, and its rerun reads none of it again.
+	dst = t.TempDir()
+	a, b = cutPair(20*ChunkSize + 1000)
+	if o := transfer(t, a, b, []string{path}, dst, SendOptions{Hashes: NewHashesIn(store), HashFirst: true}, ReceiveOptions{}); o.rerr == nil {
+		t.Fatal("cut transfer succeeded")
+	}
+	reads, hashed = prefixReads.Load(), fileHashes.Load()
+	o = run(t, []string{path}, dst, SendOptions{Hashes: NewHashesIn(store), HashFirst: true}, ReceiveOptions{})
+	mustOK(t, o)
+	if o.sres.Resumed == 0 || prefixReads.Load() != reads || fileHashes.Load() != hashed {
+		t.Errorf("resume in a new run, roots in the manifest: %d bytes resumed, prefix read %d times, file hashed %d times; want a resume reading neither",
 			o.sres.Resumed, prefixReads.Load()-reads, fileHashes.Load()-hashed)
 	}
 
@@ -195,5 +210,62 @@ func TestStoreBounds(t *testing.T) {
 	id.ctime++
 	if _, _, ok := st.load("/b", hashBLAKE3, id); ok {
 		t.Error("an entry was found for a file whose change time moved")
+	}
+}
+
+// TestLateRootResumeFromStore: a late-root send that was cut keeps the
+// hashes of what it read in the store, so that its rerun in a new run of
+// the program checks the receiver's kept prefix without reading it; once
+// the file went whole, its root is stored, and a later send puts it in the
+// manifest without hashing the file.
+func TestLateRootResumeFromStore(t *testing.T) {
+	storeAll(t)
+	store := filepath.Join(t.TempDir(), "hashes")
+	data := randBytes(14, 40*ChunkSize+5)
+	path := filepath.Join(t.TempDir(), "big")
+	writeFile(t, path, data, 0o644)
+	dst := t.TempDir()
+	a, b := cutPair(20*ChunkSize + 1000)
+	late := lateRoots.Load()
+	if o := transfer(t, a, b, []string{path}, dst, SendOptions{Hashes: NewHashesIn(store)}, ReceiveOptions{}); o.rerr == nil {
+		t.Fatal("cut transfer succeeded")
+	}
+	if lateRoots.Load() != late+1 {
+		t.Fatalf("the cut send was not a late-root send")
+	}
+	reads, hashed := prefixReads.Load(), fileHashes.Load()
+	o := run(t, []string{path}, dst, SendOptions{Hashes: NewHashesIn(store)}, ReceiveOptions{})
+	mustOK(t, o)
+	checkFile(t, filepath.Join(dst, "big"), data, 0o644)
+	if o.sres.Resumed == 0 || prefixReads.Load() != reads || fileHashes.Load() != hashed {
+		t.Errorf("resume in a new run: %d bytes resumed, prefix read %d times, file hashed %d times; want a resume reading neither",
+			o.sres.Resumed, prefixReads.Load()-reads, fileHashes.Load()-hashed)
+	}
+	late = lateRoots.Load()
+	o = run(t, []string{path}, t.TempDir(), SendOptions{Hashes: NewHashesIn(store)}, ReceiveOptions{})
+	mustOK(t, o)
+	if lateRoots.Load() != late || fileHashes.Load() != hashed {
+		t.Error("a later send hashed the file again; want its stored root in the manifest")
+	}
+	// A damaged prefix entry is not trusted: the prefix is read instead.
+	os.RemoveAll(store)
+	dst = t.TempDir()
+	a, b = cutPair(20*ChunkSize + 1000)
+	if o := transfer(t, a, b, []string{path}, dst, SendOptions{Hashes: NewHashesIn(store)}, ReceiveOptions{}); o.rerr == nil {
+		t.Fatal("cut transfer succeeded")
+	}
+	ents := storeEntries(t, store)
+	if len(ents) != 1 {
+		t.Fatalf("the store holds %d entries after the cut send, want 1", len(ents))
+	}
+	e, _ := os.ReadFile(ents[0])
+	e[len(e)/2] ^= 1
+	os.WriteFile(ents[0], e, 0o600)
+	reads = prefixReads.Load()
+	o = run(t, []string{path}, dst, SendOptions{Hashes: NewHashesIn(store)}, ReceiveOptions{})
+	mustOK(t, o)
+	checkFile(t, filepath.Join(dst, "big"), data, 0o644)
+	if o.sres.Resumed == 0 || prefixReads.Load() != reads+1 {
+		t.Errorf("with a damaged entry: %d bytes resumed, prefix read %d times; want a resume reading it once", o.sres.Resumed, prefixReads.Load()-reads)
 	}
 }

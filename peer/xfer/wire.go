@@ -52,10 +52,20 @@ const (
 	roleReceiver byte = 'R'
 )
 
-// Entry kinds.
+// Entry kinds. On the wire a file whose root comes with its end (Z) is
+// kind 2; in an entry it is kindFile with Late set.
 const (
-	kindFile byte = 0
-	kindDir  byte = 1
+	kindFile     byte = 0
+	kindDir      byte = 1
+	kindFileLate byte = 2
+)
+
+// Features a hello may list, in the byte after its hashes.
+const (
+	// featLateRoots: the side takes (receiver) or sends (sender) files
+	// whose root comes with their end, not in the manifest, so that a
+	// sender starts sending at once instead of reading every file first.
+	featLateRoots byte = 1
 )
 
 // Reply actions.
@@ -63,6 +73,10 @@ const (
 	actSend    byte = 0 // send from Offset (Root covers the held prefix)
 	actPresent byte = 1 // an identical file is already there: nothing to send
 	actRefuse  byte = 2 // the receiver will not take it (Reason)
+	// actCheck, for a late-root file only: a file of that name and size
+	// is there, of root Root; the sender compares its own and sends from
+	// Offset (the size: nothing) if they are the same, from 0 otherwise.
+	actCheck byte = 3
 )
 
 // Data flags.
@@ -83,6 +97,9 @@ type entry struct {
 	Mtime int64         // Unix nanoseconds
 	Root  [hashLen]byte // the file's root hash (fileRoot); zero for folders
 	Name  string        // slash-separated relative name
+	// Late: the root is not in the manifest (kind 2 on the wire) but
+	// comes with the file's end message, hashed as it was sent.
+	Late bool
 }
 
 // reply is the receiver's answer for one entry.
@@ -171,10 +188,10 @@ type buffersWriter interface {
 
 func (w *writer) flush() error { return w.bw.Flush() }
 
-// hello announces the version, the chunk size, the role and the hashes this
-// side accepts, its preferred first.
-func (w *writer) hello(role byte, hashes []hashAlg) error {
-	b := make([]byte, 0, len(helloMagic)+7+len(hashes))
+// hello announces the version, the chunk size, the role, the hashes this
+// side accepts, its preferred first, and the features it has.
+func (w *writer) hello(role byte, hashes []hashAlg, features byte) error {
+	b := make([]byte, 0, len(helloMagic)+8+len(hashes))
 	b = append(b, helloMagic...)
 	b = append(b, Version)
 	b = binary.BigEndian.AppendUint32(b, ChunkSize)
@@ -182,16 +199,21 @@ func (w *writer) hello(role byte, hashes []hashAlg) error {
 	for _, h := range hashes {
 		b = append(b, byte(h))
 	}
+	b = append(b, features)
 	return w.msg(msgHello, b)
 }
 
 func (w *writer) entry(e *entry) error {
 	b := make([]byte, 0, 1+4+8+8+hashLen+len(e.Name))
-	b = append(b, e.Kind)
+	kind, root := e.Kind, e.Root
+	if e.Late {
+		kind, root = kindFileLate, [hashLen]byte{}
+	}
+	b = append(b, kind)
 	b = binary.BigEndian.AppendUint32(b, e.Mode)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Size))
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Mtime))
-	b = append(b, e.Root[:]...)
+	b = append(b, root[:]...)
 	b = append(b, e.Name...)
 	return w.msg(msgEntry, b)
 }
@@ -232,6 +254,17 @@ func (w *writer) indexReason(typ byte, index uint32, status byte, reason string)
 	b = append(b, status)
 	b = append(b, truncReason(reason)...)
 	return w.msg(typ, b)
+}
+
+// end ends a file (Z); root, for a late-root file, is its root.
+func (w *writer) end(index uint32, root *[hashLen]byte) error {
+	b := make([]byte, 0, 5+hashLen)
+	b = binary.BigEndian.AppendUint32(b, index)
+	b = append(b, 0)
+	if root != nil {
+		b = append(b, root[:]...)
+	}
+	return w.msg(msgEnd, b)
 }
 
 func (w *writer) fatal(reason string) error {
@@ -283,10 +316,11 @@ func (r *reader) next() (byte, []byte, error) {
 
 // hello is a parsed hello.
 type hello struct {
-	version byte
-	chunk   uint32
-	role    byte
-	hashes  []hashAlg // as listed, unknown ones included
+	version  byte
+	chunk    uint32
+	role     byte
+	hashes   []hashAlg // as listed, unknown ones included
+	features byte      // the byte after the hashes; 0 if none
 }
 
 // parseHello checks a hello. For another version it returns that version
@@ -313,6 +347,9 @@ func parseHello(p []byte) (h hello, err error) {
 	for _, b := range p[m+7 : m+7+n] {
 		h.hashes = append(h.hashes, hashAlg(b))
 	}
+	if len(p) > m+7+n {
+		h.features = p[m+7+n]
+	}
 	return h, nil
 }
 
@@ -328,7 +365,11 @@ func parseEntry(p []byte) (entry, error) {
 	e.Mtime = int64(binary.BigEndian.Uint64(p[13:]))
 	copy(e.Root[:], p[21:fixed])
 	e.Name = string(p[fixed:])
-	if e.Kind != kindFile && e.Kind != kindDir {
+	switch e.Kind {
+	case kindFile, kindDir:
+	case kindFileLate:
+		e.Kind, e.Late, e.Root = kindFile, true, [hashLen]byte{}
+	default:
 		return e, protoErrorf("manifest entry of unknown kind %d", e.Kind)
 	}
 	if size > 1<<62 {
@@ -366,7 +407,7 @@ func parseReply(p []byte) (reply, error) {
 	r.Offset = int64(off)
 	copy(r.Root[:], p[13:fixed])
 	r.Reason = string(p[fixed:])
-	if r.Action > actRefuse {
+	if r.Action > actCheck {
 		return r, protoErrorf("reply with unknown action %d", r.Action)
 	}
 	return r, nil

@@ -7,10 +7,14 @@
 // hellos); the receiver answers, per file, how much it already holds intact
 // from an earlier, interrupted run; the sender then sends
 // only the rest, in chunks of ChunkSize bytes, optionally compressed with zstd
-// where that pays. Each side hashes every byte once: the sender while it
-// builds the manifest (or ahead of time, with Prepare; Hashes keeps the
-// roots for a rerun, and with NewHashesIn or PrepareIn on disk for later
-// runs of the program), the receiver as each chunk arrives, recording the
+// where that pays. Each side hashes every byte once: the sender as it
+// reads each file to send it, giving the root with the file's end (a late
+// root, when the receiver takes those: the first byte goes at once, and a
+// file larger than the page cache is read once, not twice), or while it
+// builds the manifest (for a receiver without late roots; or ahead of
+// time, with Prepare; Hashes keeps the roots for a rerun, and with
+// NewHashesIn or PrepareIn on disk for later runs of the program), the
+// receiver as each chunk arrives, recording the
 // chunk's hash for a later resume and checking the root over them all when the
 // file ends. The receiver keeps data in <dir>/.p2plink-partial/ until the
 // whole file is verified, then fsyncs it and moves it into place atomically,
@@ -182,6 +186,14 @@ type SendOptions struct {
 
 	// hashes, set by tests, replaces localHashes().
 	hashes []hashAlg
+	// HashFirst hashes every file (whose root Hashes does not hold)
+	// before the manifest, which then holds every root, instead of as
+	// the file is sent (a late root, when the receiver takes those). A
+	// file whose content changes while it is sent, with its size and
+	// modification time put back, then fails with ErrVerify rather than
+	// being stored as it was read; it costs a read of every file before
+	// the first byte goes.
+	HashFirst bool
 }
 
 // ReceiveOptions configure Receive. The zero value is valid.
@@ -204,6 +216,9 @@ type ReceiveOptions struct {
 	hookFile func(partFile) partFile
 	// hashes, set by tests, replaces localHashes().
 	hashes []hashAlg
+	// noLateRoots, set by tests, leaves featLateRoots out of the hello,
+	// as a receiver without it does.
+	noLateRoots bool
 }
 
 func logger(l *slog.Logger) *slog.Logger {

@@ -339,7 +339,7 @@ func (f *fakeSender) drain(who string) (said string) {
 // manifest sends hello and entries, and returns the receiver's replies.
 func (f *fakeSender) manifest(es ...entry) []reply {
 	f.t.Helper()
-	f.w.hello(roleSender, []hashAlg{scriptHash})
+	f.w.hello(roleSender, []hashAlg{scriptHash}, 0)
 	var total int64
 	for i := range es {
 		f.w.entry(&es[i])
@@ -863,6 +863,11 @@ func TestDiskFullTmpfs(t *testing.T) {
 	checkFile(t, filepath.Join(dst, "f"), data, 0o644)
 }
 
+// TestFileChangedDuringSend: a file written while it is sent fails on both
+// sides, nothing stored: by its new modification time, or, with the time
+// put back, by the receiver's check against the root of the manifest.
+// With a late root (hashed as read), a change to a part not yet read is
+// simply what is read and sent: TestLateRootChangeAhead.
 func TestFileChangedDuringSend(t *testing.T) {
 	for _, keepMtime := range []bool{false, true} {
 		t.Run(map[bool]string{false: "mtime", true: "content only"}[keepMtime], func(t *testing.T) {
@@ -871,7 +876,7 @@ func TestFileChangedDuringSend(t *testing.T) {
 			path := filepath.Join(src, "f")
 			writeFile(t, path, data, 0o644)
 			changed := false
-			so := SendOptions{Progress: func(p Progress) {
+			so := SendOptions{HashFirst: keepMtime, Progress: func(p Progress) {
 				if changed || p.FileDone < 2*ChunkSize {
 					return
 				}
@@ -924,6 +929,38 @@ func TestFileChangedDuringSend(t *testing.T) {
 	}
 }
 
+// TestLateRootChangeAhead: with a late root, a file changed (its time put
+// back) in a part the sender has not read yet arrives as it was read, the
+// change included: its root is of what was read, and the receiver stores
+// exactly that.
+func TestLateRootChangeAhead(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	data := randBytes(16, 8*ChunkSize)
+	path := filepath.Join(src, "f")
+	writeFile(t, path, data, 0o644)
+	changed := false
+	so := SendOptions{Progress: func(p Progress) {
+		if changed || p.FileDone < 2*ChunkSize {
+			return
+		}
+		changed = true
+		f, _ := os.OpenFile(path, os.O_WRONLY, 0)
+		f.WriteAt([]byte("CHANGED"), 5*ChunkSize)
+		f.Close()
+		os.Chtimes(path, testMtime, testMtime)
+	}}
+	o := run(t, []string{path}, dst, so, ReceiveOptions{})
+	mustOK(t, o)
+	if !changed {
+		t.Fatal("the file was not changed while sent")
+	}
+	now, _ := os.ReadFile(path)
+	if bytes.Equal(now, data) {
+		t.Fatal("the change did not take")
+	}
+	checkFile(t, filepath.Join(dst, "f"), now, 0o644)
+}
+
 func TestFileChangedBeforeSend(t *testing.T) {
 	// The manifest is built, then the file changes before its data goes.
 	src, dst := t.TempDir(), t.TempDir()
@@ -957,7 +994,7 @@ func TestCancel(t *testing.T) {
 	replied := make(chan struct{})
 	go func() {
 		f := newFakeSender(t, b) // reads like a receiver would
-		f.w.hello(roleReceiver, []hashAlg{scriptHash})
+		f.w.hello(roleReceiver, []hashAlg{scriptHash}, 0)
 		f.w.flush()
 		f.r.next() // hello
 		for {
@@ -1104,9 +1141,19 @@ func (s *tapStream) Write(p []byte) (int, error) {
 }
 
 // TestWireVersion3: the sender's stream holds a hello of version 3 listing
-// its hashes, entries whose root is the spec's root under the hash the two
-// sides agreed on, and data messages holding flags and data only.
+// its hashes and features, entries whose root is the spec's root under the
+// hash the two sides agreed on (or, for late roots, entries of kind 2
+// whose end carries that root), and data messages holding flags and data
+// only.
 func TestWireVersion3(t *testing.T) {
+	for _, late := range []bool{false, true} {
+		t.Run(map[bool]string{false: "roots in the manifest", true: "late roots"}[late], func(t *testing.T) {
+			testWireVersion3(t, late)
+		})
+	}
+}
+
+func testWireVersion3(t *testing.T, late bool) {
 	data := randBytes(41, 2*ChunkSize+10)
 	for _, tc := range []struct {
 		send, recv []hashAlg
@@ -1121,9 +1168,14 @@ func TestWireVersion3(t *testing.T) {
 		writeFile(t, filepath.Join(src, "f"), data, 0o644)
 		a, b := streamPair()
 		tap := &tapStream{memStream: a}
-		o := transfer(t, tap, b, []string{filepath.Join(src, "f")}, dst, SendOptions{hashes: tc.send}, ReceiveOptions{hashes: tc.recv})
+		o := transfer(t, tap, b, []string{filepath.Join(src, "f")}, dst, SendOptions{hashes: tc.send, HashFirst: !late}, ReceiveOptions{hashes: tc.recv})
 		mustOK(t, o)
 		checkFile(t, filepath.Join(dst, "f"), data, 0o644)
+		wantFeatures := byte(0)
+		if late {
+			wantFeatures = featLateRoots
+		}
+		ends := 0
 		if o.sres.Hash != tc.want.String() || o.rres.Hash != tc.want.String() {
 			t.Errorf("results name the hash %q and %q, want %q", o.sres.Hash, o.rres.Hash, tc.want)
 		}
@@ -1137,13 +1189,28 @@ func TestWireVersion3(t *testing.T) {
 			switch typ {
 			case msgHello:
 				h, err := parseHello(p)
-				if err != nil || h.version != 3 || h.role != roleSender || !slices.Equal(h.hashes, tc.send) {
-					t.Errorf("hello %+v (%v), want version 3, role S, hashes %v", h, err, tc.send)
+				if err != nil || h.version != 3 || h.role != roleSender || !slices.Equal(h.hashes, tc.send) || h.features != wantFeatures {
+					t.Errorf("hello %+v (%v), want version 3, role S, hashes %v, features %d", h, err, tc.send, wantFeatures)
 				}
 			case msgEntry:
 				e, err := parseEntry(p)
-				if err != nil || e.Root != specRoot(tc.want, data) {
-					t.Errorf("sender %v, receiver %v: entry root %x (%v), want the %v root %x", tc.send, tc.recv, e.Root, err, tc.want, specRoot(tc.want, data))
+				switch {
+				case err != nil:
+					t.Errorf("entry: %v", err)
+				case late && (p[0] != kindFileLate || !e.Late || e.Root != [hashLen]byte{}):
+					t.Errorf("sender %v, receiver %v: entry of kind %d, root %x; want kind 2 and no root", tc.send, tc.recv, p[0], e.Root)
+				case !late && (p[0] != kindFile || e.Root != specRoot(tc.want, data)):
+					t.Errorf("sender %v, receiver %v: entry of kind %d, root %x, want kind 0 and the %v root %x", tc.send, tc.recv, p[0], e.Root, tc.want, specRoot(tc.want, data))
+				}
+			case msgEnd:
+				ends++
+				want := []byte{0, 0, 0, 0, 0}
+				if late {
+					root := specRoot(tc.want, data)
+					want = append(want, root[:]...)
+				}
+				if !bytes.Equal(p, want) {
+					t.Errorf("sender %v, receiver %v: file end %x, want %x", tc.send, tc.recv, p, want)
 				}
 			case msgData:
 				if p[0] != 0 {
@@ -1154,6 +1221,9 @@ func TestWireVersion3(t *testing.T) {
 		}
 		if got := bytes.Join(chunks, nil); len(chunks) != 3 || !bytes.Equal(got, data) {
 			t.Errorf("%d data messages carrying %d bytes; want 3 carrying exactly the file's %d", len(chunks), len(got), len(data))
+		}
+		if ends != 1 {
+			t.Errorf("%d file ends, want 1", ends)
 		}
 	}
 }

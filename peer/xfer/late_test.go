@@ -1,0 +1,166 @@
+package xfer
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// lateEntry is fileEntry with its root left for the end (kind 2).
+func lateEntry(name string, data []byte) entry {
+	e := fileEntry(name, data)
+	e.Late, e.Root = true, [hashLen]byte{}
+	return e
+}
+
+// TestLateRootLyingSender: a late-root file whose data does not match the
+// root its end brings, or whose end brings no root, is not stored, and
+// its partial data is discarded.
+func TestLateRootLyingSender(t *testing.T) {
+	data := randBytes(7, 2*ChunkSize+100)
+	other := randBytes(8, len(data))
+	root := specRoot(scriptHash, data)
+	cases := []struct {
+		name string
+		end  func(w *writer)
+		body []byte
+		want error
+	}{
+		{"other data", func(w *writer) { w.end(0, &root) }, other, ErrVerify},
+		{"no root at the end", func(w *writer) { w.end(0, nil) }, data, ErrProtocol},
+		{"short root at the end", func(w *writer) { w.indexReason(msgEnd, 0, 0, "0123456789") }, data, ErrProtocol},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dst := t.TempDir()
+			res, err := receiveFrom(t, dst, ReceiveOptions{}, func(f *fakeSender) {
+				f.manifest(lateEntry("f", data))
+				f.send(func(w *writer) {
+					w.file(0, 0)
+					sendChunks(w, c.body)
+					c.end(w)
+					w.msg(msgDone)
+				})
+			})
+			if !errors.Is(err, c.want) {
+				t.Errorf("Receive: %v, want %v", err, c.want)
+			}
+			if f := res.Files[0]; f.Status != StatusFailed {
+				t.Errorf("status %v", f.Status)
+			}
+			if got := listAll(t, dst); len(got) != 0 {
+				t.Errorf("kept: %v", got)
+			}
+		})
+	}
+	// The same data with its root at the end is stored.
+	dst := t.TempDir()
+	_, err := receiveFrom(t, dst, ReceiveOptions{}, func(f *fakeSender) {
+		f.manifest(lateEntry("f", data))
+		f.send(func(w *writer) {
+			w.file(0, 0)
+			sendChunks(w, data)
+			w.end(0, &root)
+			w.msg(msgDone)
+		})
+	})
+	if err != nil {
+		t.Fatalf("honest late root: %v", err)
+	}
+	checkFile(t, filepath.Join(dst, "f"), data, 0o644)
+}
+
+// TestLateRootRefusedUnoffered: a receiver that did not offer late roots
+// refuses a manifest entry without its root.
+func TestLateRootRefusedUnoffered(t *testing.T) {
+	data := randBytes(9, 100)
+	a, b := streamPair()
+	go func() {
+		f := newFakeSender(t, a)
+		f.w.hello(roleSender, []hashAlg{scriptHash}, featLateRoots)
+		e := lateEntry("f", data)
+		f.w.entry(&e)
+		f.w.manifestEnd(1, e.Size)
+		f.w.flush()
+		f.drain("a receiver without late roots")
+	}()
+	_, err := Receive(context.Background(), b, t.TempDir(), ReceiveOptions{noLateRoots: true})
+	if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "without its root") {
+		t.Errorf("Receive: %v, want a protocol error naming the missing root", err)
+	}
+}
+
+// TestLateRootCheck: for a late-root file of the size of one here, the
+// receiver offers the roots of such files (actCheck); a sender that says
+// its file is one of them (F at the size) with a root that is none of
+// them is refused, and the file here is untouched; one whose root is the
+// offered one leaves the file present, nothing written.
+func TestLateRootCheck(t *testing.T) {
+	data := randBytes(10, 3*ChunkSize+7)
+	other := randBytes(11, len(data))
+	for _, honest := range []bool{true, false} {
+		dst := t.TempDir()
+		writeFile(t, filepath.Join(dst, "f"), data, 0o644)
+		writeFile(t, filepath.Join(dst, "f (1)"), other, 0o644)
+		var rs []reply
+		res, err := receiveFrom(t, dst, ReceiveOptions{}, func(f *fakeSender) {
+			rs = f.manifest(lateEntry("f", data))
+			root := specRoot(scriptHash, data)
+			if !honest {
+				root = specRoot(scriptHash, randBytes(12, len(data)))
+			}
+			f.send(func(w *writer) {
+				w.file(0, int64(len(data)))
+				w.end(0, &root)
+				w.msg(msgDone)
+			})
+		})
+		want := specRoot(scriptHash, data)
+		alt := specRoot(scriptHash, other)
+		if len(rs) != 1 || rs[0].Action != actCheck || rs[0].Offset != int64(len(data)) || rs[0].Root != want ||
+			rs[0].Reason != string(alt[:]) {
+			t.Fatalf("reply %+v; want actCheck at the size offering the roots of f and f (1)", rs)
+		}
+		if honest {
+			if err != nil || res.Files[0].Status != StatusPresent || res.Files[0].Stored != "f" {
+				t.Errorf("honest: %v, %+v; want f present", err, res.Files[0])
+			}
+		} else if !errors.Is(err, ErrProtocol) {
+			t.Errorf("a root that is none offered: %v, want ErrProtocol", err)
+		}
+		checkFile(t, filepath.Join(dst, "f"), data, 0o644)
+		if got := listAll(t, dst); len(got) != 2 {
+			t.Errorf("files: %v, want f and f (1) only", got)
+		}
+	}
+}
+
+// TestCheckForRootedEntryRefused: a receiver that asks to check a file
+// whose root the manifest holds breaks the protocol; the sender says so.
+func TestCheckForRootedEntryRefused(t *testing.T) {
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "f"), randBytes(13, 100), 0o644)
+	a, b := streamPair()
+	go func() {
+		f := newFakeSender(t, b) // reads like a receiver would
+		f.w.hello(roleReceiver, []hashAlg{scriptHash}, 0)
+		f.w.flush()
+		f.r.next() // hello
+		for {
+			typ, _, err := f.r.next()
+			if err != nil || typ == msgManifest {
+				break
+			}
+		}
+		r := reply{Action: actCheck, Offset: 100}
+		f.w.reply(&r)
+		f.w.flush()
+		f.drain("a receiver asking to check")
+	}()
+	_, err := Send(context.Background(), a, []string{filepath.Join(src, "f")}, SendOptions{})
+	if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "check") {
+		t.Errorf("Send: %v, want a protocol error about the check", err)
+	}
+}
