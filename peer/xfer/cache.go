@@ -34,8 +34,13 @@ type cachedRoot struct {
 	root [hashLen]byte
 	sums [][hashLen]byte
 	// prefix: sums are those of a prefix only (a late-root send that was
-	// cut), and root is unknown.
+	// cut), and root is unknown; they are used only while the file's
+	// identity on disk is still id (its path, size and modification time
+	// are not enough: the prefix's root would then be taken for content
+	// that is no longer there, and the rest of a new file joined to the
+	// receiver's old prefix under a root of that splice).
 	prefix bool
+	id     fileID
 }
 
 // keptChunks bounds the chunk hashes kept for one file: 8 MiB of them, for
@@ -168,12 +173,12 @@ func (h *Hashes) put(k hashKey, root [hashLen]byte, sums [][hashLen]byte) {
 	h.roots[k] = cachedRoot{root: root, sums: sums}
 }
 
-// putPrefix keeps the hashes of a file's first chunks, unless more is
-// kept for it already.
-func (h *Hashes) putPrefix(k hashKey, sums [][hashLen]byte) {
+// putPrefix keeps the hashes of the first chunks of a file whose identity
+// is id, unless more is kept for it already.
+func (h *Hashes) putPrefix(k hashKey, id fileID, sums [][hashLen]byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if c, ok := h.roots[k]; ok && (!c.prefix || len(c.sums) >= len(sums)) {
+	if c, ok := h.roots[k]; ok && (!c.prefix || (c.id == id && len(c.sums) >= len(sums))) {
 		return
 	}
 	if _, ok := h.roots[k]; !ok && len(h.roots) >= maxRoots {
@@ -189,7 +194,7 @@ func (h *Hashes) putPrefix(k hashKey, sums [][hashLen]byte) {
 		return
 	}
 	h.kept += len(sums)
-	h.roots[k] = cachedRoot{sums: sums, prefix: true}
+	h.roots[k] = cachedRoot{sums: sums, prefix: true, id: id}
 }
 
 // prefixRoot returns the root of the file's first off bytes, a whole number
@@ -218,6 +223,11 @@ func (h *Hashes) prefixState(k hashKey, off int64, sums *[][hashLen]byte) (rh *r
 	if !found || c.sums == nil || n > int64(len(c.sums)) {
 		return nil, false
 	}
+	if c.prefix {
+		if now, ok := statID(k.path); !ok || now != c.id {
+			return nil, false
+		}
+	}
 	rh = newRootHash(k.alg)
 	for i := range n {
 		rh.addSum(&c.sums[i])
@@ -242,7 +252,7 @@ func (h *Hashes) lookupPrefix(f *srcFile, alg hashAlg, off int64) {
 		return
 	}
 	if sums, ok := h.store.loadPrefix(abs, alg, id); ok {
-		h.putPrefix(k, sums)
+		h.putPrefix(k, id, sums)
 	}
 }
 
@@ -313,18 +323,26 @@ func (h *Hashes) keep(f *srcFile, alg hashAlg, before fileID, ok bool, sums [][h
 // f, read while its identity on disk was before (ok: known), for a resume
 // of the send that was cut: in memory, and on disk under the same
 // conditions as keep.
+//
+// Unlike a whole file's root, which the receiver checks against every byte,
+// a prefix's hashes are trusted for the bytes they cover, so they are kept
+// only under the file's full identity (device, inode, size, modification
+// and change time), in memory too, and not for a file changed in the
+// racyWindow before; where that identity cannot be had (not on Unix),
+// they are not kept.
 func (h *Hashes) keepPrefix(f *srcFile, alg hashAlg, before fileID, ok bool, sums [][hashLen]byte) {
-	h.putPrefix(hashKey{f.path, f.Size, f.Mtime, alg}, sums)
-	if h.store == nil || !ok {
+	if !ok {
 		return
 	}
 	after, ok := statID(f.path)
-	abs, err := filepath.Abs(f.path)
-	if !ok || err != nil || after != before || after.size != f.Size || after.mtime != f.Mtime {
+	if !ok || after != before || after.size != f.Size || after.mtime != f.Mtime {
 		return
 	}
 	if now := time.Now().UnixNano(); now-after.ctime < int64(racyWindow) {
 		return
 	}
-	h.store.savePrefix(abs, alg, after, sums)
+	h.putPrefix(hashKey{f.path, f.Size, f.Mtime, alg}, after, sums)
+	if abs, err := filepath.Abs(f.path); h.store != nil && err == nil {
+		h.store.savePrefix(abs, alg, after, sums)
+	}
 }

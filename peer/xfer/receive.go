@@ -160,7 +160,8 @@ type receiver struct {
 	leaves *rootHash // root hash state over the chunks held so far
 	id     string
 
-	alg hashAlg // agreed in the hellos
+	alg            hashAlg // agreed in the hellos
+	senderFeatures byte    // listed in the sender's hello
 }
 
 // hashes lists the hashes this side accepts, preferred first.
@@ -239,6 +240,7 @@ func (rc *receiver) run() error {
 		return rc.fatal(err)
 	}
 	rc.alg, rc.res.Hash = alg, alg.String()
+	rc.senderFeatures = h.features
 	if err := rc.readManifest(); err != nil {
 		return rc.fatal(err)
 	}
@@ -286,8 +288,8 @@ func (rc *receiver) readManifest() error {
 		if err != nil {
 			return err
 		}
-		if e.Late && rc.opts.noLateRoots {
-			return protoErrorf("%q comes without its root, which this receiver did not offer to take", e.Name)
+		if e.Late && (rc.opts.noLateRoots || rc.senderFeatures&featLateRoots == 0) {
+			return protoErrorf("%q comes without its root, though the two hellos did not both list late roots", e.Name)
 		}
 		// The manifest is held whole before the replies: its names are
 		// bounded too (a peer's million names of 4 KB each would take
@@ -867,7 +869,7 @@ func (rc *receiver) endFile(typ byte, p []byte) error {
 	if f == nil && typ == msgAbort && int(idx) < len(rc.files) {
 		// The sender gave up on a file before starting it.
 		g := rc.files[idx]
-		if g.Kind == kindFile && g.action == actSend && !g.started {
+		if g.Kind == kindFile && (g.action == actSend || g.action == actCheck) && !g.started {
 			g.started = true
 			err := fmt.Errorf("%w: sender: %s", ErrPeer, printable.String(reason))
 			if code == resChanged {

@@ -159,6 +159,11 @@ func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Resu
 		}
 	}
 	if err != nil {
+		if errors.Is(err, ErrProtocol) && ctx.Err() == nil {
+			// The receiver broke the protocol: tell it so, as far as
+			// it still reads.
+			tellPeer(w, err)
+		}
 		s.Close()
 	}
 	wg.Wait()
@@ -233,6 +238,24 @@ type sendReader struct {
 func (sr *sendReader) run() {
 	defer close(sr.replies)
 	sr.err = sr.loop()
+}
+
+// tellPeer sends '!' with err's text, for at most helloGrace (the caller
+// closes the stream then, which ends a write still blocked).
+func tellPeer(w *writer, err error) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if w.fatal(err.Error()) == nil {
+			w.flush()
+		}
+	}()
+	t := time.NewTimer(helloGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }
 
 // helloGrace bounds how long a sender that refused the receiver's hello
@@ -498,9 +521,7 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 	var before fileID
 	var known bool
 	if f.Late && fs.opts.Hashes != nil {
-		if fs.opts.Hashes.store != nil {
-			before, known = statID(f.path)
-		}
+		before, known = statID(f.path)
 		if f.Size <= keptChunks*ChunkSize {
 			sums = new([][hashLen]byte)
 		}
@@ -509,7 +530,7 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 	defer func() {
 		// A late-root send cut short keeps the hashes of the chunks it
 		// read, so that its resume checks the receiver's prefix unread.
-		if !completed && rh != nil && sums != nil && len(*sums) > 0 {
+		if !completed && f.Late && sums != nil && len(*sums) > 0 {
 			fs.opts.Hashes.keepPrefix(f, fs.alg, before, known, *sums)
 		}
 	}()
@@ -582,8 +603,10 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 			return fs.w.flush()
 		}
 		// Another file: ours goes whole, under the root just computed,
-		// which the receiver checks as if the manifest had held it.
-		keep()
+		// which the receiver checks as if the manifest had held it. It
+		// is kept once sent: kept now, a rerun after a cut would put it
+		// in the manifest, and the receiver would not find the partial
+		// data it keeps under the late root's key.
 		off = 0
 		if _, err := file.Seek(0, io.SeekStart); err != nil {
 			return local(fmt.Errorf("xfer: %w", err))
@@ -722,8 +745,8 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 	if f.Late {
 		if rh != nil {
 			f.Root = rh.root()
-			keep()
 		}
+		keep()
 		root = &f.Root
 	}
 	if err := fs.w.end(index, root); err != nil {

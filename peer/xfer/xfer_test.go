@@ -339,7 +339,13 @@ func (f *fakeSender) drain(who string) (said string) {
 // manifest sends hello and entries, and returns the receiver's replies.
 func (f *fakeSender) manifest(es ...entry) []reply {
 	f.t.Helper()
-	f.w.hello(roleSender, []hashAlg{scriptHash}, 0)
+	var features byte
+	for _, e := range es {
+		if e.Late {
+			features = featLateRoots
+		}
+	}
+	f.w.hello(roleSender, []hashAlg{scriptHash}, features)
 	var total int64
 	for i := range es {
 		f.w.entry(&es[i])
