@@ -40,7 +40,11 @@ type cachedRoot struct {
 	// that is no longer there, and the rest of a new file joined to the
 	// receiver's old prefix under a root of that splice).
 	prefix bool
-	id     fileID
+	// id is the file's identity on disk when the hashes were taken, if
+	// known (idOK; always for a prefix). A late-root resume, which trusts
+	// the hashes of the prefix it does not read, takes them only under it.
+	id   fileID
+	idOK bool
 }
 
 // keptChunks bounds the chunk hashes kept for one file: 8 MiB of them, for
@@ -156,6 +160,11 @@ func (h *Hashes) get(k hashKey) ([hashLen]byte, bool) {
 // maxRoots files, one kept before goes (a long-running server meets ever
 // more files, and new versions of them).
 func (h *Hashes) put(k hashKey, root [hashLen]byte, sums [][hashLen]byte) {
+	h.putID(k, root, sums, fileID{}, false)
+}
+
+// putID is put for a file whose identity was id (if idOK) as it was hashed.
+func (h *Hashes) putID(k hashKey, root [hashLen]byte, sums [][hashLen]byte, id fileID, idOK bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.roots[k]; !ok && len(h.roots) >= maxRoots {
@@ -170,7 +179,7 @@ func (h *Hashes) put(k hashKey, root [hashLen]byte, sums [][hashLen]byte) {
 		sums = nil
 	}
 	h.kept += len(sums)
-	h.roots[k] = cachedRoot{root: root, sums: sums}
+	h.roots[k] = cachedRoot{root: root, sums: sums, id: id, idOK: idOK}
 }
 
 // putPrefix keeps the hashes of the first chunks of a file whose identity
@@ -194,14 +203,14 @@ func (h *Hashes) putPrefix(k hashKey, id fileID, sums [][hashLen]byte) {
 		return
 	}
 	h.kept += len(sums)
-	h.roots[k] = cachedRoot{sums: sums, prefix: true, id: id}
+	h.roots[k] = cachedRoot{sums: sums, prefix: true, id: id, idOK: true}
 }
 
 // prefixRoot returns the root of the file's first off bytes, a whole number
 // of chunks or the whole file, from the chunk hashes kept for it; ok is
 // false when they were not kept. h may be nil.
 func (h *Hashes) prefixRoot(k hashKey, off int64) (root [hashLen]byte, ok bool) {
-	rh, ok := h.prefixState(k, off, nil)
+	rh, ok := h.prefixState(k, off, nil, false)
 	if !ok {
 		return root, false
 	}
@@ -211,8 +220,10 @@ func (h *Hashes) prefixRoot(k hashKey, off int64) (root [hashLen]byte, ok bool) 
 // prefixState returns the root state over the file's first off bytes, a
 // whole number of chunks, from the chunk hashes kept for it, and appends
 // those to *sums unless sums is nil; ok is false when they were not kept.
-// h may be nil.
-func (h *Hashes) prefixState(k hashKey, off int64, sums *[][hashLen]byte) (rh *rootHash, ok bool) {
+// Hashes of a prefix only, and with needID any, are taken only while the
+// file's identity is the one they were taken under: a late-root resume
+// has no root in the manifest to catch stale ones. h may be nil.
+func (h *Hashes) prefixState(k hashKey, off int64, sums *[][hashLen]byte, needID bool) (rh *rootHash, ok bool) {
 	if h == nil {
 		return nil, false
 	}
@@ -223,8 +234,8 @@ func (h *Hashes) prefixState(k hashKey, off int64, sums *[][hashLen]byte) (rh *r
 	if !found || c.sums == nil || n > int64(len(c.sums)) {
 		return nil, false
 	}
-	if c.prefix {
-		if now, ok := statID(k.path); !ok || now != c.id {
+	if c.prefix || needID {
+		if now, ok := statID(k.path); !ok || !c.idOK || now != c.id {
 			return nil, false
 		}
 	}
@@ -243,7 +254,7 @@ func (h *Hashes) prefixState(k hashKey, off int64, sums *[][hashLen]byte) (rh *r
 // are any.
 func (h *Hashes) lookupPrefix(f *srcFile, alg hashAlg, off int64) {
 	k := hashKey{f.path, f.Size, f.Mtime, alg}
-	if _, ok := h.prefixState(k, off, nil); ok || h == nil || h.store == nil {
+	if _, ok := h.prefixState(k, off, nil, true); ok || h == nil || h.store == nil {
 		return
 	}
 	abs, err := filepath.Abs(f.path)
@@ -287,7 +298,7 @@ func (h *Hashes) lookup(f *srcFile, alg hashAlg) ([hashLen]byte, bool) {
 	}
 	root, sums, ok := h.store.load(abs, alg, id)
 	if ok {
-		h.put(k, root, sums)
+		h.putID(k, root, sums, id, true)
 	}
 	return root, ok
 }
@@ -299,13 +310,15 @@ func (h *Hashes) lookup(f *srcFile, alg hashAlg) ([hashLen]byte, bool) {
 // the size and modification time it was hashed at, which Send checks
 // again before and after sending it).
 func (h *Hashes) keep(f *srcFile, alg hashAlg, before fileID, ok bool, sums [][hashLen]byte) {
-	h.put(hashKey{f.path, f.Size, f.Mtime, alg}, f.Root, sums)
-	if h.store == nil || !ok {
-		return
+	k := hashKey{f.path, f.Size, f.Mtime, alg}
+	var after fileID
+	if ok {
+		after, ok = statID(f.path)
+		ok = ok && after == before && after.size == f.Size && after.mtime == f.Mtime
 	}
-	after, ok := statID(f.path)
+	h.putID(k, f.Root, sums, after, ok)
 	abs, err := filepath.Abs(f.path)
-	if !ok || err != nil || after != before || after.size != f.Size || after.mtime != f.Mtime {
+	if h.store == nil || !ok || err != nil {
 		return
 	}
 	// A file changed within the last moments may change again within the

@@ -195,7 +195,7 @@ func TestLateRootStalePrefixNotTrusted(t *testing.T) {
 		t.Fatal("cut transfer succeeded")
 	}
 	k := hashKey{path, int64(len(old)), testMtime.UnixNano(), localHashes()[0]}
-	if _, kept := h.prefixState(k, 2*ChunkSize, nil); !kept {
+	if _, kept := h.prefixState(k, 2*ChunkSize, nil, false); !kept {
 		t.Fatal("the cut send kept no prefix hashes: the test would not test them")
 	}
 	fresh := randBytes(102, len(old))
@@ -291,4 +291,41 @@ func TestCheckedThenCutResumes(t *testing.T) {
 	if o.sres.Resumed == 0 {
 		t.Errorf("the rerun resumed nothing (partial data kept: %v)", listAll(t, dst))
 	}
+}
+
+// TestLateResumeStaleFullEntry: a late-root resume takes a prefix's root
+// from a whole file's kept hashes only under the file's identity. Another
+// Send sharing the Hashes (a server's concurrent gets) may keep the old
+// content's hashes after this one announced the file late; the file is
+// then replaced at the same size with its time put back. Trusted, those
+// hashes would match the receiver's old prefix and the new rest would be
+// stored joined to it (found by review).
+func TestLateResumeStaleFullEntry(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	path := filepath.Join(src, "f")
+	old := randBytes(201, 8*ChunkSize)
+	writeFile(t, path, old, 0o644)
+	writeFile(t, filepath.Join(src, "a"), randBytes(202, 100), 0o644)
+	a, b := cutPair(4*ChunkSize + 1000)
+	if o := transfer(t, a, b, []string{path}, dst, SendOptions{}, ReceiveOptions{}); o.rerr == nil {
+		t.Fatal("cut transfer succeeded")
+	}
+	alg := localHashes()[0]
+	var e entry
+	var oldSums [][hashLen]byte
+	if err := hashFile(context.Background(), alg, path, &e, make([]byte, ChunkSize), &oldSums); err != nil {
+		t.Fatal(err)
+	}
+	oldID, _ := statID(path)
+	fresh := randBytes(203, len(old))
+	writeFile(t, path, fresh, 0o644) // same size, mtime put back
+	h := NewHashes()
+	so := SendOptions{Hashes: h, Progress: func(p Progress) {
+		if p.Name == "a" && p.FileDone == p.FileSize { // another Send keeps f's old hashes
+			h.putID(hashKey{path, int64(len(old)), testMtime.UnixNano(), alg}, e.Root, oldSums, oldID, true)
+		}
+	}}
+	o := run(t, []string{filepath.Join(src, "a"), path}, dst, so, ReceiveOptions{})
+	mustOK(t, o)
+	checkFile(t, filepath.Join(dst, "f"), fresh, 0o644)
 }

@@ -618,7 +618,7 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 		var kept bool
 		if fs.opts.Hashes != nil {
 			fs.opts.Hashes.lookupPrefix(f, fs.alg, off)
-			rh, kept = fs.opts.Hashes.prefixState(hashKey{f.path, f.Size, f.Mtime, fs.alg}, off, sums)
+			rh, kept = fs.opts.Hashes.prefixState(hashKey{f.path, f.Size, f.Mtime, fs.alg}, off, sums, true)
 		}
 		if kept {
 			if _, err := file.Seek(off, io.SeekStart); err != nil {
@@ -864,9 +864,7 @@ func hashFiles(ctx context.Context, files []srcFile, alg hashAlg, cache *Hashes,
 			continue
 		}
 		if cache != nil {
-			if cache.store != nil {
-				before, known = statID(f.path)
-			}
+			before, known = statID(f.path)
 		}
 		var sums *[][hashLen]byte
 		if cache != nil && f.Size <= keptChunks*ChunkSize {
