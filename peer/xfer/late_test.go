@@ -329,3 +329,65 @@ func TestLateResumeStaleFullEntry(t *testing.T) {
 	mustOK(t, o)
 	checkFile(t, filepath.Join(dst, "f"), fresh, 0o644)
 }
+
+// TestNameTheFileSystemRefuses: a name the receive folder's file system
+// would refuse (FAT's ':') is refused before its data comes, saying why
+// and what to do, and the other files go through; each such name element
+// is tried once per transfer. (There is no FAT here: the file system's
+// answer is stood in for.)
+func TestNameTheFileSystemRefuses(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(src, "d", "at 10:30", "a"), []byte("1"), 0o644)
+	writeFile(t, filepath.Join(src, "d", "at 10:30", "b"), []byte("2"), 0o644)
+	writeFile(t, filepath.Join(src, "d", "ok.txt"), []byte("3"), 0o644)
+	tried := map[string]int{}
+	ro := ReceiveOptions{hookName: func(c string) error {
+		tried[c]++
+		if strings.Contains(c, ":") {
+			return errors.New("refuses")
+		}
+		return nil
+	}}
+	var written int64
+	ro.hookFile = func(f partFile) partFile { return countWrites{f, &written} }
+	o := run(t, []string{filepath.Join(src, "d")}, dst, SendOptions{}, ro)
+	for _, name := range []string{"d/at 10:30/a", "d/at 10:30/b"} {
+		f := statusOf(t, o.sres, name)
+		if f.Status != StatusFailed || !errors.Is(f.Err, ErrRefused) || !strings.Contains(f.Err.Error(), "rename it on the sender") ||
+			!strings.Contains(f.Err.Error(), `refuses the name "at 10:30"`) {
+			t.Errorf("%s: %v %v; want refused, naming the element and what to do", name, f.Status, f.Err)
+		}
+	}
+	if f := statusOf(t, o.rres, "d/ok.txt"); f.Status != StatusDone {
+		t.Errorf("ok.txt: %v %v", f.Status, f.Err)
+	}
+	if written != 1 {
+		t.Errorf("%d bytes written; want ok.txt's 1 only", written)
+	}
+	if tried["at 10:30"] != 1 || len(tried) != 1 {
+		t.Errorf("tried %v; want at 10:30 once, and no plain name", tried)
+	}
+}
+
+// TestRiskyNamesStoredWhereAllowed: where the file system takes them (ext4
+// here), names with FAT's forbidden characters and a trailing dot are
+// stored as they are, and the names tried leave nothing behind.
+func TestRiskyNamesStoredWhereAllowed(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	names := []string{`notes:v2?.txt`, `q"<>|*`, "trailing.", "space "}
+	for _, n := range names {
+		writeFile(t, filepath.Join(src, n), []byte(n), 0o644)
+	}
+	var paths []string
+	for _, n := range names {
+		paths = append(paths, filepath.Join(src, n))
+	}
+	mustOK(t, run(t, paths, dst, SendOptions{}, ReceiveOptions{}))
+	got := listAll(t, dst)
+	if len(got) != len(names) {
+		t.Errorf("received %v; want exactly %q", got, names)
+	}
+	for _, n := range names {
+		checkFile(t, filepath.Join(dst, n), []byte(n), 0o644)
+	}
+}

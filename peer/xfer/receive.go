@@ -3,6 +3,7 @@ package xfer
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -162,6 +163,8 @@ type receiver struct {
 
 	alg            hashAlg // agreed in the hellos
 	senderFeatures byte    // listed in the sender's hello
+
+	probed map[string]error // storable's answers, per name element
 }
 
 // hashes lists the hashes this side accepts, preferred first.
@@ -364,6 +367,9 @@ func (rc *receiver) plan(f *rfile, r *reply) error {
 			return fmt.Errorf("xfer: %q: %s is not a folder here", f.Name, parent)
 		}
 	}
+	if err := rc.storable(f.Name); err != nil {
+		return err
+	}
 	if f.Late {
 		return rc.planLate(f, r)
 	}
@@ -388,6 +394,83 @@ func (rc *receiver) plan(f *rfile, r *reply) error {
 	}
 	r.Offset = rc.verifyPartial(f, &r.Root)
 	f.offset = r.Offset
+	return nil
+}
+
+// riskyElement reports whether a name element holds what some file
+// systems refuse or change: FAT and exFAT (a USB stick, an SD card) refuse
+// " * : < > ? | and drop a trailing dot or space, and so do SMB shares.
+func riskyElement(c string) bool {
+	return strings.ContainsAny(c, `"*:<>?|`) || strings.HasSuffix(c, ".") || strings.HasSuffix(c, " ")
+}
+
+// storable reports, before any data comes, whether the receive folder's
+// file system takes the name as it is: each element that could be refused
+// or changed (riskyElement; others need no look) is tried once per
+// transfer, as a file in a folder of its own under the partial data's.
+// A name it refuses would otherwise fail only once its data had arrived.
+func (rc *receiver) storable(name string) error {
+	for _, c := range strings.Split(name, "/") {
+		if !riskyElement(c) {
+			continue
+		}
+		if rc.probed == nil {
+			rc.probed = map[string]error{}
+		}
+		err, ok := rc.probed[c]
+		if !ok {
+			err = rc.probeName(c)
+			rc.probed[c] = err
+		}
+		if err != nil {
+			return fmt.Errorf("xfer: %q cannot be stored in %s: its file system %s the name %q (FAT and exFAT, on USB sticks and SD cards, refuse \" * : < > ? | in names and drop a trailing dot or space); rename it on the sender, or receive onto another file system",
+				name, rc.dir, err, c)
+		}
+	}
+	return nil
+}
+
+// probeName tries the name element c in the receive folder's file system,
+// and returns nil if a file so named keeps exactly that name, or what
+// the file system does with it ("refuses", "changes").
+func (rc *receiver) probeName(c string) error {
+	if rc.opts.hookName != nil {
+		return rc.opts.hookName(c)
+	}
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	dir := partialDir + "/probe-" + hex.EncodeToString(rnd[:])
+	if err := rc.root.MkdirAll(dir, 0o700); err != nil {
+		return nil // no room to try: the name meets the file system when stored
+	}
+	defer func() {
+		if d, err := rc.root.Open(dir); err == nil {
+			names, _ := d.Readdirnames(-1)
+			d.Close()
+			for _, n := range names {
+				rc.root.Remove(dir + "/" + n)
+			}
+		}
+		rc.root.Remove(dir)
+		rc.root.Remove(partialDir) // only if empty
+	}()
+	f, err := rc.root.OpenFile(dir+"/"+c, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EILSEQ) || errors.Is(err, fs.ErrInvalid) {
+			return errors.New("refuses")
+		}
+		return nil // another trouble (no room, no permission): met when stored
+	}
+	f.Close()
+	d, err := rc.root.Open(dir)
+	if err != nil {
+		return nil
+	}
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	if len(names) != 1 || names[0] != c {
+		return errors.New("changes")
+	}
 	return nil
 }
 

@@ -214,6 +214,9 @@ type ReceiveOptions struct {
 
 	// hookFile, set by tests, wraps the file partial data is written to.
 	hookFile func(partFile) partFile
+	// hookName, set by tests, stands for the file system's answer to a
+	// name element probeName tries (nil: it takes it).
+	hookName func(elem string) error
 	// hashes, set by tests, replaces localHashes().
 	hashes []hashAlg
 	// noLateRoots, set by tests, leaves featLateRoots out of the hello,
