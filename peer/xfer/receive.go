@@ -456,10 +456,14 @@ func (rc *receiver) probeName(c string) error {
 	}()
 	f, err := rc.root.OpenFile(dir+"/"+c, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EILSEQ) || errors.Is(err, fs.ErrInvalid) {
-			return errors.New("refuses")
+		for _, e := range []error{syscall.ENOSPC, syscall.EDQUOT, syscall.EACCES, syscall.EPERM, syscall.EROFS, syscall.EIO} {
+			if errors.Is(err, e) {
+				return nil // not the name's fault: met when the file is stored
+			}
 		}
-		return nil // another trouble (no room, no permission): met when stored
+		// EINVAL (vfat, the kernel's exfat), ENOENT in the folder just
+		// made (exfat-fuse), EILSEQ, ENAMETOOLONG: the name.
+		return errors.New("refuses")
 	}
 	f.Close()
 	d, err := rc.root.Open(dir)
