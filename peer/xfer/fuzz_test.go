@@ -50,6 +50,23 @@ func seedTransfer(name string, data []byte, compress bool) []byte {
 	})
 }
 
+// seedLate is a transfer of one late-root file, the receiver holding
+// nothing of it.
+func seedLate(name string, data []byte) []byte {
+	return script(func(w *writer) {
+		w.hello(roleSender, []hashAlg{scriptHash}, featLateRoots)
+		e := fileEntry(name, data)
+		root := e.Root
+		e.Late, e.Root = true, [hashLen]byte{}
+		w.entry(&e)
+		w.manifestEnd(1, e.Size)
+		w.file(0, 0)
+		w.data(0, data)
+		w.end(0, &root)
+		w.msg(msgDone)
+	})
+}
+
 // FuzzReceive feeds arbitrary sender streams to Receive: it must not panic,
 // hang or write outside the receive directory.
 func FuzzReceive(f *testing.F) {
@@ -57,6 +74,8 @@ func FuzzReceive(f *testing.F) {
 	f.Add(seedTransfer("../a.txt", []byte("hello"), false))
 	f.Add(seedTransfer("b", []byte("hello"), true))
 	f.Add(seedTransfer("x/y", bytes.Repeat([]byte{1}, 3000), false))
+	f.Add(seedLate("late", []byte("hello")))
+	f.Add(seedLate("at 10:30", bytes.Repeat([]byte{2}, 3000)))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		top := t.TempDir()
 		dst := filepath.Join(top, "recv")

@@ -243,7 +243,18 @@ func TestAbortBeforeCheckedFile(t *testing.T) {
 func TestReceiverToldOfItsBadCheck(t *testing.T) {
 	src := t.TempDir()
 	writeFile(t, filepath.Join(src, "f"), randBytes(13, 100), 0o644)
-	for _, late := range []bool{false, true} {
+	for _, tc := range []struct {
+		late bool
+		r    reply
+		want string
+	}{
+		{false, reply{Action: actCheck, Offset: 100, Reason: "odd"}, "check"},
+		{true, reply{Action: actCheck, Offset: 100, Reason: "odd"}, "check"},
+		// Refused by the sender's reader goroutine, not by sendFiles.
+		{true, reply{Action: 7}, "unknown action"},
+		{true, reply{Index: 5}, "reply for entry 5"},
+	} {
+		late := tc.late
 		a, b := streamPair()
 		said := make(chan string, 1)
 		go func() {
@@ -257,14 +268,14 @@ func TestReceiverToldOfItsBadCheck(t *testing.T) {
 					break
 				}
 			}
-			r := reply{Action: actCheck, Offset: 100, Reason: "odd"}
+			r := tc.r
 			f.w.reply(&r)
 			f.w.flush()
-			said <- f.drain("a receiver asking for a bad check")
+			said <- f.drain("a receiver with a bad reply")
 		}()
 		_, err := Send(context.Background(), a, []string{filepath.Join(src, "f")}, SendOptions{HashFirst: !late})
-		if s := <-said; !strings.Contains(s, "check") || !errors.Is(err, ErrProtocol) {
-			t.Errorf("late roots %v: sender: %v; receiver told %q; want a protocol error, told to the receiver", late, err, s)
+		if s := <-said; !strings.Contains(s, tc.want) || !errors.Is(err, ErrProtocol) {
+			t.Errorf("late roots %v, reply %+v: sender: %v; receiver told %q; want a protocol error, told to the receiver", late, tc.r, err, s)
 		}
 	}
 }

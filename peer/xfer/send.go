@@ -96,6 +96,11 @@ func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Resu
 		defer wg.Done()
 		rd.run()
 		if rd.err != nil {
+			if errors.Is(rd.err, ErrProtocol) && ctx.Err() == nil {
+				// The receiver broke the protocol (a malformed reply):
+				// tell it so before the stream goes.
+				tellPeer(w, rd.err)
+			}
 			s.Close() // unblock the writer
 			stopHashing()
 		}

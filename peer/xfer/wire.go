@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -133,8 +134,11 @@ func newReader(src io.Reader) *reader {
 // readBuffer is the size of a reader's buffer: room for the small messages.
 const readBuffer = 4 << 10
 
-// writer frames messages onto a buffered writer.
+// writer frames messages onto a buffered writer. Its messages and flushes
+// are whole under mu: the sender's reader goroutine may write '!' between
+// two of the main goroutine's messages.
 type writer struct {
+	mu    sync.Mutex
 	bw    *bufio.Writer
 	dst   io.Writer // what bw writes to: a buffersWriter takes messages of directIO and more directly
 	vec   [4][]byte // the buffers of such a message
@@ -144,6 +148,8 @@ type writer struct {
 }
 
 func (w *writer) msg(typ byte, parts ...[]byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	n := 0
 	for _, p := range parts {
 		n += len(p)
@@ -186,7 +192,11 @@ type buffersWriter interface {
 	WriteBuffers(bufs ...[]byte) (int, error)
 }
 
-func (w *writer) flush() error { return w.bw.Flush() }
+func (w *writer) flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.bw.Flush()
+}
 
 // hello announces the version, the chunk size, the role, the hashes this
 // side accepts, its preferred first, and the features it has.
@@ -368,7 +378,10 @@ func parseEntry(p []byte) (entry, error) {
 	switch e.Kind {
 	case kindFile, kindDir:
 	case kindFileLate:
-		e.Kind, e.Late, e.Root = kindFile, true, [hashLen]byte{}
+		if e.Root != [hashLen]byte{} {
+			return e, protoErrorf("manifest entry with a late root and a root")
+		}
+		e.Kind, e.Late = kindFile, true
 	default:
 		return e, protoErrorf("manifest entry of unknown kind %d", e.Kind)
 	}
