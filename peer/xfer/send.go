@@ -94,13 +94,15 @@ func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Resu
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		rd.run()
-		if rd.err != nil {
-			if errors.Is(rd.err, ErrProtocol) && ctx.Err() == nil {
+		rd.run(func(err error) {
+			if errors.Is(err, ErrProtocol) && ctx.Err() == nil {
 				// The receiver broke the protocol (a malformed reply):
-				// tell it so before the stream goes.
-				tellPeer(w, rd.err)
+				// tell it so before the stream goes, and before the
+				// main goroutine, waiting for the replies, is woken.
+				tellPeer(w, err)
 			}
+		})
+		if rd.err != nil {
 			s.Close() // unblock the writer
 			stopHashing()
 		}
@@ -240,9 +242,14 @@ type sendReader struct {
 	done    bool  // the receiver confirmed the end
 }
 
-func (sr *sendReader) run() {
+// run reads the receiver's side until its end, calling failed (unless
+// nil) with the error that ended it before the replies channel closes.
+func (sr *sendReader) run(failed func(error)) {
 	defer close(sr.replies)
 	sr.err = sr.loop()
+	if sr.err != nil && failed != nil {
+		failed(sr.err)
+	}
 }
 
 // tellPeer sends '!' with err's text, for at most helloGrace (the caller
