@@ -167,6 +167,17 @@ func (h *Hashes) put(k hashKey, root [hashLen]byte, sums [][hashLen]byte) {
 func (h *Hashes) putID(k hashKey, root [hashLen]byte, sums [][hashLen]byte, id fileID, idOK bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.dropLocked(k)
+	if h.kept+len(sums) > maxKeptChunks {
+		sums = nil
+	}
+	h.kept += len(sums)
+	h.roots[k] = cachedRoot{root: root, sums: sums, id: id, idOK: idOK}
+}
+
+// dropLocked makes room for k's entry: drops what is kept under k, and
+// one other entry if maxRoots are kept.
+func (h *Hashes) dropLocked(k hashKey) {
 	if _, ok := h.roots[k]; !ok && len(h.roots) >= maxRoots {
 		for old, c := range h.roots {
 			h.kept -= len(c.sums)
@@ -175,11 +186,7 @@ func (h *Hashes) putID(k hashKey, root [hashLen]byte, sums [][hashLen]byte, id f
 		}
 	}
 	h.kept -= len(h.roots[k].sums)
-	if h.kept+len(sums) > maxKeptChunks {
-		sums = nil
-	}
-	h.kept += len(sums)
-	h.roots[k] = cachedRoot{root: root, sums: sums, id: id, idOK: idOK}
+	delete(h.roots, k)
 }
 
 // putPrefix keeps the hashes of the first chunks of a file whose identity
@@ -190,16 +197,8 @@ func (h *Hashes) putPrefix(k hashKey, id fileID, sums [][hashLen]byte) {
 	if c, ok := h.roots[k]; ok && (!c.prefix || (c.id == id && len(c.sums) >= len(sums))) {
 		return
 	}
-	if _, ok := h.roots[k]; !ok && len(h.roots) >= maxRoots {
-		for old, c := range h.roots {
-			h.kept -= len(c.sums)
-			delete(h.roots, old)
-			break
-		}
-	}
-	h.kept -= len(h.roots[k].sums)
+	h.dropLocked(k)
 	if h.kept+len(sums) > maxKeptChunks {
-		delete(h.roots, k)
 		return
 	}
 	h.kept += len(sums)

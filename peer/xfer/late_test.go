@@ -138,34 +138,6 @@ func TestLateRootCheck(t *testing.T) {
 	}
 }
 
-// TestCheckForRootedEntryRefused: a receiver that asks to check a file
-// whose root the manifest holds breaks the protocol; the sender says so.
-func TestCheckForRootedEntryRefused(t *testing.T) {
-	src := t.TempDir()
-	writeFile(t, filepath.Join(src, "f"), randBytes(13, 100), 0o644)
-	a, b := streamPair()
-	go func() {
-		f := newFakeSender(t, b) // reads like a receiver would
-		f.w.hello(roleReceiver, []hashAlg{scriptHash}, 0)
-		f.w.flush()
-		f.r.next() // hello
-		for {
-			typ, _, err := f.r.next()
-			if err != nil || typ == msgManifest {
-				break
-			}
-		}
-		r := reply{Action: actCheck, Offset: 100}
-		f.w.reply(&r)
-		f.w.flush()
-		f.drain("a receiver asking to check")
-	}()
-	_, err := Send(context.Background(), a, []string{filepath.Join(src, "f")}, SendOptions{})
-	if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "check") {
-		t.Errorf("Send: %v, want a protocol error about the check", err)
-	}
-}
-
 // noRacyWindow lets a test keep the hashes of files it just wrote.
 func noRacyWindow(t *testing.T) {
 	old := racyWindow
@@ -248,6 +220,8 @@ func TestReceiverToldOfItsBadCheck(t *testing.T) {
 		r    reply
 		want string
 	}{
+		// A check for an entry whose root the manifest holds.
+		{false, reply{Action: actCheck, Offset: 100}, "check"},
 		{false, reply{Action: actCheck, Offset: 100, Reason: "odd"}, "check"},
 		{true, reply{Action: actCheck, Offset: 100, Reason: "odd"}, "check"},
 		// Refused by the sender's reader goroutine, not by sendFiles.

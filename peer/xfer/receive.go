@@ -374,23 +374,16 @@ func (rc *receiver) plan(f *rfile, r *reply) error {
 		return rc.planLate(f, r)
 	}
 	// An identical file already there (under its name or a numbered one)?
-	for n := 0; n < 100; n++ {
-		name := f.Name
-		if n > 0 {
-			name = numbered(f.Name, n)
+	rc.sameSize(f, func(name string, root [hashLen]byte) bool {
+		if root != f.Root {
+			return true
 		}
-		fi, err := rc.root.Lstat(name)
-		if err != nil {
-			break
-		}
-		if fi.Mode().IsRegular() && fi.Size() == f.Size && rc.sameRoot(name, f.Size, &f.Root) {
-			r.Action = actPresent
-			f.res.Status, f.res.Path, f.res.Stored = StatusPresent, name, name
-			return nil
-		}
-		if rc.opts.Overwrite {
-			break
-		}
+		r.Action = actPresent
+		f.res.Status, f.res.Path, f.res.Stored = StatusPresent, name, name
+		return false
+	})
+	if r.Action == actPresent {
+		return nil
 	}
 	r.Offset = rc.verifyPartial(f, &r.Root)
 	f.offset = r.Offset
@@ -488,27 +481,10 @@ func (rc *receiver) planLate(f *rfile, r *reply) error {
 	if r.Offset > 0 {
 		return nil
 	}
-	for n := 0; n < 100; n++ {
-		name := f.Name
-		if n > 0 {
-			name = numbered(f.Name, n)
-		}
-		fi, err := rc.root.Lstat(name)
-		if err != nil {
-			break
-		}
-		if fi.Mode().IsRegular() && fi.Size() == f.Size {
-			if root, ok := rc.rootOf(name, f.Size); ok {
-				f.checks = append(f.checks, check{name, root})
-				if len(f.checks) == maxChecks {
-					break
-				}
-			}
-		}
-		if rc.opts.Overwrite {
-			break
-		}
-	}
+	rc.sameSize(f, func(name string, root [hashLen]byte) bool {
+		f.checks = append(f.checks, check{name, root})
+		return len(f.checks) < maxChecks
+	})
 	if len(f.checks) > 0 {
 		r.Action, r.Offset, r.Root = actCheck, f.Size, f.checks[0].root
 		var more []byte
@@ -520,6 +496,31 @@ func (rc *receiver) planLate(f *rfile, r *reply) error {
 	return nil
 }
 
+// sameSize calls found with the name and root of each regular file here
+// of f's size under f's name or a numbered one ("name (1).ext", …, in
+// order, up to the first name not taken, and only the name itself with
+// the overwrite option), until found returns false.
+func (rc *receiver) sameSize(f *rfile, found func(name string, root [hashLen]byte) bool) {
+	for n := 0; n < 100; n++ {
+		name := f.Name
+		if n > 0 {
+			name = numbered(f.Name, n)
+		}
+		fi, err := rc.root.Lstat(name)
+		if err != nil {
+			return
+		}
+		if fi.Mode().IsRegular() && fi.Size() == f.Size {
+			if root, ok := rc.rootOf(name, f.Size); ok && !found(name, root) {
+				return
+			}
+		}
+		if rc.opts.Overwrite {
+			return
+		}
+	}
+}
+
 // rootOf returns the root of the file name, if it holds size bytes.
 func (rc *receiver) rootOf(name string, size int64) ([hashLen]byte, bool) {
 	file, err := rc.root.Open(name)
@@ -529,18 +530,6 @@ func (rc *receiver) rootOf(name string, size int64) ([hashLen]byte, bool) {
 	defer file.Close()
 	root, n, err := fileRoot(rc.alg, file, rc.chunkBuf())
 	return root, err == nil && n == size
-}
-
-// sameRoot reports whether the file name holds size bytes whose root hash is
-// want.
-func (rc *receiver) sameRoot(name string, size int64, want *[hashLen]byte) bool {
-	file, err := rc.root.Open(name)
-	if err != nil {
-		return false
-	}
-	defer file.Close()
-	root, n, err := fileRoot(rc.alg, file, rc.chunkBuf())
-	return err == nil && n == size && root == *want
 }
 
 // chunkBuf returns a buffer of ChunkSize bytes, reused.
