@@ -11,8 +11,8 @@ import (
 
 // TestNameOnExFAT: received onto an exFAT file system (an image on a loop
 // device, mounted with exfat-fuse: the kind of a USB stick), a file whose
-// name exFAT refuses (':', '?') is refused before its data comes, saying
-// so, and the others are stored.
+// name exFAT refuses (':', '?'), and a folder so named with what it holds,
+// is refused before its data comes, saying so, and the others are stored.
 func TestNameOnExFAT(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount a file system image")
@@ -48,8 +48,9 @@ func TestNameOnExFAT(t *testing.T) {
 	writeFile(t, filepath.Join(src, "d", "meeting 10:30.txt"), []byte("notes"), 0o644)
 	writeFile(t, filepath.Join(src, "d", "why?.txt"), []byte("because"), 0o644)
 	writeFile(t, filepath.Join(src, "d", "ok.txt"), []byte("fine"), 0o644)
+	writeFile(t, filepath.Join(src, "d", "at 10:30", "inside.txt"), []byte("x"), 0o644)
 	o := run(t, []string{filepath.Join(src, "d")}, dst, SendOptions{}, ReceiveOptions{})
-	for _, name := range []string{"d/meeting 10:30.txt", "d/why?.txt"} {
+	for _, name := range []string{"d/meeting 10:30.txt", "d/why?.txt", "d/at 10:30", "d/at 10:30/inside.txt"} {
 		f := statusOf(t, o.rres, name)
 		if f.Status != StatusFailed || f.Err == nil || !strings.Contains(f.Err.Error(), "refuses the name") {
 			t.Errorf("%s: %v %v; want refused, saying its file system refuses the name", name, f.Status, f.Err)

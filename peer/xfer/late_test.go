@@ -318,8 +318,8 @@ func TestLateResumeStaleFullEntry(t *testing.T) {
 // TestNameTheFileSystemRefuses: a name the receive folder's file system
 // would refuse (FAT's ':') is refused before its data comes, saying why
 // and what to do, and the other files go through; each such name element
-// is tried once per transfer. (There is no FAT here: the file system's
-// answer is stood in for.)
+// feature (':') is tried once per transfer, in a stand-in name. (There is
+// no FAT here: the file system's answer is stood in for.)
 func TestNameTheFileSystemRefuses(t *testing.T) {
 	src, dst := t.TempDir(), t.TempDir()
 	writeFile(t, filepath.Join(src, "d", "at 10:30", "a"), []byte("1"), 0o644)
@@ -349,8 +349,13 @@ func TestNameTheFileSystemRefuses(t *testing.T) {
 	if written != 1 {
 		t.Errorf("%d bytes written; want ok.txt's 1 only", written)
 	}
-	if tried["at 10:30"] != 1 || len(tried) != 1 {
-		t.Errorf("tried %v; want at 10:30 once, and no plain name", tried)
+	// One try per feature (here ':') whatever the names, and none for a
+	// plain name.
+	if tried["p2plink-probe:x"] != 1 || len(tried) != 1 {
+		t.Errorf("tried %v; want a stand-in for ':' once, and nothing else", tried)
+	}
+	if f := statusOf(t, o.rres, "d/at 10:30"); f.Status != StatusFailed || !strings.Contains(f.Err.Error(), "rename it on the sender") {
+		t.Errorf("the folder: %v %v; want refused, saying what to do", f.Status, f.Err)
 	}
 }
 

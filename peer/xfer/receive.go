@@ -345,6 +345,9 @@ func (rc *receiver) plan(f *rfile, r *reply) error {
 	if err := checkName(f.Name); err != nil {
 		return err
 	}
+	if err := rc.storable(f.Name); err != nil {
+		return err
+	}
 	if f.Kind == kindDir {
 		_, err := rc.root.Lstat(f.Name)
 		f.created = errors.Is(err, fs.ErrNotExist)
@@ -366,9 +369,6 @@ func (rc *receiver) plan(f *rfile, r *reply) error {
 		case !fi.IsDir():
 			return fmt.Errorf("xfer: %q: %s is not a folder here", f.Name, parent)
 		}
-	}
-	if err := rc.storable(f.Name); err != nil {
-		return err
 	}
 	if f.Late {
 		return rc.planLate(f, r)
@@ -398,22 +398,31 @@ func riskyElement(c string) bool {
 }
 
 // storable reports, before any data comes, whether the receive folder's
-// file system takes the name as it is: each element that could be refused
-// or changed (riskyElement; others need no look) is tried once per
-// transfer, as a file in a folder of its own under the partial data's.
-// A name it refuses would otherwise fail only once its data had arrived.
+// file system takes the name as it is. The file systems that refuse or
+// change names (FAT, exFAT, SMB) do so for a character or a trailing dot
+// or space wherever it stands, so each such feature of an element is tried
+// once per transfer, in a stand-in name (at most nine tries, whatever the
+// manifest holds), as a file in a folder of its own under the partial
+// data's. A name refused would otherwise fail only once its data arrived.
 func (rc *receiver) storable(name string) error {
 	for _, c := range strings.Split(name, "/") {
 		if !riskyElement(c) {
 			continue
 		}
-		if rc.probed == nil {
-			rc.probed = map[string]error{}
-		}
-		err, ok := rc.probed[c]
-		if !ok {
-			err = rc.probeName(c)
-			rc.probed[c] = err
+		var err error
+		for _, stand := range standIns(c) {
+			if rc.probed == nil {
+				rc.probed = map[string]error{}
+			}
+			e, ok := rc.probed[stand]
+			if !ok {
+				e = rc.probeName(stand)
+				rc.probed[stand] = e
+			}
+			if e != nil {
+				err = e
+				break
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("xfer: %q cannot be stored in %s: its file system %s the name %q (FAT and exFAT, on USB sticks and SD cards, refuse \" * : < > ? | in names and drop a trailing dot or space); rename it on the sender, or receive onto another file system",
@@ -421,6 +430,25 @@ func (rc *receiver) storable(name string) error {
 		}
 	}
 	return nil
+}
+
+// standIns returns a stand-in name for each feature of c that a file
+// system may refuse or change: each of " * : < > ? | it holds, and a
+// trailing dot or space.
+func standIns(c string) []string {
+	var s []string
+	for _, r := range `"*:<>?|` {
+		if strings.ContainsRune(c, r) {
+			s = append(s, "p2plink-probe"+string(r)+"x")
+		}
+	}
+	if strings.HasSuffix(c, ".") {
+		s = append(s, "p2plink-probe.")
+	}
+	if strings.HasSuffix(c, " ") {
+		s = append(s, "p2plink-probe ")
+	}
+	return s
 }
 
 // probeName tries the name element c in the receive folder's file system,
@@ -449,14 +477,14 @@ func (rc *receiver) probeName(c string) error {
 	}()
 	f, err := rc.root.OpenFile(dir+"/"+c, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		for _, e := range []error{syscall.ENOSPC, syscall.EDQUOT, syscall.EACCES, syscall.EPERM, syscall.EROFS, syscall.EIO} {
-			if errors.Is(err, e) {
-				return nil // not the name's fault: met when the file is stored
-			}
-		}
 		// EINVAL (vfat, the kernel's exfat), ENOENT in the folder just
-		// made (exfat-fuse), EILSEQ, ENAMETOOLONG: the name.
-		return errors.New("refuses")
+		// made (exfat-fuse), EILSEQ: the name. Anything else (no room,
+		// no descriptor left, a network file system's trouble) is not
+		// its fault, and is met when the file is stored.
+		if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.EILSEQ) {
+			return errors.New("refuses")
+		}
+		return nil
 	}
 	f.Close()
 	d, err := rc.root.Open(dir)

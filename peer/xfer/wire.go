@@ -389,8 +389,8 @@ func parseEntry(p []byte) (entry, error) {
 		return e, protoErrorf("manifest entry with size %d", size)
 	}
 	e.Size = int64(size)
-	if e.Kind == kindDir && e.Size != 0 {
-		return e, protoErrorf("directory entry with size %d", e.Size)
+	if e.Kind == kindDir && (e.Size != 0 || e.Root != [hashLen]byte{}) {
+		return e, protoErrorf("directory entry with size %d or a root", e.Size)
 	}
 	if e.Mode&^0o777 != 0 {
 		return e, protoErrorf("manifest entry with mode %#o", e.Mode)
