@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/p2plink/p2plink/serialnet"
 	"os"
 	"path/filepath"
 	"strings"
@@ -361,6 +362,31 @@ func TestResumeHint(t *testing.T) {
 	} {
 		if got := resumeHint(tc.err, tc.se).Error(); got != tc.want {
 			t.Errorf("resumeHint(%v, %v) = %q, want %q", tc.err, tc.se, got, tc.want)
+		}
+	}
+}
+
+// TestListPorts: ports says which serial ports this user may not open and
+// which built-in ones it could not check, rather than "none found" (a
+// user outside the dialout group saw nothing at all). What to do is
+// serialnet's hint, tested there as user nobody.
+func TestListPorts(t *testing.T) {
+	for _, tc := range []struct {
+		ps        []serialnet.PortInfo
+		unchecked []string
+		want      []string
+	}{
+		{nil, nil, []string{"serial ports: none found\n"}},
+		{nil, []string{"/dev/ttyS0", "/dev/ttyS1"}, []string{"none found that you may open", "/dev/ttyS0 and 1 more: built-in ports not checked"}},
+		{[]serialnet.PortInfo{{Path: "/dev/ttyUSB0"}}, []string{"/dev/ttyS0"}, []string{"serial ports:\n  /dev/ttyUSB0\n", "/dev/ttyS0: built-in ports not checked"}},
+	} {
+		var out bytes.Buffer
+		e := &env{stdout: &out, stderr: &out}
+		e.listPorts(tc.ps, tc.unchecked)
+		for _, w := range tc.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%v, %v: printed %q, want it to say %q", tc.ps, tc.unchecked, out.String(), w)
+			}
 		}
 	}
 }
