@@ -381,3 +381,34 @@ func TestRiskyNamesStoredWhereAllowed(t *testing.T) {
 		checkFile(t, filepath.Join(dst, n), []byte(n), 0o644)
 	}
 }
+
+// TestEndMessageExact: a file's end message (Z) is its index and a zero,
+// then, for a late root only, the root: anything else breaks the protocol,
+// and nothing is stored.
+func TestEndMessageExact(t *testing.T) {
+	data := randBytes(19, ChunkSize+5)
+	for _, c := range []struct {
+		name string
+		end  func(w *writer)
+	}{
+		{"bytes after it", func(w *writer) { w.indexReason(msgEnd, 0, 0, "extra") }},
+		{"a code", func(w *writer) { w.indexReason(msgEnd, 0, 1, "") }},
+	} {
+		dst := t.TempDir()
+		_, err := receiveFrom(t, dst, ReceiveOptions{}, func(f *fakeSender) {
+			f.manifest(fileEntry("f", data))
+			f.send(func(w *writer) {
+				w.file(0, 0)
+				sendChunks(w, data)
+				c.end(w)
+				w.msg(msgDone)
+			})
+		})
+		if !errors.Is(err, ErrProtocol) {
+			t.Errorf("%s: Receive %v, want ErrProtocol", c.name, err)
+		}
+		if got := listAll(t, dst); len(got) != 0 {
+			t.Errorf("%s: kept %v", c.name, got)
+		}
+	}
+}

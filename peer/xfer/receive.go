@@ -992,11 +992,16 @@ func (rc *receiver) endFile(typ byte, p []byte) error {
 	if f == nil || int(idx) >= len(rc.files) || rc.files[idx] != f {
 		return rc.fatal(protoErrorf("end of file %d, which was not being sent", idx))
 	}
-	if typ == msgEnd && f.Late {
-		// The root comes with the end: the sender's hash of what it read
-		// as it sent the file.
-		if len(reason) != hashLen {
+	if typ == msgEnd {
+		// For a late root, the root comes with the end: the sender's hash
+		// of what it read as it sent the file; otherwise nothing does.
+		switch {
+		case code != 0:
+			return rc.fail(protoErrorf("end of %q with code %d", f.Name, code))
+		case f.Late && len(reason) != hashLen:
 			return rc.fail(protoErrorf("end of %q with %d bytes for its root", f.Name, len(reason)))
+		case !f.Late && len(reason) != 0:
+			return rc.fail(protoErrorf("end of %q with %d bytes after it", f.Name, len(reason)))
 		}
 		copy(f.Root[:], reason)
 	}
