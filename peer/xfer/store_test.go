@@ -91,34 +91,11 @@ func TestStoredHashes(t *testing.T) {
 	send("second run", 0, SendOptions{Hashes: NewHashesIn(store)})
 
 	// A cut transfer, then its rerun in a new run of the program: the
-	// kept prefix is checked from the stored chunk hashes, unread.
-	dst := t.TempDir()
-	a, b := cutPair(20*ChunkSize + 1000)
-	if o := transfer(t, a, b, []string{path}, dst, SendOptions{Hashes: NewHashesIn(store)}, ReceiveOptions{}); o.rerr == nil {
-		t.Fatal("cut transfer succeeded")
-	}
-	reads, hashed := prefixReads.Load(), fileHashes.Load()
-	o := run(t, []string{path}, dst, SendOptions{Hashes: NewHashesIn(store)}, ReceiveOptions{})
-	mustOK(t, o)
-	checkFile(t, filepath.Join(dst, "big"), data, 0o644)
-	if o.sres.Resumed == 0 || prefixReads.Load() != reads || fileHashes.Load() != hashed {
-		t.Errorf("resume in a new run: %d bytes resumed, prefix read %d times, file hashed %d times; want a resume reading neither",
-			o.sres.Resumed, prefixReads.Load()-reads, fileHashes.Load()-hashed)
-	}
-	// The same with roots in the manifest: the cut run hashed the whole
-	// file first, and its rerun reads none of it again.
-	dst = t.TempDir()
-	a, b = cutPair(20*ChunkSize + 1000)
-	if o := transfer(t, a, b, []string{path}, dst, SendOptions{Hashes: NewHashesIn(store), HashFirst: true}, ReceiveOptions{}); o.rerr == nil {
-		t.Fatal("cut transfer succeeded")
-	}
-	reads, hashed = prefixReads.Load(), fileHashes.Load()
-	o = run(t, []string{path}, dst, SendOptions{Hashes: NewHashesIn(store), HashFirst: true}, ReceiveOptions{})
-	mustOK(t, o)
-	if o.sres.Resumed == 0 || prefixReads.Load() != reads || fileHashes.Load() != hashed {
-		t.Errorf("resume in a new run, roots in the manifest: %d bytes resumed, prefix read %d times, file hashed %d times; want a resume reading neither",
-			o.sres.Resumed, prefixReads.Load()-reads, fileHashes.Load()-hashed)
-	}
+	// kept prefix is checked from the stored chunk hashes, unread. The
+	// store holds the file's root by now, so both sends put it in the
+	// manifest (TestLateRootResumeFromStore has a late root's).
+	cutThenResumeUnread(t, path, data, store, false)
+	cutThenResumeUnread(t, path, data, store, true)
 
 	// New content of the same size, with the old modification time put
 	// back: its change time differs, so it is hashed again.
@@ -224,33 +201,22 @@ func TestLateRootResumeFromStore(t *testing.T) {
 	data := randBytes(14, 40*ChunkSize+5)
 	path := filepath.Join(t.TempDir(), "big")
 	writeFile(t, path, data, 0o644)
-	dst := t.TempDir()
-	a, b := cutPair(20*ChunkSize + 1000)
 	late := lateRoots.Load()
-	if o := transfer(t, a, b, []string{path}, dst, SendOptions{Hashes: NewHashesIn(store)}, ReceiveOptions{}); o.rerr == nil {
-		t.Fatal("cut transfer succeeded")
-	}
+	cutThenResumeUnread(t, path, data, store, false)
 	if lateRoots.Load() != late+1 {
 		t.Fatalf("the cut send was not a late-root send")
 	}
-	reads, hashed := prefixReads.Load(), fileHashes.Load()
-	o := run(t, []string{path}, dst, SendOptions{Hashes: NewHashesIn(store)}, ReceiveOptions{})
-	mustOK(t, o)
-	checkFile(t, filepath.Join(dst, "big"), data, 0o644)
-	if o.sres.Resumed == 0 || prefixReads.Load() != reads || fileHashes.Load() != hashed {
-		t.Errorf("resume in a new run: %d bytes resumed, prefix read %d times, file hashed %d times; want a resume reading neither",
-			o.sres.Resumed, prefixReads.Load()-reads, fileHashes.Load()-hashed)
-	}
+	hashed := fileHashes.Load()
 	late = lateRoots.Load()
-	o = run(t, []string{path}, t.TempDir(), SendOptions{Hashes: NewHashesIn(store)}, ReceiveOptions{})
+	o := run(t, []string{path}, t.TempDir(), SendOptions{Hashes: NewHashesIn(store)}, ReceiveOptions{})
 	mustOK(t, o)
 	if lateRoots.Load() != late || fileHashes.Load() != hashed {
 		t.Error("a later send hashed the file again; want its stored root in the manifest")
 	}
 	// A damaged prefix entry is not trusted: the prefix is read instead.
 	os.RemoveAll(store)
-	dst = t.TempDir()
-	a, b = cutPair(20*ChunkSize + 1000)
+	dst := t.TempDir()
+	a, b := cutPair(20*ChunkSize + 1000)
 	if o := transfer(t, a, b, []string{path}, dst, SendOptions{Hashes: NewHashesIn(store)}, ReceiveOptions{}); o.rerr == nil {
 		t.Fatal("cut transfer succeeded")
 	}
@@ -261,11 +227,32 @@ func TestLateRootResumeFromStore(t *testing.T) {
 	e, _ := os.ReadFile(ents[0])
 	e[len(e)/2] ^= 1
 	os.WriteFile(ents[0], e, 0o600)
-	reads = prefixReads.Load()
+	reads := prefixReads.Load()
 	o = run(t, []string{path}, dst, SendOptions{Hashes: NewHashesIn(store)}, ReceiveOptions{})
 	mustOK(t, o)
 	checkFile(t, filepath.Join(dst, "big"), data, 0o644)
 	if o.sres.Resumed == 0 || prefixReads.Load() != reads+1 {
 		t.Errorf("with a damaged entry: %d bytes resumed, prefix read %d times; want a resume reading it once", o.sres.Resumed, prefixReads.Load()-reads)
+	}
+}
+
+// cutThenResumeUnread sends path (holding data) with a Hashes on store,
+// cuts it at 20 chunks, and reruns it with a new Hashes on the same store,
+// as a new run of the program: the rerun must resume, reading neither the
+// file to hash it nor the kept prefix to check it.
+func cutThenResumeUnread(t *testing.T, path string, data []byte, store string, hashFirst bool) {
+	t.Helper()
+	dst := t.TempDir()
+	a, b := cutPair(20*ChunkSize + 1000)
+	if o := transfer(t, a, b, []string{path}, dst, SendOptions{Hashes: NewHashesIn(store), HashFirst: hashFirst}, ReceiveOptions{}); o.rerr == nil {
+		t.Fatal("cut transfer succeeded")
+	}
+	reads, hashed := prefixReads.Load(), fileHashes.Load()
+	o := run(t, []string{path}, dst, SendOptions{Hashes: NewHashesIn(store), HashFirst: hashFirst}, ReceiveOptions{})
+	mustOK(t, o)
+	checkFile(t, filepath.Join(dst, filepath.Base(path)), data, 0o644)
+	if o.sres.Resumed == 0 || prefixReads.Load() != reads || fileHashes.Load() != hashed {
+		t.Errorf("resume in a new run (hash first %v): %d bytes resumed, prefix read %d times, file hashed %d times; want a resume reading neither",
+			hashFirst, o.sres.Resumed, prefixReads.Load()-reads, fileHashes.Load()-hashed)
 	}
 }
