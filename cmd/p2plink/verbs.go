@@ -195,8 +195,10 @@ func (e *env) runVerb(ctx context.Context, o *options, ep *peer.Endpoint, verb s
 		}
 	}
 	if verb == "send" {
-		// Hash while the peer is found and the session set up; a rerun
-		// after a cut takes the roots again, and a later run takes them
+		// Hash while the peer is found and the session set up (a peer
+		// that takes late roots stops the pass: what it did not cover is
+		// hashed as it is sent); a rerun after a cut takes the roots, or
+		// the hashes of what was sent, again, and a later run takes them
 		// from the store on disk while the files have not changed.
 		o.hashes = xfer.PrepareIn(ctx, args, hashStoreDir())
 	}
