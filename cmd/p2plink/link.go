@@ -227,6 +227,9 @@ func (e *env) linkCommand(ctx context.Context, kind string, args []string) error
 	default:
 		return usageError("unknown verb %q: chat, send, receive, pipe, ls, get, put, ping, serve or peers", verb)
 	}
+	if verb == "receive" || verb == "get" {
+		receiverThreads()
+	}
 	pcfg, err := o.peerConfig(e)
 	if err != nil {
 		return err

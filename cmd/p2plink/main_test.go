@@ -390,3 +390,41 @@ func TestListPorts(t *testing.T) {
 		}
 	}
 }
+
+// TestReceiverThreads: a command that receives files (receive, get) runs
+// on one thread on a machine of two CPUs or fewer, unless GOMAXPROCS is
+// set; other verbs, and bigger machines, keep every thread.
+func TestReceiverThreads(t *testing.T) {
+	l := newLine(t)
+	file := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	oldCPU := numCPU
+	t.Cleanup(func() { oneThread, numCPU = nil, oldCPU })
+	for _, tc := range []struct {
+		cpus int
+		env  string
+		args []string
+		want bool
+	}{
+		{2, "", []string{"receive"}, true},
+		{1, "", []string{"get", "docs/f"}, true},
+		{2, "", []string{"send", file}, false},
+		{2, "", []string{"serve"}, false},
+		{4, "", []string{"receive"}, false},
+		{2, "2", []string{"receive"}, false},
+	} {
+		called := false
+		oneThread = func() { called = true }
+		numCPU = func() int { return tc.cpus }
+		t.Setenv("GOMAXPROCS", tc.env)
+		if tc.env == "" {
+			os.Unsetenv("GOMAXPROCS")
+		}
+		runCmd(context.Background(), "", l.args("a", append([]string{"--wait", "50ms"}, tc.args...)...)...)
+		if called != tc.want {
+			t.Errorf("%d CPUs, GOMAXPROCS=%q, %v: one thread %v, want %v", tc.cpus, tc.env, tc.args, called, tc.want)
+		}
+	}
+}
