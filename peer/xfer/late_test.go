@@ -1,12 +1,14 @@
 package xfer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // lateEntry is fileEntry with its root left for the end (kind 2).
@@ -409,6 +411,46 @@ func TestEndMessageExact(t *testing.T) {
 		}
 		if got := listAll(t, dst); len(got) != 0 {
 			t.Errorf("%s: kept %v", c.name, got)
+		}
+	}
+}
+
+// TestLateRootResumeAfterTouch: a late-root file's partial data is kept
+// under its name, size and modification time; a rerun after the file was
+// touched (same content, a new time) still resumes from it, the sender
+// having checked the prefix against the file as it is; a file whose
+// content changed with the new time is sent from 0, and either way the
+// file stored is the sender's.
+func TestLateRootResumeAfterTouch(t *testing.T) {
+	for _, changed := range []bool{false, true} {
+		src, dst := t.TempDir(), t.TempDir()
+		path := filepath.Join(src, "f")
+		data := randBytes(121, 12*ChunkSize+9)
+		writeFile(t, path, data, 0o644)
+		a, b := cutPair(6*ChunkSize + 1000)
+		if o := transfer(t, a, b, []string{path}, dst, SendOptions{}, ReceiveOptions{}); o.rerr == nil {
+			t.Fatal("cut transfer succeeded")
+		}
+		if changed {
+			data = randBytes(122, len(data))
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		later := testMtime.Add(time.Hour)
+		if err := os.Chtimes(path, later, later); err != nil {
+			t.Fatal(err)
+		}
+		o := run(t, []string{path}, dst, SendOptions{}, ReceiveOptions{})
+		mustOK(t, o)
+		if got, err := os.ReadFile(filepath.Join(dst, "f")); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("changed %v: stored file differs from the sender's (%v)", changed, err)
+		}
+		if resumed := o.sres.Resumed > 0; resumed == changed {
+			t.Errorf("changed %v: resumed %d bytes; want a resume only of the same content", changed, o.sres.Resumed)
+		}
+		if got := listAll(t, dst); len(got) != 1 {
+			t.Errorf("changed %v: left %v; want the file only", changed, got)
 		}
 	}
 }

@@ -68,6 +68,9 @@ type rfile struct {
 	// kept is the partial data verifyPartial read the offered prefix
 	// from: a resume must continue that very file, or none.
 	kept os.FileInfo
+	// partID, if set, is the id of that partial data when it is not
+	// partialID's (a late-root file's earlier modification time).
+	partID string
 	// For actCheck: the files here whose roots were offered. present:
 	// the sender found its file the same as one of them (F at the size).
 	checks  []check
@@ -499,12 +502,46 @@ func (rc *receiver) probeName(c string) error {
 	return nil
 }
 
+// verifyOtherVersion offers, for a late-root file, the partial data kept
+// for the same name and size under another modification time (the file
+// was touched, or copied again, since the transfer that was cut): the
+// sender checks the prefix's root against its file as it is now, and
+// sends from 0 if they differ. It returns the offset offered, and leaves
+// the data's id in f.partID.
+func (rc *receiver) verifyOtherVersion(f *rfile, root *[hashLen]byte) int64 {
+	d, err := rc.root.Open(partialDir)
+	if err != nil {
+		return 0
+	}
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	want := f.state(rc.alg)
+	same := func(st partState) bool {
+		st.Mtime = want.Mtime
+		return st.Root == "" && st == want
+	}
+	for _, n := range names {
+		id, ok := strings.CutSuffix(n, ".json")
+		if !ok || id == partialID(&f.entry, rc.alg) {
+			continue
+		}
+		if off := rc.verifyPartialID(f, id, same, root); off > 0 {
+			f.partID = id
+			return off
+		}
+	}
+	return 0
+}
+
 // planLate plans a file whose root comes with its end: a resume from
 // partial data kept for the same name, size and modification time, else,
 // if a file of that name and size is here (under its name or a numbered
 // one), the root of the first such to check against the sender's.
 func (rc *receiver) planLate(f *rfile, r *reply) error {
 	r.Offset = rc.verifyPartial(f, &r.Root)
+	if r.Offset == 0 {
+		r.Offset = rc.verifyOtherVersion(f, &r.Root)
+	}
 	f.offset = r.Offset
 	if r.Offset > 0 {
 		return nil
@@ -585,13 +622,19 @@ func partPath(id, ext string) string { return partialDir + "/" + id + ext }
 // when they arrived. It fills root with the root hash over those chunks and
 // leaves f.prefix holding the same state, to continue from.
 func (rc *receiver) verifyPartial(f *rfile, root *[hashLen]byte) int64 {
-	id := partialID(&f.entry, rc.alg)
+	want := f.state(rc.alg)
+	return rc.verifyPartialID(f, partialID(&f.entry, rc.alg), func(st partState) bool { return st == want }, root)
+}
+
+// verifyPartialID is verifyPartial for the partial data kept under id,
+// whose state ok must accept.
+func (rc *receiver) verifyPartialID(f *rfile, id string, ok func(partState) bool, root *[hashLen]byte) int64 {
 	b, err := rc.root.ReadFile(partPath(id, ".json"))
-	if err != nil {
+	if err != nil || len(b) > 64<<10 {
 		return 0
 	}
 	var st partState
-	if json.Unmarshal(b, &st) != nil || st != f.state(rc.alg) {
+	if json.Unmarshal(b, &st) != nil || !ok(st) {
 		return 0
 	}
 	data, err := rc.root.Open(partPath(id, ".part"))
@@ -730,7 +773,11 @@ func (rc *receiver) startFile(p []byte) error {
 	f.res.Resumed = off
 	rc.res.Resumed += off
 	f.offset = off
-	rc.cur, rc.pos, rc.synced, rc.leaves, rc.id = f, off, off, rh, partialID(&f.entry, rc.alg)
+	id := partialID(&f.entry, rc.alg)
+	if off > 0 && f.partID != "" {
+		id = f.partID // the data of the earlier modification time, checked by the sender
+	}
+	rc.cur, rc.pos, rc.synced, rc.leaves, rc.id = f, off, off, rh, id
 	if err := rc.openPartial(f, off); err != nil {
 		rc.closeCurrent()
 		return rc.fatal(err)
