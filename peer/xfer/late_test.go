@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -452,5 +453,94 @@ func TestLateRootResumeAfterTouch(t *testing.T) {
 		if got := listAll(t, dst); len(got) != 1 {
 			t.Errorf("changed %v: left %v; want the file only", changed, got)
 		}
+	}
+}
+
+// TestTouchedWhileOldHeld: a touched file's transfer, while another
+// transfer holds the partial data of its earlier modification time (the
+// first one not yet seen dead, another peer), goes from 0 under its own id
+// rather than ending the transfer on that lock (found by review).
+func TestTouchedWhileOldHeld(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	p := filepath.Join(src, "f")
+	data := randBytes(123, 12*ChunkSize+9)
+	writeFile(t, p, data, 0o644)
+	a, b := cutPair(6*ChunkSize + 1000)
+	if o := transfer(t, a, b, []string{p}, dst, SendOptions{}, ReceiveOptions{}); o.rerr == nil {
+		t.Fatal("cut transfer succeeded")
+	}
+	held := partials(t, dst)
+	if len(held) != 1 {
+		t.Fatalf("partial data %v, want one", held)
+	}
+	hold, err := os.OpenFile(held[0], os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	if err := lockPartial(hold); err != nil {
+		t.Skipf("no lock here: %v", err)
+	}
+	later := testMtime.Add(time.Hour)
+	os.Chtimes(p, later, later)
+	o := run(t, []string{p}, dst, SendOptions{}, ReceiveOptions{})
+	mustOK(t, o)
+	if got, err := os.ReadFile(filepath.Join(dst, "f")); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("stored file differs (%v)", err)
+	}
+	if o.rres.Resumed != 0 {
+		t.Errorf("resumed %d bytes from data another transfer holds", o.rres.Resumed)
+	}
+}
+
+// TestOldTimeResumesAfterTouchedCut: once a touched file's transfer resumed
+// into the partial data of the earlier time and was cut in turn, a
+// transfer of the file at its earlier time again still resumes from it
+// (found by review: its state then named the new time, and the data was
+// started over).
+func TestOldTimeResumesAfterTouchedCut(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	p := filepath.Join(src, "f")
+	data := randBytes(124, 24*ChunkSize+9)
+	writeFile(t, p, data, 0o644)
+	a, b := cutPair(6*ChunkSize + 1000)
+	if o := transfer(t, a, b, []string{p}, dst, SendOptions{}, ReceiveOptions{}); o.rerr == nil {
+		t.Fatal("cut transfer succeeded")
+	}
+	later := testMtime.Add(time.Hour)
+	os.Chtimes(p, later, later)
+	a, b = cutPair(6*ChunkSize + 1000)
+	if o := transfer(t, a, b, []string{p}, dst, SendOptions{}, ReceiveOptions{}); o.rres.Resumed == 0 {
+		t.Fatal("the touched file's transfer did not resume")
+	}
+	os.Chtimes(p, testMtime, testMtime) // the earlier time again
+	o := run(t, []string{p}, dst, SendOptions{}, ReceiveOptions{})
+	mustOK(t, o)
+	checkFile(t, filepath.Join(dst, "f"), data, 0o644)
+	if o.rres.Resumed == 0 {
+		t.Error("the transfer at the earlier time resumed nothing")
+	}
+}
+
+// TestPartialFolderReadOnce: however many files a transfer plans and
+// stores, the partial data's folder is read once (found by review: it was
+// read for every late-root file and every file stored, each reading every
+// state file there).
+func TestPartialFolderReadOnce(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	for i := range 30 {
+		writeFile(t, filepath.Join(src, "d", fmt.Sprint(i)), []byte{byte(i)}, 0o644)
+	}
+	if err := os.MkdirAll(filepath.Join(dst, partialDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 { // others' partial data, of other names
+		id := fmt.Sprintf("%032x", i)
+		os.WriteFile(filepath.Join(dst, partialDir, id+".json"), []byte(fmt.Sprintf(`{"name":"other%d","size":1,"root":"","chunk":65536,"hash":"blake3","mtime":1}`, i)), 0o600)
+	}
+	before := partialScans.Load()
+	mustOK(t, run(t, []string{filepath.Join(src, "d")}, dst, SendOptions{}, ReceiveOptions{}))
+	if n := partialScans.Load() - before; n != 1 {
+		t.Errorf("the partial data's folder was read %d times for 30 files, want once", n)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -167,7 +168,8 @@ type receiver struct {
 	alg            hashAlg // agreed in the hellos
 	senderFeatures byte    // listed in the sender's hello
 
-	probed map[string]error // storable's answers, per name element
+	probed   map[string]error       // storable's answers, per name element
+	partials map[string][]partEntry // partialIndex, once read
 }
 
 // hashes lists the hashes this side accepts, preferred first.
@@ -508,29 +510,102 @@ func (rc *receiver) probeName(c string) error {
 // sender checks the prefix's root against its file as it is now, and
 // sends from 0 if they differ. It returns the offset offered, and leaves
 // the data's id in f.partID.
+//
+// Its own id comes first (its state may name another time: a transfer of
+// the touched file resumed into it and was cut too), and data another
+// transfer holds is passed over: that one may still be writing it.
 func (rc *receiver) verifyOtherVersion(f *rfile, root *[hashLen]byte) int64 {
-	d, err := rc.root.Open(partialDir)
-	if err != nil {
-		return 0
-	}
-	names, _ := d.Readdirnames(-1)
-	d.Close()
 	want := f.state(rc.alg)
 	same := func(st partState) bool {
 		st.Mtime = want.Mtime
 		return st.Root == "" && st == want
 	}
-	for _, n := range names {
-		id, ok := strings.CutSuffix(n, ".json")
-		if !ok || id == partialID(&f.entry, rc.alg) {
+	own := partialID(&f.entry, rc.alg)
+	ids := []string{own}
+	for _, p := range rc.partialIndex()[f.Name] {
+		if p.id != own && same(p.st) {
+			ids = append(ids, p.id)
+		}
+	}
+	for _, id := range ids {
+		if rc.partialBusy(id) {
 			continue
 		}
 		if off := rc.verifyPartialID(f, id, same, root); off > 0 {
-			f.partID = id
+			if id != own {
+				f.partID = id
+			}
 			return off
 		}
 	}
 	return 0
+}
+
+// partialScans counts the readings of the partial data's folder; tests
+// watch it.
+var partialScans atomic.Int64
+
+// partEntry is partial data kept in the receive folder.
+type partEntry struct {
+	id string
+	st partState
+}
+
+// partialIndex lists the partial data kept in the receive folder by the
+// name it is for, read once per transfer (and so bounded by the folder,
+// not by the folder times the manifest). It is read while the replies
+// are planned, before this transfer writes any: what changes later is
+// met by openPartial's checks under the lock, and dropOtherPartials
+// passes over data another transfer holds.
+func (rc *receiver) partialIndex() map[string][]partEntry {
+	if rc.partials != nil {
+		return rc.partials
+	}
+	rc.partials = map[string][]partEntry{}
+	partialScans.Add(1)
+	d, err := rc.root.Open(partialDir)
+	if err != nil {
+		return rc.partials
+	}
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	for _, n := range names {
+		id, ok := strings.CutSuffix(n, ".json")
+		if !ok {
+			continue
+		}
+		if st, ok := rc.readState(id); ok {
+			rc.partials[st.Name] = append(rc.partials[st.Name], partEntry{id, st})
+		}
+	}
+	return rc.partials
+}
+
+// readState reads the state of the partial data kept under id: a regular
+// file of at most 64 KiB (a FIFO or a huge file planted there is passed
+// over, not waited for or read whole).
+func (rc *receiver) readState(id string) (partState, bool) {
+	var st partState
+	fi, err := rc.root.Lstat(partPath(id, ".json"))
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > 64<<10 {
+		return st, false
+	}
+	b, err := rc.root.ReadFile(partPath(id, ".json"))
+	if err != nil || len(b) > 64<<10 || json.Unmarshal(b, &st) != nil {
+		return st, false
+	}
+	return st, true
+}
+
+// partialBusy reports whether another transfer holds the partial data
+// kept under id (its lock is taken and let go at once if not).
+func (rc *receiver) partialBusy(id string) bool {
+	data, err := rc.root.OpenFile(partPath(id, ".part"), os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	defer data.Close()
+	return lockPartial(data) != nil
 }
 
 // planLate plans a file whose root comes with its end: a resume from
@@ -629,12 +704,8 @@ func (rc *receiver) verifyPartial(f *rfile, root *[hashLen]byte) int64 {
 // verifyPartialID is verifyPartial for the partial data kept under id,
 // whose state ok must accept.
 func (rc *receiver) verifyPartialID(f *rfile, id string, ok func(partState) bool, root *[hashLen]byte) int64 {
-	b, err := rc.root.ReadFile(partPath(id, ".json"))
-	if err != nil || len(b) > 64<<10 {
-		return 0
-	}
-	var st partState
-	if json.Unmarshal(b, &st) != nil || !ok(st) {
+	st, found := rc.readState(id)
+	if !found || !ok(st) {
 		return 0
 	}
 	data, err := rc.root.Open(partPath(id, ".part"))
@@ -1217,23 +1288,9 @@ func (rc *receiver) commit(f *rfile) error {
 // Partial data another transfer is receiving right now (locked) is left
 // alone.
 func (rc *receiver) dropOtherPartials(f *rfile) {
-	d, err := rc.root.Open(partialDir)
-	if err != nil {
-		return
-	}
-	names, _ := d.Readdirnames(-1)
-	d.Close()
-	for _, n := range names {
-		id, ok := strings.CutSuffix(n, ".json")
-		if !ok || id == rc.id {
-			continue
-		}
-		b, err := rc.root.ReadFile(partPath(id, ".json"))
-		if err != nil || len(b) > 64<<10 {
-			continue
-		}
-		var st partState
-		if json.Unmarshal(b, &st) != nil || st.Name != f.Name {
+	for _, p := range rc.partialIndex()[f.Name] {
+		id := p.id
+		if id == rc.id {
 			continue
 		}
 		if data, err := rc.root.OpenFile(partPath(id, ".part"), os.O_RDWR, 0); err == nil {
