@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSameFileTwiceAtOnce: while one transfer receives a file into a
@@ -215,4 +216,41 @@ func (f *fakeSender) startFile(data []byte, n int) int64 {
 	sendChunks(f.w, data[:n])
 	f.w.flush()
 	return off
+}
+
+// TestTouchedWhileOldHeld: a touched file's transfer, while another
+// transfer holds the partial data of its earlier modification time (the
+// first one not yet seen dead, another peer), goes from 0 under its own id
+// rather than ending the transfer on that lock (found by review).
+func TestTouchedWhileOldHeld(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	p := filepath.Join(src, "f")
+	data := randBytes(123, 12*ChunkSize+9)
+	writeFile(t, p, data, 0o644)
+	a, b := cutPair(6*ChunkSize + 1000)
+	if o := transfer(t, a, b, []string{p}, dst, SendOptions{}, ReceiveOptions{}); o.rerr == nil {
+		t.Fatal("cut transfer succeeded")
+	}
+	held := partials(t, dst)
+	if len(held) != 1 {
+		t.Fatalf("partial data %v, want one", held)
+	}
+	hold, err := os.OpenFile(held[0], os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	if err := lockPartial(hold); err != nil {
+		t.Skipf("no lock here: %v", err)
+	}
+	later := testMtime.Add(time.Hour)
+	os.Chtimes(p, later, later)
+	o := run(t, []string{p}, dst, SendOptions{}, ReceiveOptions{})
+	mustOK(t, o)
+	if got, err := os.ReadFile(filepath.Join(dst, "f")); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("stored file differs (%v)", err)
+	}
+	if o.rres.Resumed != 0 {
+		t.Errorf("resumed %d bytes from data another transfer holds", o.rres.Resumed)
+	}
 }
