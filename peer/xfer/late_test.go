@@ -165,10 +165,7 @@ func TestLateRootStalePrefixNotTrusted(t *testing.T) {
 		t.Skip("no file identity here: prefix hashes are not kept")
 	}
 	h := NewHashes()
-	a, b := cutPair(4*ChunkSize + 1000)
-	if o := transfer(t, a, b, []string{path}, dst, SendOptions{Hashes: h}, ReceiveOptions{}); o.rerr == nil {
-		t.Fatal("cut transfer succeeded")
-	}
+	cutSend(t, path, dst, 4*ChunkSize+1000, SendOptions{Hashes: h})
 	k := hashKey{path, int64(len(old)), testMtime.UnixNano(), localHashes()[0]}
 	if _, kept := h.prefixState(k, 2*ChunkSize, nil, false); !kept {
 		t.Fatal("the cut send kept no prefix hashes: the test would not test them")
@@ -269,10 +266,7 @@ func TestCheckedThenCutResumes(t *testing.T) {
 	writeFile(t, path, data, 0o644)
 	writeFile(t, filepath.Join(dst, "f"), randBytes(112, len(data)), 0o644)
 	h := NewHashes()
-	a, b := cutPair(4*ChunkSize + 1000)
-	if o := transfer(t, a, b, []string{path}, dst, SendOptions{Hashes: h}, ReceiveOptions{}); o.rerr == nil {
-		t.Fatal("cut transfer succeeded")
-	}
+	cutSend(t, path, dst, 4*ChunkSize+1000, SendOptions{Hashes: h})
 	o := run(t, []string{path}, dst, SendOptions{Hashes: h}, ReceiveOptions{})
 	mustOK(t, o)
 	checkFile(t, filepath.Join(dst, "f (1)"), data, 0o644)
@@ -294,10 +288,7 @@ func TestLateResumeStaleFullEntry(t *testing.T) {
 	old := randBytes(201, 8*ChunkSize)
 	writeFile(t, path, old, 0o644)
 	writeFile(t, filepath.Join(src, "a"), randBytes(202, 100), 0o644)
-	a, b := cutPair(4*ChunkSize + 1000)
-	if o := transfer(t, a, b, []string{path}, dst, SendOptions{}, ReceiveOptions{}); o.rerr == nil {
-		t.Fatal("cut transfer succeeded")
-	}
+	cutOnce(t, path, dst, 4*ChunkSize+1000)
 	alg := localHashes()[0]
 	var e entry
 	var oldSums [][hashLen]byte
@@ -428,10 +419,7 @@ func TestLateRootResumeAfterTouch(t *testing.T) {
 		path := filepath.Join(src, "f")
 		data := randBytes(121, 12*ChunkSize+9)
 		writeFile(t, path, data, 0o644)
-		a, b := cutPair(6*ChunkSize + 1000)
-		if o := transfer(t, a, b, []string{path}, dst, SendOptions{}, ReceiveOptions{}); o.rerr == nil {
-			t.Fatal("cut transfer succeeded")
-		}
+		cutOnce(t, path, dst, 6*ChunkSize+1000)
 		if changed {
 			data = randBytes(122, len(data))
 			if err := os.WriteFile(path, data, 0o644); err != nil {
@@ -466,14 +454,10 @@ func TestOldTimeResumesAfterTouchedCut(t *testing.T) {
 	p := filepath.Join(src, "f")
 	data := randBytes(124, 24*ChunkSize+9)
 	writeFile(t, p, data, 0o644)
-	a, b := cutPair(6*ChunkSize + 1000)
-	if o := transfer(t, a, b, []string{p}, dst, SendOptions{}, ReceiveOptions{}); o.rerr == nil {
-		t.Fatal("cut transfer succeeded")
-	}
+	cutOnce(t, p, dst, 6*ChunkSize+1000)
 	later := testMtime.Add(time.Hour)
 	os.Chtimes(p, later, later)
-	a, b = cutPair(6*ChunkSize + 1000)
-	if o := transfer(t, a, b, []string{p}, dst, SendOptions{}, ReceiveOptions{}); o.rres.Resumed == 0 {
+	if o := cutSend(t, p, dst, 6*ChunkSize+1000, SendOptions{}); o.rres.Resumed == 0 {
 		t.Fatal("the touched file's transfer did not resume")
 	}
 	os.Chtimes(p, testMtime, testMtime) // the earlier time again

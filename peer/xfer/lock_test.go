@@ -227,15 +227,8 @@ func TestTouchedWhileOldHeld(t *testing.T) {
 	p := filepath.Join(src, "f")
 	data := randBytes(123, 12*ChunkSize+9)
 	writeFile(t, p, data, 0o644)
-	a, b := cutPair(6*ChunkSize + 1000)
-	if o := transfer(t, a, b, []string{p}, dst, SendOptions{}, ReceiveOptions{}); o.rerr == nil {
-		t.Fatal("cut transfer succeeded")
-	}
-	held := partials(t, dst)
-	if len(held) != 1 {
-		t.Fatalf("partial data %v, want one", held)
-	}
-	hold, err := os.OpenFile(held[0], os.O_RDWR, 0)
+	held := cutOnce(t, p, dst, 6*ChunkSize+1000)
+	hold, err := os.OpenFile(held, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -216,10 +216,7 @@ func TestLateRootResumeFromStore(t *testing.T) {
 	// A damaged prefix entry is not trusted: the prefix is read instead.
 	os.RemoveAll(store)
 	dst := t.TempDir()
-	a, b := cutPair(20*ChunkSize + 1000)
-	if o := transfer(t, a, b, []string{path}, dst, SendOptions{Hashes: NewHashesIn(store)}, ReceiveOptions{}); o.rerr == nil {
-		t.Fatal("cut transfer succeeded")
-	}
+	cutSend(t, path, dst, 20*ChunkSize+1000, SendOptions{Hashes: NewHashesIn(store)})
 	ents := storeEntries(t, store)
 	if len(ents) != 1 {
 		t.Fatalf("the store holds %d entries after the cut send, want 1", len(ents))
@@ -243,10 +240,7 @@ func TestLateRootResumeFromStore(t *testing.T) {
 func cutThenResumeUnread(t *testing.T, path string, data []byte, store string, hashFirst bool) {
 	t.Helper()
 	dst := t.TempDir()
-	a, b := cutPair(20*ChunkSize + 1000)
-	if o := transfer(t, a, b, []string{path}, dst, SendOptions{Hashes: NewHashesIn(store), HashFirst: hashFirst}, ReceiveOptions{}); o.rerr == nil {
-		t.Fatal("cut transfer succeeded")
-	}
+	cutSend(t, path, dst, 20*ChunkSize+1000, SendOptions{Hashes: NewHashesIn(store), HashFirst: hashFirst})
 	reads, hashed := prefixReads.Load(), fileHashes.Load()
 	o := run(t, []string{path}, dst, SendOptions{Hashes: NewHashesIn(store), HashFirst: hashFirst}, ReceiveOptions{})
 	mustOK(t, o)

@@ -692,12 +692,21 @@ func TestResumeAfterCut(t *testing.T) {
 
 // cutOnce cuts a transfer of data after the given number of bytes and
 // returns the partial data's path.
-func cutOnce(t *testing.T, src, dst string, cutAt int64) string {
+// cutSend sends src into dst with so over a stream cut after cutAt
+// bytes, and returns what became of it; the transfer must fail.
+func cutSend(t *testing.T, src, dst string, cutAt int64, so SendOptions) outcome {
+	t.Helper()
 	a, b := cutPair(cutAt)
-	o := transfer(t, a, b, []string{src}, dst, SendOptions{}, ReceiveOptions{})
+	o := transfer(t, a, b, []string{src}, dst, so, ReceiveOptions{})
 	if o.rerr == nil {
 		t.Fatal("cut transfer succeeded")
 	}
+	return o
+}
+
+func cutOnce(t *testing.T, src, dst string, cutAt int64) string {
+	t.Helper()
+	cutSend(t, src, dst, cutAt, SendOptions{})
 	m, _ := filepath.Glob(filepath.Join(dst, partialDir, "*.part"))
 	if len(m) != 1 {
 		t.Fatalf("partial files: %v", m)
