@@ -132,8 +132,18 @@ func (st *hashStore) save(path string, alg hashAlg, id fileID, root [hashLen]byt
 	st.saveAs(storeMagic, path, alg, id, root, sums)
 }
 
-// savePrefix stores the hashes of the first len(sums) chunks of path.
+// savePrefix stores the hashes of the first len(sums) chunks of path,
+// unless the store holds as many or more for the same identity already: a
+// send cut early after one cut late (a rerun to another receiver, or one
+// whose partial data was gone) would otherwise leave a later resume fewer
+// hashes than it had, and a whole entry is never replaced by a prefix.
 func (st *hashStore) savePrefix(path string, alg hashAlg, id fileID, sums [][hashLen]byte) {
+	if _, _, ok := st.load(path, alg, id); ok {
+		return
+	}
+	if old, ok := st.loadPrefix(path, alg, id); ok && len(old) >= len(sums) {
+		return
+	}
 	st.saveAs(prefixMagic, path, alg, id, [hashLen]byte{}, sums)
 }
 

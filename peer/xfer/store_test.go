@@ -250,3 +250,39 @@ func cutThenResumeUnread(t *testing.T, path string, data []byte, store string, h
 			hashFirst, o.sres.Resumed, prefixReads.Load()-reads, fileHashes.Load()-hashed)
 	}
 }
+
+// TestPrefixNotShortened: a prefix entry in the store is not replaced by a
+// shorter one for the same identity (a send cut early after one cut late),
+// nor a whole entry by a prefix; a new identity replaces either.
+func TestPrefixNotShortened(t *testing.T) {
+	storeAll(t)
+	st := &hashStore{dir: filepath.Join(t.TempDir(), "hashes")}
+	id := fileID{dev: 1, ino: 2, size: 10 * ChunkSize, mtime: 3, ctime: 4}
+	sums := make([][hashLen]byte, 6)
+	for i := range sums {
+		sums[i][0] = byte(i + 1)
+	}
+	st.savePrefix("/f", hashBLAKE3, id, sums[:6])
+	st.savePrefix("/f", hashBLAKE3, id, sums[:2])
+	if got, ok := st.loadPrefix("/f", hashBLAKE3, id); !ok || len(got) != 6 || got[5] != sums[5] {
+		t.Fatalf("after a shorter prefix: %d hashes kept (ok %v), want the 6 of the longer", len(got), ok)
+	}
+	st.savePrefix("/f", hashBLAKE3, id, append(sums[:6:6], [hashLen]byte{7}))
+	if got, _ := st.loadPrefix("/f", hashBLAKE3, id); len(got) != 7 {
+		t.Fatalf("a longer prefix was not kept: %d hashes", len(got))
+	}
+	newID := id
+	newID.ctime++
+	st.savePrefix("/f", hashBLAKE3, newID, sums[:1])
+	if got, ok := st.loadPrefix("/f", hashBLAKE3, newID); !ok || len(got) != 1 {
+		t.Fatalf("a prefix under a new identity was not kept: %d (ok %v)", len(got), ok)
+	}
+
+	whole := make([][hashLen]byte, 10)
+	root := [hashLen]byte{9}
+	st.save("/g", hashBLAKE3, id, root, whole)
+	st.savePrefix("/g", hashBLAKE3, id, sums[:3])
+	if r, got, ok := st.load("/g", hashBLAKE3, id); !ok || r != root || len(got) != 10 {
+		t.Fatalf("a prefix replaced the whole entry (ok %v, %d hashes)", ok, len(got))
+	}
+}
