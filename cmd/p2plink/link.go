@@ -227,8 +227,9 @@ func (e *env) linkCommand(ctx context.Context, kind string, args []string) error
 	default:
 		return usageError("unknown verb %q: chat, send, receive, pipe, ls, get, put, ping, serve or peers", verb)
 	}
-	if verb == "receive" || verb == "get" {
-		receiverThreads()
+	switch verb {
+	case "receive", "get", "send", "put":
+		transferThreads()
 	}
 	pcfg, err := o.peerConfig(e)
 	if err != nil {

@@ -391,10 +391,11 @@ func TestListPorts(t *testing.T) {
 	}
 }
 
-// TestReceiverThreads: a command that receives files (receive, get) runs
-// on one thread on a machine of two CPUs or fewer, unless GOMAXPROCS is
-// set; other verbs, and bigger machines, keep every thread.
-func TestReceiverThreads(t *testing.T) {
+// TestTransferThreads: a command that moves files one way (send, put,
+// receive, get) runs on one thread on a machine of two CPUs or fewer,
+// unless GOMAXPROCS is set; other verbs, and bigger machines, keep every
+// thread.
+func TestTransferThreads(t *testing.T) {
 	l := newLine(t)
 	file := filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
@@ -410,8 +411,11 @@ func TestReceiverThreads(t *testing.T) {
 	}{
 		{2, "", []string{"receive"}, true},
 		{1, "", []string{"get", "docs/f"}, true},
-		{2, "", []string{"send", file}, false},
+		{2, "", []string{"send", file}, true},
+		{2, "", []string{"put", file, "docs/"}, true},
 		{2, "", []string{"serve"}, false},
+		{2, "", []string{"pipe"}, false},
+		{4, "", []string{"send", file}, false},
 		{4, "", []string{"receive"}, false},
 		{2, "2", []string{"receive"}, false},
 	} {
