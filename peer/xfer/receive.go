@@ -107,19 +107,23 @@ func Receive(ctx context.Context, s Stream, dir string, opts ReceiveOptions) (Re
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
 	var res Result
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return res, fmt.Errorf("xfer: receive directory: %w", err)
-	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return res, fmt.Errorf("xfer: receive directory: %w", err)
-	}
-	defer root.Close()
 	rc := &receiver{
-		ctx: ctx, s: s, dir: dir, root: root, opts: opts, log: logger(opts.Logger), res: &res,
+		ctx: ctx, s: s, dir: dir, opts: opts, log: logger(opts.Logger), res: &res,
 		w: newWriter(s, 64<<10),
 		r: newReader(s),
 	}
+	// A receive folder that cannot be made or opened is told to the
+	// sender, in place of our hello: it would otherwise see the stream
+	// end with no reason.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return res, rc.fatal(fmt.Errorf("xfer: receive directory: %w", err))
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return res, rc.fatal(fmt.Errorf("xfer: receive directory: %w", err))
+	}
+	defer root.Close()
+	rc.root = root
 	err = rc.run()
 	rc.closeCurrent()
 	if rc.dec != nil {
@@ -320,10 +324,23 @@ func (rc *receiver) readManifest() error {
 
 // reply decides, for every entry, what the receiver needs, and tells the sender.
 func (rc *receiver) reply() error {
+	room, roomKnown := freeBytes(rc.dir)
 	for i, f := range rc.files {
 		f.res = &rc.res.Files[i]
 		r := reply{Index: uint32(i), Action: actSend}
-		if err := rc.plan(f, &r); err != nil {
+		err := rc.plan(f, &r)
+		if err == nil && roomKnown && f.Kind == kindFile && r.Action == actSend {
+			// A file the disk cannot hold, beside those accepted before
+			// it, is refused now: found only when its data came, it would
+			// end the whole transfer, and the files after it with it.
+			need := f.Size - int64(r.Offset)
+			if need > room {
+				err = &DiskFullError{Name: f.Name, Kept: int64(r.Offset), Size: f.Size, Needed: need, Free: max(room, 0), Err: syscall.ENOSPC}
+			} else {
+				room -= need
+			}
+		}
+		if err != nil {
 			r.Action, r.Reason = actRefuse, err.Error()
 			f.res.Status, f.res.Err = StatusFailed, err
 			rc.log.Warn("xfer: refused", "name", f.Name, "reason", err)
@@ -1343,4 +1360,18 @@ func (rc *receiver) sumsStill(off int64) bool {
 		rh.addSum(&sum)
 	}
 	return rh.root() == rc.leaves.root()
+}
+
+// sizeText writes n bytes for people: "300 MiB", "1.5 GiB", "512 bytes".
+func sizeText(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	v, u := float64(n), 0
+	for v >= unit && u < 5 {
+		v /= unit
+		u++
+	}
+	return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[u-1])
 }

@@ -435,6 +435,11 @@ func readErr(doing string, err error) error {
 	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		// The other side closed its stream without a reason: it was
+		// stopped (Ctrl-C), or it failed, and its own output says which.
+		return fmt.Errorf("xfer: %s: %w: the other side ended the transfer without a word (stopped, or it failed: its output says why); run the same commands again to resume", doing, err)
+	}
 	return fmt.Errorf("xfer: %s: %w", doing, err)
 }
 

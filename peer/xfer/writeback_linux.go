@@ -1,6 +1,7 @@
 package xfer
 
 import (
+	"math"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -94,3 +95,23 @@ func reserveSpace(f partFile, off, n int64) error {
 // file's metadata, so smaller files skip it: file systems whose files hold
 // less (FAT16, minix) are rare, and on them the writes find the limit.
 const sizeProbe = 2<<30 - 1
+
+// freeBytes returns the bytes an unprivileged user may still write on the
+// file system holding dir; ok is false if it cannot be told.
+func freeBytes(dir string) (n int64, ok bool) {
+	if freeHook != nil {
+		return freeHook(dir)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil || st.Bsize <= 0 {
+		return 0, false
+	}
+	bs := int64(st.Bsize)
+	if st.Bavail > uint64(math.MaxInt64/bs) {
+		return math.MaxInt64, true
+	}
+	return int64(st.Bavail) * bs, true
+}
+
+// freeHook, set by tests, stands in for the file system's answer.
+var freeHook func(dir string) (int64, bool)

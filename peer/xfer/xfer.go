@@ -90,11 +90,16 @@ type DiskFullError struct {
 	Name        string // the file's relative name
 	Kept, Size  int64  // bytes kept, bytes in the file
 	Needed      int64  // when the room was found short before the data came: the bytes asked for; 0 when the disk filled up midway
-	PartialPath string // where the kept data is
+	Free        int64  // when the file was refused before the transfer began: the room there was for it
+	PartialPath string // where the kept data is; "" when the file was refused before the transfer began
 	Err         error  // the underlying error (wraps syscall.ENOSPC or syscall.EDQUOT)
 }
 
 func (e *DiskFullError) Error() string {
+	if e.PartialPath == "" {
+		return fmt.Sprintf("disk full: no room for %q: it needs %s more, and the disk of the receive folder has %s left for it; free space or receive it elsewhere, then send it again",
+			e.Name, sizeText(e.Needed), sizeText(e.Free))
+	}
 	if e.Needed > 0 {
 		return fmt.Sprintf("disk full: no room for the %d bytes %q still needs (%d of %d bytes kept in %s); free space and rerun to resume",
 			e.Needed, e.Name, e.Kept, e.Size, e.PartialPath)
@@ -234,20 +239,38 @@ func logger(l *slog.Logger) *slog.Logger {
 // failures turns the failed files of a result into one error, nil if none.
 func failures(files []FileResult) error {
 	var first error
-	n := 0
+	nf, nd := 0, 0
 	for _, f := range files {
 		if f.Status == StatusFailed {
 			if first == nil {
 				first = f.Err
 			}
-			n++
+			if f.Dir {
+				nd++
+			} else {
+				nf++
+			}
 		}
 	}
-	switch n {
-	case 0:
-		return nil
-	case 1:
+	if nf+nd <= 1 {
 		return first
 	}
-	return fmt.Errorf("%d files failed, the first: %w", n, first)
+	return fmt.Errorf("%s failed, the first: %w", countOf(nf, "file", "files", nd, "folder", "folders"), first)
+}
+
+// countOf says "3 files and 1 folder", leaving out a count of 0.
+func countOf(a int, one, many string, b int, oneB, manyB string) string {
+	word := func(n int, one, many string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %s", n, many)
+	}
+	switch {
+	case a == 0:
+		return word(b, oneB, manyB)
+	case b == 0:
+		return word(a, one, many)
+	}
+	return word(a, one, many) + " and " + word(b, oneB, manyB)
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -850,23 +849,25 @@ func TestDiskFullTmpfs(t *testing.T) {
 	if !errors.As(o.rerr, &de) {
 		t.Fatalf("Receive: %v, want a *DiskFullError", o.rerr)
 	}
-	if de.Kept != 0 || de.Needed != int64(len(data)) {
-		t.Errorf("kept %d bytes, needed %d; want 0 kept (found before the data), %d needed", de.Kept, de.Needed, len(data))
+	// Refused when the replies went, before the transfer began: nothing
+	// kept, no partial data made, and the room it needs and has said.
+	if de.Kept != 0 || de.Needed != int64(len(data)) || de.PartialPath != "" || de.Free <= 0 || de.Free > 1<<20 {
+		t.Errorf("kept %d bytes, needed %d, free %d, partial data %q; want 0 kept, %d needed, under 1 MiB free, none made", de.Kept, de.Needed, de.Free, de.PartialPath, len(data))
 	}
-	if !strings.Contains(de.Error(), fmt.Sprintf("no room for the %d bytes", len(data))) {
+	if !strings.Contains(de.Error(), `no room for "f": it needs 2.0 MiB more`) {
 		t.Errorf("%q does not say how much room is needed", de.Error())
 	}
-	if fi, err := os.Stat(de.PartialPath); err != nil || fi.Size() != 0 {
-		t.Errorf("partial data: %v %v, want an empty file", fi, err)
+	if ents, _ := os.ReadDir(filepath.Join(dst, partialDir)); len(ents) != 0 {
+		t.Errorf("partial data made for a file refused: %v", ents)
 	}
 	if _, err := os.Stat(filepath.Join(dst, "f")); err == nil {
 		t.Error("incomplete file put in place")
 	}
-	if !errors.Is(o.serr, ErrPeer) || !strings.Contains(o.serr.Error(), "disk full") {
-		t.Errorf("Send: %v, want the receiver's disk-full message", o.serr)
+	if !errors.Is(o.serr, ErrRefused) || !strings.Contains(o.serr.Error(), "disk full") {
+		t.Errorf("Send: %v, want the receiver's disk-full refusal", o.serr)
 	}
 	// The sender is not told where the receive folder lies.
-	if strings.Contains(o.serr.Error(), dst) || !strings.Contains(o.serr.Error(), "(the receive folder)") {
+	if strings.Contains(o.serr.Error(), dst) {
 		t.Errorf("Send: %v; want the receiver's folder not named", o.serr)
 	}
 	t.Logf("%v", de)
@@ -876,6 +877,90 @@ func TestDiskFullTmpfs(t *testing.T) {
 	o = run(t, []string{filepath.Join(src, "f")}, dst, SendOptions{}, ReceiveOptions{})
 	mustOK(t, o)
 	checkFile(t, filepath.Join(dst, "f"), data, 0o644)
+}
+
+// TestRoomCheckedPerFile: a file the receiving disk cannot hold is refused
+// before the transfer begins, and the files after it that fit are still
+// stored (a field test: 300 MiB and then 20 MiB sent to a 100 MiB disk
+// ended the whole transfer at the first, and the second never came).
+// Room is counted for the files accepted before it too.
+func TestRoomCheckedPerFile(t *testing.T) {
+	free := int64(3 << 20)
+	freeHook = func(string) (int64, bool) { return free, true }
+	t.Cleanup(func() { freeHook = nil })
+	src, dst := t.TempDir(), t.TempDir()
+	big, small, second := randBytes(31, 4<<20), randBytes(32, 1<<20), randBytes(33, 2<<20+1)
+	writeFile(t, filepath.Join(src, "a-big"), big, 0o644)
+	writeFile(t, filepath.Join(src, "b-small"), small, 0o644)
+	writeFile(t, filepath.Join(src, "c-second"), second, 0o644)
+	o := run(t, []string{filepath.Join(src, "a-big"), filepath.Join(src, "b-small"), filepath.Join(src, "c-second")}, dst, SendOptions{}, ReceiveOptions{})
+	checkFile(t, filepath.Join(dst, "b-small"), small, 0o644)
+	var de *DiskFullError
+	if !errors.As(o.rerr, &de) || de.Name != "a-big" {
+		t.Fatalf("Receive: %v, want a *DiskFullError for a-big", o.rerr)
+	}
+	if !strings.Contains(o.rerr.Error(), "2 files failed") {
+		t.Errorf("Receive: %v, want 2 files failed", o.rerr)
+	}
+	for _, f := range o.rres.Files {
+		want := StatusFailed
+		if f.Name == "b-small" {
+			want = StatusDone
+		}
+		if f.Status != want {
+			t.Errorf("%s: %v, want %v", f.Name, f.Status, want)
+		}
+	}
+	// c-second fits the disk alone, but not beside b-small.
+	for _, f := range o.rres.Files {
+		if f.Name == "c-second" && (!errors.As(f.Err, &de) || de.Free != 2<<20) {
+			t.Errorf("c-second: %v, want refused with the 2 MiB left beside b-small", f.Err)
+		}
+	}
+	for _, name := range []string{"a-big", "c-second"} {
+		if _, err := os.Stat(filepath.Join(dst, name)); err == nil {
+			t.Errorf("%s stored though refused", name)
+		}
+	}
+	if !errors.Is(o.serr, ErrRefused) || !strings.Contains(o.serr.Error(), "disk full") {
+		t.Errorf("Send: %v, want the receiver's refusal", o.serr)
+	}
+}
+
+// TestReceiveFolderRefusedToSender: a receive folder that cannot be made
+// (its path names a file) is told to the sender, which otherwise saw only
+// the stream end ("unexpected EOF").
+func TestReceiveFolderRefusedToSender(t *testing.T) {
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "f"), []byte("data"), 0o644)
+	notDir := filepath.Join(t.TempDir(), "file")
+	writeFile(t, notDir, []byte("x"), 0o644)
+	o := run(t, []string{filepath.Join(src, "f")}, filepath.Join(notDir, "sub"), SendOptions{}, ReceiveOptions{})
+	if o.rerr == nil || !strings.Contains(o.rerr.Error(), "receive directory") {
+		t.Fatalf("Receive: %v, want the receive directory's error", o.rerr)
+	}
+	if !errors.Is(o.serr, ErrPeer) || !strings.Contains(o.serr.Error(), "receive directory") || !strings.Contains(o.serr.Error(), "not a directory") {
+		t.Errorf("Send: %v, want the receiver's reason", o.serr)
+	}
+}
+
+// TestSilentEndSaysWhatToDo: a receiver that ends the stream without a
+// word (stopped with Ctrl-C) leaves the sender an error that says so and
+// how to resume, not a bare "unexpected EOF".
+func TestSilentEndSaysWhatToDo(t *testing.T) {
+	a, b := streamPair()
+	go func() {
+		r := newReader(b)
+		r.next()       // the sender's hello
+		b.CloseWrite() // as a peer stream's end reaches the other side
+		b.Close()
+	}()
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "f"), []byte("data"), 0o644)
+	_, err := Send(context.Background(), a, []string{filepath.Join(src, "f")}, SendOptions{})
+	if !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), "ended the transfer without a word") || !strings.Contains(err.Error(), "again to resume") {
+		t.Errorf("Send: %v, want it to say the other side ended without a word and how to resume", err)
+	}
 }
 
 // TestFileChangedDuringSend: a file written while it is sent fails on both
@@ -1304,5 +1389,34 @@ func TestResumeFromCorruptFirstChunk(t *testing.T) {
 	noPartial(t, dst)
 	if o.sres.Resumed != 0 || o.rres.Resumed != 0 || o.sres.Bytes != int64(len(data)) {
 		t.Errorf("resumed %d/%d, sent %d; want the whole file from 0", o.sres.Resumed, o.rres.Resumed, o.sres.Bytes)
+	}
+}
+
+// TestFailuresCountsFolders: the summary of failures counts files and
+// folders apart (a field test read "10 files failed" for 7 files and 3
+// folders).
+func TestFailuresCountsFolders(t *testing.T) {
+	first := errors.New("first")
+	var fs []FileResult
+	for i := range 10 {
+		fs = append(fs, FileResult{Dir: i >= 7, Status: StatusFailed, Err: first})
+	}
+	fs = append(fs, FileResult{Status: StatusDone})
+	for _, tc := range []struct {
+		files []FileResult
+		want  string
+	}{
+		{fs, "7 files and 3 folders failed, the first: first"},
+		{fs[7:], "3 folders failed, the first: first"},
+		{fs[6:8], "1 file and 1 folder failed, the first: first"},
+		{fs[:2], "2 files failed, the first: first"},
+		{fs[:1], "first"},
+	} {
+		if err := failures(tc.files); err == nil || err.Error() != tc.want || !errors.Is(err, first) {
+			t.Errorf("failures: %v, want %q", err, tc.want)
+		}
+	}
+	if err := failures(fs[10:]); err != nil {
+		t.Errorf("failures of none: %v", err)
 	}
 }
