@@ -108,6 +108,13 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// MinBaud is the slowest rate Open takes, the slowest termios names: a
+// slower one is a typing mistake (a field test's --baud 1 went through,
+// and no handshake could finish at 10 s per character). There is no
+// highest: a pseudo-terminal takes any rate, and a serial driver refuses
+// one its chip cannot make, which Open reports.
+const MinBaud = 50
+
 // settings is a Config with defaults applied and values checked.
 type settings struct {
 	Config
@@ -124,8 +131,8 @@ func (c Config) resolve() (settings, error) {
 	if c.Baud == 0 {
 		c.Baud = DefaultBaud
 	}
-	if c.Baud < 0 {
-		return bad("baud rate %d: use a positive rate such as 9600, 115200 or 1000000 (0 means %d)", c.Baud, DefaultBaud)
+	if c.Baud < MinBaud {
+		return bad("baud rate %d: use %d or more, such as 9600, 115200 or 1000000 (0 means %d)", c.Baud, MinBaud, DefaultBaud)
 	}
 	if c.DataBits == 0 {
 		c.DataBits = DefaultDataBits

@@ -216,6 +216,8 @@ func TestOpenInvalidConfig(t *testing.T) {
 		says string
 	}{
 		{Config{Baud: -9600}, "baud rate -9600"},
+		{Config{Baud: 1}, "baud rate 1: use 50 or more"},
+		{Config{Baud: 49}, "baud rate 49: use 50 or more"},
 		{Config{DataBits: 9}, "9 data bits"},
 		{Config{DataBits: 4}, "4 data bits"},
 		{Config{Parity: 7}, "parity 7"},

@@ -257,3 +257,77 @@ func TestNoCarrierSaid(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want it to say veth0 has no carrier", r.code, r.stderr)
 	}
 }
+
+// segmentNamespace makes a namespace holding a Linux bridge and n veth
+// pairs whose far ends are its ports; the near ends, eth0 … eth<n-1>, are
+// the peers' interfaces (one p2plink each: the claim is per interface).
+func segmentNamespace(t *testing.T, n int) string {
+	t.Helper()
+	ns := vethNamespace(t)
+	ip := func(args ...string) {
+		if out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	ip("link", "add", "br0", "type", "bridge")
+	ip("link", "set", "br0", "up")
+	for i := range n {
+		near, far := fmt.Sprintf("eth%d", i), fmt.Sprintf("port%d", i)
+		ip("link", "add", near, "type", "veth", "peer", "name", far)
+		ip("link", "set", far, "master", "br0")
+		ip("link", "set", far, "up")
+		ip("link", "set", near, "up")
+	}
+	return ns
+}
+
+// TestBusyReceiverTurnsAway: a second sender to a one-shot receive that is
+// busy with the first is told so at once, naming whom it is busy with (a
+// field test: it sat at 0 B until its 30 s timeout, then blamed the
+// cable), and the first transfer is unharmed.
+func TestBusyReceiverTurnsAway(t *testing.T) {
+	ns := segmentNamespace(t, 3)
+	// Alice's line is slow (10 Mbit/s), so that her transfer is still
+	// running when carol comes.
+	if out, err := exec.Command("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "eth0", "root", "tbf", "rate", "10mbit", "burst", "16kb", "limit", "16mb").CombinedOutput(); err != nil {
+		t.Skipf("cannot slow the line down (tc tbf): %v: %s", err, out)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	inbox := filepath.Join(dir, "in")
+	received := runInNamespace(ctx, ns, "eth", "eth1", "--config", filepath.Join(dir, "b"), "--name", "bob", "--dir", inbox, "receive")
+	data := make([]byte, 4<<20)
+	rand.Read(data)
+	fa, fc := filepath.Join(dir, "a.bin"), filepath.Join(dir, "c.bin")
+	os.WriteFile(fa, data, 0o644)
+	os.WriteFile(fc, []byte("carol's"), 0o644)
+	sent := runInNamespace(ctx, ns, "eth", "eth0", "--config", filepath.Join(dir, "a"), "--name", "alice", "--to", "bob", "send", fa)
+	// Alice's transfer has begun once bob keeps partial data.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if ents, _ := os.ReadDir(filepath.Join(inbox, ".p2plink-partial")); len(ents) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("alice's transfer did not begin within 20 s")
+		}
+	}
+	start := time.Now()
+	carol := <-runInNamespace(ctx, ns, "eth", "eth2", "--config", filepath.Join(dir, "c"), "--name", "carol", "--to", "bob", "--timeout", "20s", "send", fc)
+	took := time.Since(start)
+	if carol.code != 1 || !strings.Contains(carol.stderr, "bob is receiving from alice now; send again when that is done") {
+		t.Errorf("carol: exit %d after %v, stderr %q; want exit 1 saying bob is busy with alice", carol.code, took, carol.stderr)
+	}
+	if a := <-sent; a.code != 0 {
+		t.Fatalf("alice: exit %d: %s", a.code, a.stderr)
+	}
+	if r := <-received; r.code != 0 {
+		t.Fatalf("bob: exit %d: %s", r.code, r.stderr)
+	}
+	if got, err := os.ReadFile(filepath.Join(inbox, "a.bin")); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("alice's file: %d bytes (%v), want her %d", len(got), err, len(data))
+	}
+	if _, err := os.Stat(filepath.Join(inbox, "c.bin")); err == nil {
+		t.Error("carol's file was received by a receive busy with alice")
+	}
+}

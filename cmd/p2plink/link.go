@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/p2plink/p2plink/ethnet"
@@ -228,6 +229,14 @@ func (e *env) linkCommand(ctx context.Context, kind string, args []string) error
 		return usageError("unknown verb %q: chat, send, receive, pipe, ls, get, put, ping, serve or peers", verb)
 	}
 	switch verb {
+	case "receive", "get", "serve":
+		// Said now, not once a peer came and sent (a field test waited
+		// for the peer to learn that --dir named a file).
+		if err := checkDir(o.dir, verb != "serve"); err != nil {
+			return err
+		}
+	}
+	switch verb {
 	case "receive", "get", "send", "put":
 		transferThreads()
 	}
@@ -334,6 +343,33 @@ func parseVIDPID(s string) (uint16, uint16, error) {
 // checkLocal checks, before any peer is looked for, that the files and
 // folders to send are there and readable: a typo is said at once, not
 // after a peer answered (or as "no peer answered" with --wait).
+// checkDir says at once that dir cannot take received files: a file in
+// its place or in its path, or, with write, a folder this user may not
+// write in (a server whose shares are read-only need not write). A folder
+// that does not exist is made when the first file comes.
+func checkDir(dir string, write bool) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("--dir %s: part of that path is a file, not a folder: name a folder for the received files", dir)
+	case err != nil:
+		return fmt.Errorf("--dir %s: %w", dir, errors.Unwrap(err))
+	case !fi.IsDir():
+		return fmt.Errorf("--dir %s is a file, not a folder: name a folder for the received files (one that does not exist is made)", dir)
+	case !write:
+		return nil
+	}
+	f, err := os.CreateTemp(dir, ".p2plink-check-*")
+	if err != nil {
+		return fmt.Errorf("--dir %s: this user cannot write there (%w): name a folder it may write in", dir, errors.Unwrap(err))
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
 func checkLocal(paths []string) error {
 	for _, p := range paths {
 		fi, err := os.Stat(p)

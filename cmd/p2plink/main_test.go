@@ -432,3 +432,41 @@ func TestTransferThreads(t *testing.T) {
 		}
 	}
 }
+
+// TestDirCheckedAtStart: a --dir that names a file, or has one in its
+// path, is said at once, before any peer is awaited (a field test waited
+// for a sender to learn it); a folder that does not exist yet is fine.
+func TestDirCheckedAtStart(t *testing.T) {
+	l := newLine(t)
+	file := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		dir, verb, want string
+	}{
+		{file, "receive", "is a file, not a folder"},
+		{filepath.Join(file, "sub"), "receive", "part of that path is a file"},
+		{file, "serve", "is a file, not a folder"},
+		{file, "get", "is a file, not a folder"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// With no peer at the other end, a command that waited for one
+		// would end only with ctx, saying nothing of --dir.
+		args := []string{"--dir", tc.dir, tc.verb}
+		if tc.verb == "get" {
+			args = append(args, "docs/x")
+		}
+		r := runCmd(ctx, "", l.args("a", args...)...)
+		cancel()
+		if r.code == 0 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%s --dir %s: exit %d, stderr %q; want it refused at once saying %q", tc.verb, tc.dir, r.code, r.stderr, tc.want)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r := runCmd(ctx, "", l.args("a", "--dir", filepath.Join(t.TempDir(), "new"), "--wait", "100ms", "receive")...)
+	if strings.Contains(r.stderr, "--dir") {
+		t.Errorf("a --dir that does not exist yet was refused: %q", r.stderr)
+	}
+}

@@ -130,6 +130,49 @@ func (e *env) hintWhileFinding(ctx context.Context, ep *peer.Endpoint, to string
 	}
 }
 
+// turnAway answers, while a one-shot receive runs with its peer busy,
+// every other peer that sends to it on the segment: that we are busy and
+// with whom, so that it fails at once instead of waiting for a hello until
+// its timeout. The returned function stops it and waits for its goroutines.
+func (e *env) turnAway(ctx context.Context, ep *peer.Endpoint, busy *peer.Session, me string) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			s, err := ep.Accept(ctx)
+			if err != nil {
+				return
+			}
+			if s == busy {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// The session itself is left for the sender to end once it
+				// has read why: closing it here could drop the reason.
+				for {
+					st, err := s.AcceptStream(ctx)
+					if err != nil {
+						return
+					}
+					if st.Service() != svcXfer {
+						st.Close()
+						continue
+					}
+					xfer.Refuse(st, fmt.Sprintf("%s is receiving from %s now; send again when that is done", me, busy.Peer().Name))
+				}
+			}()
+		}
+	}()
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
 // retryable reports whether a failed session is worth connecting again: the
 // peer restarted, so a rerun resumes where the transfer stopped.
 func retryable(s *peer.Session) bool {
@@ -207,7 +250,14 @@ func (e *env) runVerb(ctx context.Context, o *options, ep *peer.Endpoint, verb s
 		if err != nil {
 			return err
 		}
+		var stopTurning func()
+		if verb == "receive" && multiPeer(ep) {
+			stopTurning = e.turnAway(ctx, ep, s, o.displayName())
+		}
 		err = e.runOnce(ctx, o, s, verb, args)
+		if stopTurning != nil {
+			stopTurning()
+		}
 		if verb == "serve" && ctx.Err() == nil && !fatal(err) {
 			// A server outlives its clients: wait for the next session,
 			// for as long as it takes (--wait bounds the first one only).

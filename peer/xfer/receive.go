@@ -1375,3 +1375,25 @@ func sizeText(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[u-1])
 }
+
+// Refuse answers a sender on s with reason in place of a transfer (this
+// side is busy with another, say), so that the sender fails at once with
+// it rather than wait for a hello, and closes s. What the sender writes
+// meanwhile is read and dropped.
+func Refuse(s Stream, reason string) error {
+	defer s.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		io.Copy(io.Discard, s)
+	}()
+	w := newWriter(s, 4096)
+	err := w.fatal(reason)
+	if err == nil {
+		err = w.flush()
+	}
+	s.CloseWrite()
+	s.Close()
+	<-done
+	return err
+}

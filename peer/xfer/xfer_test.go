@@ -1420,3 +1420,15 @@ func TestFailuresCountsFolders(t *testing.T) {
 		t.Errorf("failures of none: %v", err)
 	}
 }
+
+// TestRefuse: a sender answered by Refuse fails at once with the reason.
+func TestRefuse(t *testing.T) {
+	a, b := streamPair()
+	go Refuse(b, "bob is receiving from carol; try again when that is done")
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "f"), []byte("data"), 0o644)
+	_, err := Send(context.Background(), a, []string{filepath.Join(src, "f")}, SendOptions{})
+	if !errors.Is(err, ErrPeer) || !strings.Contains(err.Error(), "bob is receiving from carol; try again") {
+		t.Errorf("Send: %v, want the refusal's reason", err)
+	}
+}
