@@ -76,6 +76,12 @@ func FuzzReceive(f *testing.F) {
 	f.Add(seedTransfer("x/y", bytes.Repeat([]byte{1}, 3000), false))
 	f.Add(seedLate("late", []byte("hello")))
 	f.Add(seedLate("at 10:30", bytes.Repeat([]byte{2}, 3000)))
+	f.Add(script(func(w *writer) {
+		w.hello(roleSender, []hashAlg{scriptHash}, featNotSent)
+		w.notSent("x/link", "xfer: x/link is a symbolic link; not sent (send its target instead)")
+		w.manifestEnd(0, 0)
+		w.msg(msgDone)
+	}))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		top := t.TempDir()
 		dst := filepath.Join(top, "recv")
@@ -103,8 +109,17 @@ func FuzzMessages(f *testing.F) {
 	f.Add(byte(msgResult), []byte("\x00\x00\x00\x01\x00a (1).txt"))
 	f.Add(byte(msgData), []byte("\x00chunk"))
 	f.Add(byte(msgHello), []byte(helloMagic+"\x02\x00\x01\x00\x00S"))
+	f.Add(byte(msgNotSent), script(func(w *writer) { w.notSent(`d/a\tb`, "why") })[headerLen:])
 	f.Fuzz(func(t *testing.T, typ byte, p []byte) {
 		switch typ {
+		case msgNotSent:
+			name, reason, err := parseNotSent(p)
+			if err != nil {
+				return
+			}
+			if got := script(func(w *writer) { w.notSent(name, reason) })[headerLen:]; !bytes.Equal(got, p) {
+				t.Fatalf("not-sent %q %q re-encodes to %x, from %x", name, reason, got, p)
+			}
 		case msgEntry:
 			e, err := parseEntry(p)
 			if err != nil {

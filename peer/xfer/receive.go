@@ -101,7 +101,11 @@ const maxChecks = 1 + maxReason/hashLen
 // next transfer of the same file resumes from it. A full disk ends the
 // transfer with a *DiskFullError.
 //
-// The error is nil only if every file was stored or was already present.
+// Entries the sender leaves out (symbolic links, special files, names this
+// side would refuse) come last in the result, as StatusSkipped with the
+// sender's reason, when the sender tells them (both hellos list the
+// feature; see SPEC.md). As for Send, they do not make the error non-nil:
+// it is nil only if every file was stored or was already present.
 func Receive(ctx context.Context, s Stream, dir string, opts ReceiveOptions) (Result, error) {
 	defer s.Close()
 	stop := context.AfterFunc(ctx, func() { s.Close() })
@@ -218,9 +222,12 @@ func (rc *receiver) run() error {
 	// side blocks the other on a stream without buffering.
 	hello := make(chan error, 1)
 	go func() {
-		features := featLateRoots
+		features := featLateRoots | featNotSent
 		if rc.opts.noLateRoots {
-			features = 0
+			features &^= featLateRoots
+		}
+		if rc.opts.noNotSent {
+			features &^= featNotSent
 		}
 		err := rc.w.hello(roleReceiver, rc.hashes(), features)
 		if err == nil {
@@ -262,7 +269,8 @@ func (rc *receiver) run() error {
 	return rc.receive()
 }
 
-// maxManifestNames bounds the bytes of the names of one manifest.
+// maxManifestNames bounds the bytes of the names of one manifest, with
+// the names and reasons of the entries the sender leaves out.
 var maxManifestNames = 64 << 20
 
 func (rc *receiver) readManifest() error {
@@ -272,6 +280,9 @@ func (rc *receiver) readManifest() error {
 	}
 	seen := map[string]bool{}
 	nameBytes := 0
+	// What the sender leaves out goes after the entries in the result,
+	// whose first len(rc.files) entries are theirs.
+	var notSent []FileResult
 	for {
 		typ, p, err := rc.r.next()
 		if err != nil {
@@ -287,14 +298,31 @@ func (rc *receiver) readManifest() error {
 			if int(count) != len(rc.files) || total != rc.total {
 				return protoErrorf("manifest says %d entries and %d bytes, but has %d and %d", count, total, len(rc.files), rc.total)
 			}
+			rc.res.Files = append(rc.res.Files, notSent...)
 			return nil
+		case msgNotSent:
+			if rc.opts.noNotSent || rc.senderFeatures&featNotSent == 0 {
+				return protoErrorf("a note of an entry not sent, though the two hellos did not both list those")
+			}
 		case msgError:
 			return fmt.Errorf("%w: %s", ErrPeer, printable.String(string(p)))
 		default:
 			return protoErrorf("unexpected message %q in the manifest", typ)
 		}
-		if len(rc.files) >= maxEntries {
+		if len(rc.files)+len(notSent) >= maxEntries {
 			return fmt.Errorf("xfer: more than %d files and folders in one transfer; refused (send fewer at once, or a tar of them through pipe)", maxEntries)
+		}
+		if typ == msgNotSent {
+			// Held until the end like the entries, and bounded with them.
+			name, reason, err := parseNotSent(p)
+			if err != nil {
+				return err
+			}
+			if nameBytes += len(name) + len(reason); nameBytes > maxManifestNames {
+				return fmt.Errorf("xfer: the names of the files and folders of one transfer take more than %d MiB; refused (send fewer at once, or a tar of them through pipe)", maxManifestNames>>20)
+			}
+			notSent = append(notSent, FileResult{Name: name, Status: StatusSkipped, Err: notSentError(reason)})
+			continue
 		}
 		e, err := parseEntry(p)
 		if err != nil {
@@ -320,6 +348,15 @@ func (rc *receiver) readManifest() error {
 		rc.res.Files = append(rc.res.Files, FileResult{Name: e.Name, Dir: e.Kind == kindDir, Size: e.Size})
 		rc.files = append(rc.files, &rfile{entry: e})
 	}
+}
+
+// notSentError is the error of an entry the sender left out, for the
+// reason it gave: shown as it came, escaped.
+func notSentError(reason string) error {
+	if reason == "" {
+		return errors.New("xfer: not sent (the sender gave no reason)")
+	}
+	return errors.New(printable.String(reason))
 }
 
 // reply decides, for every entry, what the receiver needs, and tells the sender.

@@ -39,9 +39,10 @@ type srcFile struct {
 // Send sends the files and folders named by paths over s, and returns what
 // became of each. A folder is sent with everything below it; its name on the
 // receiving side is its last path element. Symbolic links and special files
-// (devices, fifos, sockets) are not sent: they are listed in the result as
-// StatusSkipped and logged. Send closes s before it returns; cancelling ctx
-// closes it at once.
+// (devices, fifos, sockets) are not sent, nor are names a receiver would
+// refuse: they are listed in the result as StatusSkipped and logged, and
+// told to a receiver that takes such notes, each with the reason. Send
+// closes s before it returns; cancelling ctx closes it at once.
 //
 // The error is nil only if every file was stored or already present on the
 // receiving side. A file is hashed once: as it is read to be sent, its
@@ -75,7 +76,7 @@ func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Resu
 	rd := &sendReader{r: newReader(s), n: len(files),
 		replies: make(chan []reply, 1), results: make([]*fileOutcome, len(files))}
 	w := newWriter(s, ioBuffer)
-	alg, late, err := sendHello(s, w, rd.r, opts)
+	alg, feats, err := sendHello(s, w, rd.r, opts)
 	if err != nil {
 		if ctx.Err() != nil {
 			return withSkipped(res, skipped), ctx.Err()
@@ -83,6 +84,7 @@ func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Resu
 		return withSkipped(res, skipped), err
 	}
 	res.Hash = alg.String()
+	late := feats&featLateRoots != 0
 
 	// The receiver's messages are read by one goroutine, started before the
 	// files are hashed: a receiver that gives up meanwhile (it sends '!' or
@@ -147,6 +149,18 @@ func Send(ctx context.Context, s Stream, paths []string, opts SendOptions) (Resu
 		for i := range files {
 			if err := w.entry(&files[i].entry); err != nil {
 				return err
+			}
+		}
+		if feats&featNotSent != 0 {
+			// The receiver learns what is left out, and why.
+			for _, sk := range skipped {
+				var se *skipError
+				if !errors.As(sk.Err, &se) {
+					continue
+				}
+				if err := w.notSent(sk.Name, se.forPeer()); err != nil {
+					return err
+				}
 			}
 		}
 		if err := w.manifestEnd(uint32(len(files)), total); err != nil {
@@ -275,20 +289,23 @@ func tellPeer(w *writer, err error) {
 const helloGrace = 5 * time.Second
 
 // sendHello writes the sender's hello, reads the receiver's and returns the
-// hash the two agreed on. Our hello is written while the receiver's is
+// hash the two agreed on and the features both listed. Our hello is written while the receiver's is
 // read, so that neither side blocks the other on a stream without
 // buffering. If the read fails, s is closed, which ends the write; if the
 // receiver's hello is refused, our hello and then '!' with the reason go
 // out first (a receiver that sent its hello reads ours), for at most
 // helloGrace, so that the receiver learns why.
-func sendHello(s Stream, w *writer, r *reader, opts SendOptions) (alg hashAlg, late bool, err error) {
+func sendHello(s Stream, w *writer, r *reader, opts SendOptions) (alg hashAlg, both byte, err error) {
 	ours := opts.hashes
 	if ours == nil {
 		ours = localHashes()
 	}
-	features := featLateRoots
+	features := featLateRoots | featNotSent
 	if opts.HashFirst {
-		features = 0
+		features &^= featLateRoots
+	}
+	if opts.noNotSent {
+		features &^= featNotSent
 	}
 	wrote := make(chan error, 1)
 	go func() {
@@ -303,7 +320,7 @@ func sendHello(s Stream, w *writer, r *reader, opts SendOptions) (alg hashAlg, l
 	case err != nil && !read:
 		s.Close()
 		<-wrote
-		return 0, false, err
+		return 0, 0, err
 	case err != nil:
 		// What the receiver still writes is read and dropped meanwhile, so
 		// that a receiver blocked writing its own '!' cannot block us.
@@ -332,12 +349,12 @@ func sendHello(s Stream, w *writer, r *reader, opts SendOptions) (alg hashAlg, l
 		s.Close()
 		<-done
 		<-drained
-		return 0, false, err
+		return 0, 0, err
 	}
 	if err := <-wrote; err != nil {
-		return 0, false, fmt.Errorf("xfer: sending hello: %w", err)
+		return 0, 0, fmt.Errorf("xfer: sending hello: %w", err)
 	}
-	return alg, features&theirs&featLateRoots != 0, nil
+	return alg, features & theirs, nil
 }
 
 // readHello reads the receiver's hello and returns the hash the two sides
@@ -772,8 +789,35 @@ func (fs *fileSender) send(index uint32, f *srcFile, r reply) error {
 	return fs.w.flush()
 }
 
-// buildManifest walks paths and lists what is to be sent; hashFiles then
-// fills in the root hashes.
+// skipError says why an entry is not sent: "xfer: " who what, then err
+// (which it wraps) if any. who is its local path; the receiver, told of it
+// (featNotSent), reads the same with its name there instead: where the
+// sender's files lie is not its business (a share server's folders).
+type skipError struct {
+	who, name string
+	what      string
+	err       error
+}
+
+func (e *skipError) Error() string { return e.text(e.who) }
+
+// Unwrap returns the error that made the entry unsendable, if any.
+func (e *skipError) Unwrap() error { return e.err }
+
+// forPeer is the reason the receiver is told.
+func (e *skipError) forPeer() string { return e.text(e.name) }
+
+func (e *skipError) text(who string) string {
+	s := "xfer: " + who + e.what
+	if e.err != nil {
+		s += e.err.Error()
+	}
+	return s
+}
+
+// buildManifest walks paths and lists what is to be sent, and what is
+// not (symbolic links, special files, names a receiver refuses: skipped,
+// each with a *skipError); hashFiles then fills in the root hashes.
 func buildManifest(ctx context.Context, paths []string) (files []srcFile, skipped []FileResult, err error) {
 	seen := map[string]string{}
 	add := func(f srcFile) error {
@@ -784,8 +828,9 @@ func buildManifest(ctx context.Context, paths []string) (files []srcFile, skippe
 		files = append(files, f)
 		return nil
 	}
-	skip := func(path, name string, why error) {
-		skipped = append(skipped, FileResult{Name: name, Path: path, Status: StatusSkipped, Err: why})
+	skip := func(path, name, what string, err error) {
+		skipped = append(skipped, FileResult{Name: name, Path: path, Status: StatusSkipped,
+			Err: &skipError{who: path, name: name, what: what, err: err}})
 	}
 	for _, p := range paths {
 		abs, err := filepath.Abs(p)
@@ -811,19 +856,19 @@ func buildManifest(ctx context.Context, paths []string) (files []srcFile, skippe
 			t := d.Type()
 			switch {
 			case t&fs.ModeSymlink != 0:
-				skip(path, name, fmt.Errorf("xfer: %s is a symbolic link; not sent (send its target instead)", path))
+				skip(path, name, " is a symbolic link; not sent (send its target instead)", nil)
 				return nil
 			case !t.IsDir() && !t.IsRegular():
-				skip(path, name, fmt.Errorf("xfer: %s is a special file (%v); not sent", path, t))
+				skip(path, name, fmt.Sprintf(" is a special file (%v); not sent", t), nil)
 				return nil
 			case t.IsDir() && strings.EqualFold(d.Name(), partialDir):
 				// A receiver's unfinished data (another transfer may be
 				// writing it): never part of what is sent.
-				skip(path, name, fmt.Errorf("xfer: %s holds partial data of unfinished transfers; not sent", path))
+				skip(path, name, " holds partial data of unfinished transfers; not sent", nil)
 				return filepath.SkipDir
 			}
 			if err := checkName(name); err != nil {
-				skip(path, name, fmt.Errorf("xfer: %s: the receiver would refuse the name: %w", path, err))
+				skip(path, name, ": the receiver would refuse the name: ", err)
 				if t.IsDir() {
 					return filepath.SkipDir
 				}

@@ -23,6 +23,7 @@ const (
 	msgResult   byte = 'K' // receiver: the file was stored, or why not
 	msgDone     byte = 'Q' // both ways: nothing more
 	msgError    byte = '!' // both ways: fatal error (reason), then the stream ends
+	msgNotSent  byte = 'N' // sender: an entry it leaves out (name, reason); see featNotSent
 )
 
 // Version is the protocol version spoken by this package. Version 2 named a
@@ -67,6 +68,12 @@ const (
 	// whose root comes with their end, not in the manifest, so that a
 	// sender starts sending at once instead of reading every file first.
 	featLateRoots byte = 1
+	// featNotSent: the side tells (sender) or takes (receiver) the
+	// entries the sender leaves out of the manifest (symbolic links,
+	// special files, names the receiver would refuse), each with the
+	// reason, in msgNotSent messages among the manifest's, so that the
+	// receiver's user learns what did not come and why.
+	featNotSent byte = 2
 )
 
 // Reply actions.
@@ -277,6 +284,18 @@ func (w *writer) end(index uint32, root *[hashLen]byte) error {
 	return w.msg(msgEnd, b)
 }
 
+// notSent tells the receiver of an entry left out of the manifest (N):
+// its name, cut to maxName bytes (it may not be UTF-8: it is one the
+// sender would not send), and why.
+func (w *writer) notSent(name, reason string) error {
+	name = name[:min(len(name), maxName)]
+	b := make([]byte, 0, 2+len(name)+len(reason))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(name)))
+	b = append(b, name...)
+	b = append(b, truncReason(reason)...)
+	return w.msg(msgNotSent, b)
+}
+
 func (w *writer) fatal(reason string) error {
 	return w.msg(msgError, []byte(truncReason(reason)))
 }
@@ -396,6 +415,21 @@ func parseEntry(p []byte) (entry, error) {
 		return e, protoErrorf("manifest entry with mode %#o", e.Mode)
 	}
 	return e, nil
+}
+
+// parseNotSent splits a not-sent message (N): a name of 1..maxName bytes
+// and a reason of at most maxReason. Neither is checked further: the name
+// is one the sender would not send (it may hold any bytes), and both are
+// only shown, escaped.
+func parseNotSent(p []byte) (name, reason string, err error) {
+	if len(p) < 2 {
+		return "", "", protoErrorf("not-sent message of %d bytes", len(p))
+	}
+	n := int(binary.BigEndian.Uint16(p))
+	if n == 0 || n > maxName || len(p) < 2+n || len(p) > 2+n+maxReason {
+		return "", "", protoErrorf("not-sent message of %d bytes with a name of %d", len(p), n)
+	}
+	return string(p[2 : 2+n]), string(p[2+n:]), nil
 }
 
 func parseManifestEnd(p []byte) (count uint32, total int64, err error) {

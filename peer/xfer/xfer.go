@@ -119,7 +119,7 @@ const (
 	StatusPending Status = iota // not reached (the transfer stopped before)
 	StatusDone                  // sent and stored, verified
 	StatusPresent               // the receiver already had an identical file; nothing sent
-	StatusSkipped               // not sent: a symbolic link or special file (Err says which)
+	StatusSkipped               // not sent: a symbolic link, a special file, a name the receiver would refuse (Err says which)
 	StatusFailed                // failed or refused (Err says why)
 )
 
@@ -191,6 +191,9 @@ type SendOptions struct {
 
 	// hashes, set by tests, replaces localHashes().
 	hashes []hashAlg
+	// noNotSent, set by tests, leaves featNotSent out of the hello, as
+	// a sender without it does.
+	noNotSent bool
 	// HashFirst hashes every file (whose root Hashes does not hold)
 	// before the manifest, which then holds every root, instead of as
 	// the file is sent (a late root, when the receiver takes those). A
@@ -207,8 +210,9 @@ type ReceiveOptions struct {
 	// existing file is never replaced: a different file is stored beside it
 	// as "name (1).ext" (or (2), …), and an identical one is not sent again.
 	Overwrite bool
-	// MaxEntries limits the number of manifest entries accepted;
-	// 0 means 1,000,000. Their names may take 64 MiB in all.
+	// MaxEntries limits the number of manifest entries accepted, with
+	// the entries the sender says it left out; 0 means 1,000,000. Their
+	// names (and the reasons of those left out) may take 64 MiB in all.
 	MaxEntries int
 	// Progress, if set, is called when a file's data starts and after
 	// each chunk written. It must not block for long.
@@ -227,6 +231,9 @@ type ReceiveOptions struct {
 	// noLateRoots, set by tests, leaves featLateRoots out of the hello,
 	// as a receiver without it does.
 	noLateRoots bool
+	// noNotSent, set by tests, leaves featNotSent out of the hello, as
+	// a receiver without it does.
+	noNotSent bool
 }
 
 func logger(l *slog.Logger) *slog.Logger {

@@ -1271,9 +1271,9 @@ func testWireVersion3(t *testing.T, late bool) {
 		o := transfer(t, tap, b, []string{filepath.Join(src, "f")}, dst, SendOptions{hashes: tc.send, HashFirst: !late}, ReceiveOptions{hashes: tc.recv})
 		mustOK(t, o)
 		checkFile(t, filepath.Join(dst, "f"), data, 0o644)
-		wantFeatures := byte(0)
+		wantFeatures := featNotSent
 		if late {
-			wantFeatures = featLateRoots
+			wantFeatures |= featLateRoots
 		}
 		ends := 0
 		if o.sres.Hash != tc.want.String() || o.rres.Hash != tc.want.String() {
