@@ -2,6 +2,7 @@ package share
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -21,17 +22,40 @@ var (
 // into.
 const partialDir = ".p2plink-partial"
 
+// badPathError is errBadPath saying what is wrong with the path, and what
+// to do where there is something to do.
+type badPathError struct{ why string }
+
+func (e *badPathError) Error() string { return e.why }
+
+// Is makes a badPathError errBadPath.
+func (e *badPathError) Is(target error) bool { return target == errBadPath }
+
+func badPath(format string, args ...any) error {
+	return &badPathError{why: fmt.Sprintf(format, args...)}
+}
+
 // splitPath checks a path as sent on the wire ("a/b/c", slash-separated,
 // relative to the share root; "" or "." is the root) and returns its
 // elements. Absolute paths, "..", backslashes, drive letters, control
-// characters and invalid UTF-8 are refused.
+// characters and invalid UTF-8 are refused, each with a *badPathError
+// that says which.
 func splitPath(p string) ([]string, error) {
-	if len(p) > 4096 || !utf8.ValidString(p) || strings.ContainsRune(p, '\\') || strings.HasPrefix(p, "/") {
-		return nil, errBadPath
+	switch {
+	case len(p) > 4096:
+		return nil, badPath("longer than 4096 bytes")
+	case !utf8.ValidString(p):
+		return nil, badPath("not valid UTF-8")
+	case strings.ContainsRune(p, '\\'):
+		// A Windows user's separator, or a file so named on a Unix
+		// server: xfer carries neither (names.go).
+		return nil, badPath(`holds a backslash (\), which p2plink does not carry in names: separate folders with /; a file whose name holds one must be renamed on the serving peer to be fetched`)
+	case strings.HasPrefix(p, "/"):
+		return nil, badPath("starts with /: name a path inside the share, relative to it")
 	}
 	for _, r := range p {
 		if r < 0x20 || r == 0x7f {
-			return nil, errBadPath
+			return nil, badPath("holds a control character (%U)", r)
 		}
 	}
 	var elems []string
@@ -40,13 +64,16 @@ func splitPath(p string) ([]string, error) {
 		case e == "" || e == ".":
 			continue
 		case e == "..":
-			return nil, errBadPath
+			return nil, badPath(`holds "..": name a path inside the share`)
 		case strings.EqualFold(e, partialDir):
-			return nil, errBadPath // xfer's partial data of puts, in any folder
+			// xfer's partial data of puts, in any folder
+			return nil, badPath("names %s, where unfinished puts are kept", partialDir)
 		case len(e) >= 2 && e[1] == ':' && (e[0]|0x20 >= 'a' && e[0]|0x20 <= 'z'):
-			return nil, errBadPath // C:, C:foo — a drive on Windows
+			// C:, C:foo — a drive on Windows
+			return nil, badPath("holds a drive letter (%s): name a path inside the share, relative to it", e[:2])
 		case strings.ContainsRune(e, ':') && filepath.Separator == '\\':
-			return nil, errBadPath // alternate data streams
+			// alternate data streams
+			return nil, badPath("holds a colon (:), which names a stream of a file on Windows")
 		}
 		elems = append(elems, e)
 	}

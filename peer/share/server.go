@@ -316,6 +316,11 @@ func lockedMsg(wait time.Duration) string {
 func pathError(err error) response {
 	switch {
 	case errors.Is(err, errBadPath):
+		// What is wrong with it, if said, else that it is wrong.
+		var bp *badPathError
+		if errors.As(err, &bp) {
+			return response{Status: StatusBadPath, Msg: bp.Error()}
+		}
 		return response{Status: StatusBadPath, Msg: errBadPath.Error()}
 	case errors.Is(err, errOutside):
 		return response{Status: StatusForbidden, Msg: errOutside.Error()}

@@ -834,3 +834,78 @@ func slowVaultServer(t *testing.T) *Server {
 	srv, _ := newServer(t, f.cfg, ServerOptions{})
 	return srv
 }
+
+// TestGetTellsWhatIsLeftOut: a get of a folder lists what the serving
+// peer left out (links, the fifo, a name with a backslash) with the
+// reason, naming each by its name in the share, not by where the share
+// lies on the server. Before, only the server's log said so, and the
+// client saw a get that left files out as complete (found by a field
+// test).
+func TestGetTellsWhatIsLeftOut(t *testing.T) {
+	f := newFixture(t)
+	writeFile(t, filepath.Join(f.docs, `we ird"na$me\ttab`), []byte("backslash\n"))
+	srv, _ := newServer(t, f.cfg, ServerOptions{})
+	dst := t.TempDir()
+	var res xfer.Result
+	var err error
+	call(t, srv, eve, func(st Stream) {
+		res, err = Get(context.Background(), st, "docs", nil, Auth{}, dst, xfer.ReceiveOptions{})
+	})
+	if err != nil {
+		t.Fatalf("get of the whole share: %v", err)
+	}
+	skipped := map[string]string{}
+	for _, r := range res.Files {
+		if r.Status == xfer.StatusSkipped {
+			skipped[r.Name] = r.Err.Error()
+		}
+	}
+	base := filepath.Base(f.docs)
+	for name, says := range map[string]string{
+		"inlink": "symbolic link", "out": "symbolic link", "secret": "symbolic link", "abs": "symbolic link",
+		"fifo": "special file", `we ird"na$me\ttab`: "backslash",
+	} {
+		why, ok := skipped[base+"/"+name]
+		if !ok || !strings.Contains(why, says) {
+			t.Errorf("%s: %q (listed: %v); want it skipped, saying %q", name, why, ok, says)
+		}
+		if strings.Contains(why, f.root) {
+			t.Errorf("%s: the reason tells where the share lies: %q", name, why)
+		}
+	}
+	if len(skipped) != 6 {
+		t.Errorf("skipped %v, want 6", skipped)
+	}
+}
+
+// TestBadPathSaysWhy: a path refused as unclean says what is wrong with
+// it, and for a backslash, which p2plink does not carry in names, what to
+// do (before, "not a clean relative path inside the share" hid the
+// reason; found by a field test).
+func TestBadPathSaysWhy(t *testing.T) {
+	f := newFixture(t)
+	writeFile(t, filepath.Join(f.docs, `we ird"na$me\ttab`), []byte("backslash\n"))
+	srv, _ := newServer(t, f.cfg, ServerOptions{})
+	for path, says := range map[string][]string{
+		`we ird"na$me\ttab`: {`backslash (\)`, "rename"},
+		`sub\a.txt`:         {`backslash (\)`, "separate folders with /"},
+		"../x":              {`".."`},
+		"a\x01b":            {"control character", "U+0001"},
+		"C:/x":              {"drive letter (C:)"},
+		".p2plink-partial":  {"unfinished puts"},
+	} {
+		var err error
+		call(t, srv, eve, func(st Stream) {
+			_, err = Get(context.Background(), st, "docs", []string{path}, Auth{}, t.TempDir(), xfer.ReceiveOptions{})
+		})
+		if !errors.Is(err, ErrBadPath) {
+			t.Errorf("%q: %v, want ErrBadPath", path, err)
+			continue
+		}
+		for _, s := range says {
+			if !strings.Contains(err.Error(), s) {
+				t.Errorf("%q: %v; want it to say %q", path, err, s)
+			}
+		}
+	}
+}
