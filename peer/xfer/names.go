@@ -27,7 +27,7 @@ func checkName(name string) error {
 	case strings.HasPrefix(name, "/"):
 		return bad("absolute path")
 	case strings.ContainsRune(name, '\\'):
-		return bad(`contains a backslash`)
+		return bad(`contains a backslash (\), which p2plink does not carry in names (Windows reads it as a folder separator)`)
 	}
 	for _, r := range name {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {

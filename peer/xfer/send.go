@@ -868,7 +868,7 @@ func buildManifest(ctx context.Context, paths []string) (files []srcFile, skippe
 				return filepath.SkipDir
 			}
 			if err := checkName(name); err != nil {
-				skip(path, name, ": the receiver would refuse the name: ", err)
+				skip(path, name, ": not sent, as the receiver would refuse the name (rename it to send it): ", err)
 				if t.IsDir() {
 					return filepath.SkipDir
 				}
