@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/p2plink/p2plink/internal/printable"
 	"github.com/p2plink/p2plink/link"
 	"github.com/p2plink/p2plink/peer"
 	"github.com/p2plink/p2plink/peer/xfer"
@@ -378,23 +379,35 @@ func (e *env) receive(ctx context.Context, o *options, st *peer.Stream) error {
 	return err
 }
 
+// summary lists what became of each file (a name that came from the peer
+// shown escaped), and sums the transfer up, with how many entries were
+// not sent (skipped: links, special files, names a receiver refuses),
+// which a receiver learns from a sender that tells them.
 func (e *env) summary(what string, res xfer.Result, d time.Duration) {
+	skipped := 0
 	for _, f := range res.Files {
+		if f.Status == xfer.StatusSkipped {
+			skipped++
+		}
 		if f.Dir {
 			continue
 		}
-		line := fmt.Sprintf("  %-8s %s (%s)", f.Status, f.Name, human(f.Size))
+		line := fmt.Sprintf("  %-8s %s (%s)", f.Status, printable.String(f.Name), human(f.Size))
 		if f.Resumed > 0 {
 			line += fmt.Sprintf(", resumed after %s", human(f.Resumed))
 		}
 		if f.Err != nil {
-			line += ": " + f.Err.Error()
+			line += ": " + printable.String(f.Err.Error())
 		}
 		fmt.Fprintln(e.stderr, line)
 	}
 	rate := float64(res.Bytes) / max(d.Seconds(), 1e-9)
-	fmt.Fprintf(e.stderr, "%s %s in %.1fs (%s/s), %s on the wire, %s resumed\n",
-		what, human(res.Bytes), d.Seconds(), human(int64(rate)), human(res.WireBytes), human(res.Resumed))
+	not := ""
+	if skipped > 0 {
+		not = fmt.Sprintf("; %d skipped, not sent (listed above)", skipped)
+	}
+	fmt.Fprintf(e.stderr, "%s %s in %.1fs (%s/s), %s on the wire, %s resumed%s\n",
+		what, human(res.Bytes), d.Seconds(), human(int64(rate)), human(res.WireBytes), human(res.Resumed), not)
 }
 
 // serve answers whatever the peer asks for until the session ends.
