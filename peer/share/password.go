@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -126,7 +127,9 @@ const (
 )
 
 // limiter counts failed attempts per peer fingerprint: more than max within
-// window locks the peer out for lockout. It is safe for concurrent use.
+// window locks the peer out for lockout. It counts one budget per peer over
+// every share name, so that naming other shares (or names of no share)
+// gives no more guesses. It is safe for concurrent use.
 type limiter struct {
 	max     int
 	window  time.Duration
@@ -139,9 +142,23 @@ type limiter struct {
 }
 
 type attempts struct {
-	fails       []time.Time // within the window
-	pending     int         // attempts being checked now
+	fails       []failure // within the window
+	pending     int       // attempts being checked now
 	lockedUntil time.Time
+	lockedOn    []string // the shares whose failures locked the peer out
+}
+
+// failure is one failed attempt: when, and on which share name.
+type failure struct {
+	at    time.Time
+	share string
+}
+
+// lock reports a peer locked out: for how long still, and the share names
+// of the failures that locked it out.
+type lock struct {
+	wait time.Duration
+	on   []string
 }
 
 // begin starts an attempt by fp, counted as if it failed until end says
@@ -149,9 +166,9 @@ type attempts struct {
 // no more tries than one that sends them in turn. While fp has its every
 // remaining try in flight, begin waits for one of them to end (a peer
 // sending the right password on many streams at once is served, in turn).
-// It reports false, and how long to wait, when fp is locked out; false and
-// 0 when ctx ended first.
-func (l *limiter) begin(ctx context.Context, fp string) (bool, time.Duration) {
+// It reports false, and the lock, when fp is locked out; false and a zero
+// lock when ctx ended first.
+func (l *limiter) begin(ctx context.Context, fp string) (bool, lock) {
 	for {
 		l.mu.Lock()
 		now := l.now()
@@ -162,18 +179,18 @@ func (l *limiter) begin(ctx context.Context, fp string) (bool, time.Duration) {
 		}
 		if now.Before(a.lockedUntil) {
 			l.mu.Unlock()
-			return false, a.lockedUntil.Sub(now)
+			return false, lock{a.lockedUntil.Sub(now), a.lockedOn}
 		}
 		recent := 0
-		for _, t := range a.fails {
-			if now.Sub(t) < l.window {
+		for _, f := range a.fails {
+			if now.Sub(f.at) < l.window {
 				recent++
 			}
 		}
 		if recent+a.pending < l.max {
 			a.pending++
 			l.mu.Unlock()
-			return true, 0
+			return true, lock{}
 		}
 		if l.ended == nil {
 			l.ended = make(chan struct{})
@@ -183,15 +200,15 @@ func (l *limiter) begin(ctx context.Context, fp string) (bool, time.Duration) {
 		select {
 		case <-ended:
 		case <-ctx.Done():
-			return false, 0
+			return false, lock{}
 		}
 	}
 }
 
-// end ends an attempt begun by begin; failed records it as failed, and
-// end then reports whether that locked fp out.
-func (l *limiter) end(fp string, failed bool) bool {
-	locked := failed && l.fail(fp)
+// end ends an attempt begun by begin; failed records it as failed on share,
+// and end then reports whether that locked fp out.
+func (l *limiter) end(fp, share string, failed bool) bool {
+	locked := failed && l.fail(fp, share)
 	l.mu.Lock()
 	if a := l.peers[fp]; a != nil && a.pending > 0 {
 		a.pending--
@@ -204,23 +221,31 @@ func (l *limiter) end(fp string, failed bool) bool {
 	return locked
 }
 
-// locked reports whether fp is locked out, and for how long still.
-func (l *limiter) locked(fp string) (bool, time.Duration) {
+// locked reports whether fp is locked out, and the lock.
+func (l *limiter) locked(fp string) (bool, lock) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	a := l.peers[fp]
 	if a == nil {
-		return false, 0
+		return false, lock{}
 	}
 	now := l.now()
 	if now.Before(a.lockedUntil) {
-		return true, a.lockedUntil.Sub(now)
+		return true, lock{a.lockedUntil.Sub(now), a.lockedOn}
 	}
-	return false, 0
+	return false, lock{}
 }
 
-// fail records a failed attempt by fp and reports whether it locked fp out.
-func (l *limiter) fail(fp string) bool {
+// maxLockedOn bounds the share names a lock remembers, and maxShareName the
+// bytes kept of each (the names come from the peer).
+const (
+	maxLockedOn  = 3
+	maxShareName = 64
+)
+
+// fail records a failed attempt by fp on share and reports whether it
+// locked fp out.
+func (l *limiter) fail(fp, share string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -230,18 +255,26 @@ func (l *limiter) fail(fp string) bool {
 		l.peers[fp] = a
 	}
 	keep := a.fails[:0]
-	for _, t := range a.fails {
-		if now.Sub(t) < l.window {
-			keep = append(keep, t)
+	for _, f := range a.fails {
+		if now.Sub(f.at) < l.window {
+			keep = append(keep, f)
 		}
 	}
-	a.fails = append(keep, now)
+	if len(share) > maxShareName {
+		share = share[:maxShareName]
+	}
+	a.fails = append(keep, failure{now, share})
 	if len(a.fails) >= l.max {
 		a.lockedUntil = now.Add(l.lockout)
+		a.lockedOn = nil
+		for i := len(a.fails) - 1; i >= 0 && len(a.lockedOn) < maxLockedOn; i-- {
+			if !slices.Contains(a.lockedOn, a.fails[i].share) {
+				a.lockedOn = append(a.lockedOn, a.fails[i].share)
+			}
+		}
 		a.fails = a.fails[:0]
 		return true
 	}
-	// Forget peers with nothing to remember, so the map stays small.
 	return false
 }
 
@@ -251,7 +284,7 @@ func (l *limiter) prune() {
 	defer l.mu.Unlock()
 	now := l.now()
 	for fp, a := range l.peers {
-		if a.pending == 0 && now.After(a.lockedUntil) && (len(a.fails) == 0 || now.Sub(a.fails[len(a.fails)-1]) >= l.window) {
+		if a.pending == 0 && now.After(a.lockedUntil) && (len(a.fails) == 0 || now.Sub(a.fails[len(a.fails)-1].at) >= l.window) {
 			delete(l.peers, fp)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -167,40 +168,49 @@ func (srv *Server) Serve(ctx context.Context, st Stream, p Peer) error {
 		return answer(response{Status: StatusBadRequest, Msg: fmt.Sprintf("unknown operation %q", req.Op)})
 	}
 
+	// A share open to the peer without a password has nothing to guess:
+	// its requests are never counted nor refused as locked (the peer knows
+	// it is open: list says so). Every other request counts against one
+	// budget per peer, over all share names, so that naming other shares
+	// gives no more guesses.
+	//
 	// A request that gives a password has it checked (against the
 	// share's hash, or a dummy one): that takes 64 MiB and most of a CPU,
 	// so a few run at once, and each counts as failed until it is done,
 	// so that guesses sent at once on many streams get no more tries than
 	// guesses sent in turn. Other requests are only refused while the
 	// peer is locked out.
-	check := req.Password != ""
-	if check {
-		ok, wait := srv.lim.begin(ctx, p.Fingerprint)
-		if !ok && ctx.Err() != nil {
-			return ctx.Err()
+	s := srv.cfg.Shares[req.Share]
+	if s == nil || s.pw.key != nil || !srv.cfg.allows(s, p.Fingerprint) {
+		check := req.Password != ""
+		if check {
+			ok, l := srv.lim.begin(ctx, p.Fingerprint)
+			if !ok && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if !ok {
+				return answer(response{Status: StatusLocked, Msg: lockedMsg(l)})
+			}
+			select {
+			case srv.checks <- struct{}{}:
+			case <-ctx.Done():
+				srv.lim.end(p.Fingerprint, req.Share, false)
+				return ctx.Err()
+			}
+		} else if locked, l := srv.lim.locked(p.Fingerprint); locked {
+			return answer(response{Status: StatusLocked, Msg: lockedMsg(l)})
 		}
-		if !ok {
-			return answer(response{Status: StatusLocked, Msg: lockedMsg(wait)})
+		s = srv.authorize(&req, p)
+		var lockedOut bool
+		if check {
+			<-srv.checks
+			lockedOut = srv.lim.end(p.Fingerprint, req.Share, s == nil)
+		} else if s == nil {
+			lockedOut = srv.lim.fail(p.Fingerprint, req.Share)
 		}
-		select {
-		case srv.checks <- struct{}{}:
-		case <-ctx.Done():
-			srv.lim.end(p.Fingerprint, false)
-			return ctx.Err()
+		if lockedOut {
+			a.Warn("share: too many failed attempts; peer locked out", "for", srv.opts.Lockout)
 		}
-	} else if locked, wait := srv.lim.locked(p.Fingerprint); locked {
-		return answer(response{Status: StatusLocked, Msg: lockedMsg(wait)})
-	}
-	s := srv.authorize(&req, p)
-	var lockedOut bool
-	if check {
-		<-srv.checks
-		lockedOut = srv.lim.end(p.Fingerprint, s == nil)
-	} else if s == nil {
-		lockedOut = srv.lim.fail(p.Fingerprint)
-	}
-	if lockedOut {
-		a.Warn("share: too many failed attempts; peer locked out", "for", srv.opts.Lockout)
 	}
 	if s == nil {
 		return answer(response{Status: StatusDenied, Msg: deniedMsg})
@@ -308,8 +318,17 @@ func (srv *Server) authorize(req *request, p Peer) *Share {
 	return s
 }
 
-func lockedMsg(wait time.Duration) string {
-	return fmt.Sprintf("too many failed attempts; try again in %d s", int64((wait+time.Second-1)/time.Second))
+// lockedMsg says why a peer is refused, naming the shares whose failed
+// attempts locked it out (names it gave itself: no existence is revealed),
+// and that shares open without a password are not locked.
+func lockedMsg(l lock) string {
+	on := make([]string, len(l.on))
+	for i, n := range l.on {
+		on[i] = strconv.Quote(n)
+	}
+	return fmt.Sprintf("too many failed attempts on %s (a wrong or missing password, or a share not open to you): "+
+		"shares that need a password are refused for %d s more; shares open without one still work",
+		strings.Join(on, ", "), int64((l.wait+time.Second-1)/time.Second))
 }
 
 // pathError turns a path failure into an answer.
