@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -46,10 +47,61 @@ type Neighbor struct {
 	LastSeen    time.Time
 
 	answered time.Time // when we last answered its announcement
+	byKey    bool      // FindNeighbor matched it by its fingerprint
 }
 
 // ErrNoSuchPeer reports that no neighbor matched a name or fingerprint.
 var ErrNoSuchPeer = errors.New("peer: no such peer on the link")
+
+// ErrAmbiguousPeer reports that several neighbors matched a name or
+// fingerprint (or that several are there when none was named); the error
+// is an *AmbiguousError that lists them.
+var ErrAmbiguousPeer = errors.New("peer: several peers match")
+
+// AmbiguousError is FindNeighbor's refusal of a query that several
+// neighbors match. It wraps ErrAmbiguousPeer.
+type AmbiguousError struct {
+	Query string     // the name or fingerprint asked for; "" if none
+	Peers []Neighbor // the neighbors it matched, by name
+}
+
+func (e *AmbiguousError) Error() string {
+	if e.Query != "" {
+		return fmt.Sprintf("%q matches %d peers: %s; name one by its full fingerprint", e.Query, len(e.Peers), describe(e.Peers))
+	}
+	by := "by its name"
+	if rep := e.RepeatedNames(); len(rep) == 1 && len(e.Peers) == e.count(rep[0]) {
+		by = "by its fingerprint"
+	} else if len(rep) > 0 {
+		by = "by its name, or by its fingerprint where names repeat"
+	}
+	return fmt.Sprintf("%d peers are here: %s; name one %s", len(e.Peers), describe(e.Peers), by)
+}
+
+// Unwrap returns ErrAmbiguousPeer.
+func (e *AmbiguousError) Unwrap() error { return ErrAmbiguousPeer }
+
+// RepeatedNames returns the names that more than one of the peers use, in
+// the order of the peers: only a fingerprint tells those apart.
+func (e *AmbiguousError) RepeatedNames() []string {
+	var rep []string
+	for _, nb := range e.Peers {
+		if e.count(nb.Name) > 1 && !slices.Contains(rep, nb.Name) {
+			rep = append(rep, nb.Name)
+		}
+	}
+	return rep
+}
+
+func (e *AmbiguousError) count(name string) int {
+	n := 0
+	for _, nb := range e.Peers {
+		if nb.Name == name {
+			n++
+		}
+	}
+	return n
+}
 
 func (e *Endpoint) announcement(flag byte) []byte {
 	p := []byte{kindAnnounce}
@@ -178,28 +230,68 @@ func (e *Endpoint) Neighbors() []Neighbor {
 // FindNeighbor waits until a neighbor whose name or fingerprint matches
 // query is heard, and returns it. An empty query matches the only neighbor
 // once one has been heard and no second one appeared for a moment. A query
-// that matches several neighbors is refused with the list.
+// that matches several neighbors is refused with an *AmbiguousError.
+//
+// A name pinned in Config.KnownPeers matches the neighbor that announces
+// the key pinned for it, even among others that use the name too. A
+// neighbor that uses the name with another key is not taken for it: if no
+// neighbor with the pinned key is heard within a moment, FindNeighbor
+// refuses with an error wrapping ErrKeyChanged that says whose pin it is.
+// A neighbor matched by its fingerprint is connected to as that key (see
+// ConnectNeighbor).
 func (e *Endpoint) FindNeighbor(ctx context.Context, query string) (Neighbor, error) {
 	q := NormalizeFingerprint(query)
 	settle := time.Now().Add(700 * time.Millisecond)
+	var named pin // the pin of the name queried
+	if query != "" {
+		var err error
+		if named, _, err = e.cfg.KnownPeers.lookup(query, nil); err != nil {
+			return Neighbor{}, err
+		}
+	}
 	for {
-		var match []Neighbor
+		var match, others []Neighbor // others: using the pinned name with another key
+		var pinned *Neighbor
 		all := e.Neighbors()
 		for _, nb := range all {
-			if query == "" || nb.Name == query || (len(q) >= 4 && strings.HasPrefix(NormalizeFingerprint(nb.Fingerprint), q)) {
+			switch {
+			case query == "":
+				match = append(match, nb)
+			case nb.Name == query && named.line > 0 && bytes.Equal(nb.PublicKey, named.pub):
+				pinned = &nb
+			case nb.Name == query && named.line > 0:
+				others = append(others, nb)
+			case nb.Name == query:
+				match = append(match, nb)
+			case len(q) >= 4 && strings.HasPrefix(NormalizeFingerprint(nb.Fingerprint), q):
+				nb.byKey = true
 				match = append(match, nb)
 			}
 		}
-		if len(match) > 1 {
-			return Neighbor{}, fmt.Errorf("%q matches %d peers: %s; name one by fingerprint", query, len(match), describe(match))
+		if pinned != nil {
+			for _, nb := range others {
+				e.cfg.Logger.Warn("another peer uses a pinned name with another key", "name", query,
+					"fingerprint", nb.Fingerprint, "addr", nb.Addr, "pinned", pinned.Fingerprint)
+			}
+			return *pinned, nil
 		}
-		if len(match) == 1 && (query != "" || !time.Now().Before(settle)) {
+		if len(match) > 1 {
+			return Neighbor{}, &AmbiguousError{Query: query, Peers: match}
+		}
+		settled := !time.Now().Before(settle)
+		if len(others) > 0 && settled {
+			return Neighbor{}, e.nameTaken(query, named, others[0])
+		}
+		if len(match) == 1 && len(others) == 0 && (query != "" || settled) {
 			return match[0], nil
 		}
 		t := time.NewTimer(100 * time.Millisecond)
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			if len(others) > 0 {
+				return Neighbor{}, e.nameTaken(query, named, others[0])
+			}
 			if len(all) == 0 {
 				return Neighbor{}, fmt.Errorf("%w: no peer heard on the link (is another p2plink running on this segment?)", ErrNoSuchPeer)
 			}
@@ -209,6 +301,15 @@ func (e *Endpoint) FindNeighbor(ctx context.Context, query string) (Neighbor, er
 		case <-t.C:
 		}
 	}
+}
+
+// nameTaken refuses nb, which uses a name pinned (named) to another key.
+func (e *Endpoint) nameTaken(name string, named pin, nb Neighbor) error {
+	_, keyed, err := e.cfg.KnownPeers.lookup(name, nb.PublicKey)
+	if err != nil {
+		return err
+	}
+	return e.cfg.KnownPeers.nameTaken(name, named, nb.PublicKey, keyed)
 }
 
 func describe(ns []Neighbor) string {
@@ -224,8 +325,13 @@ func describe(ns []Neighbor) string {
 
 // ConnectNeighbor connects to a neighbor and checks that the key its
 // handshake proves is the one it announced.
+//
+// A neighbor that FindNeighbor matched by its fingerprint is checked
+// against the pin of its key rather than of its name: a key pinned under
+// another name is that peer, renamed, and is accepted (PeerInfo.KnownAs
+// says the name it is pinned under).
 func (e *Endpoint) ConnectNeighbor(ctx context.Context, nb Neighbor) (*Session, error) {
-	s, err := e.Connect(ctx, nb.Addr)
+	s, err := e.connect(ctx, nb.Addr, nb.PublicKey, nb.byKey)
 	if err != nil {
 		return nil, err
 	}

@@ -238,6 +238,14 @@ func NewEndpoint(l link.Link, cfg Config) (*Endpoint, error) {
 // Connect starts (or joins) the session with the peer at addr — nil on a
 // point-to-point link — and returns it once the handshake is done.
 func (e *Endpoint) Connect(ctx context.Context, addr net.Addr) (*Session, error) {
+	return e.connect(ctx, addr, nil, false)
+}
+
+// connect is Connect. A session it starts refuses a peer that proves
+// another key than want (if set), and with byKey checks the pin of want
+// rather than of the peer's name (see KnownPeers.check). A session the
+// peer started first is checked as any.
+func (e *Endpoint) connect(ctx context.Context, addr net.Addr, want []byte, byKey bool) (*Session, error) {
 	if addr == nil {
 		addr = link.PeerAddr
 	}
@@ -257,6 +265,8 @@ func (e *Endpoint) Connect(ctx context.Context, addr net.Addr) (*Session, error)
 	s := e.sessions[addr.String()]
 	if s == nil {
 		s = newSession(e, addr)
+		// Set before the session is in the map, where the reader finds it.
+		s.wantKey, s.byKey = want, byKey && want != nil
 		e.sessions[addr.String()] = s
 	}
 	s.claimed = true

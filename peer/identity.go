@@ -2,6 +2,7 @@ package peer
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
@@ -146,49 +147,112 @@ func OpenKnownPeers(path string) *KnownPeers { return &KnownPeers{path: path} }
 
 // Check verifies pub against the key pinned for name. An unknown name is
 // pinned (pinned reports true). A different key is refused with an error
-// wrapping ErrKeyChanged that says how to accept the new key.
+// wrapping ErrKeyChanged that says whose pin it is and what to do.
 func (k *KnownPeers) Check(name string, pub []byte) (pinned bool, err error) {
+	pinned, _, err = k.check(name, pub, false)
+	return pinned, err
+}
+
+// check is Check. byKey says that the user chose the peer by its key (a
+// fingerprint): a key pinned under another name is then that peer,
+// renamed, and is accepted, with knownAs the name it is pinned under; it
+// is not pinned under its new name. A peer not chosen by its key that uses
+// the name another key is pinned under is refused, whether or not its own
+// key is pinned under another name.
+func (k *KnownPeers) check(name string, pub []byte, byKey bool) (pinned bool, knownAs string, err error) {
 	if k == nil || k.path == "" {
-		return false, nil
+		return false, "", nil
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	f, err := os.Open(k.path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return false, err
+	named, keyed, err := k.lookupLocked(name, pub)
+	if err != nil {
+		return false, "", err
 	}
-	want := hex.EncodeToString(pub)
-	if f != nil {
-		sc := bufio.NewScanner(f)
-		line := 0
-		for sc.Scan() {
-			line++
-			fs := strings.Fields(sc.Text())
-			if len(fs) < 3 || strings.HasPrefix(fs[0], "#") || fs[0] != name {
-				continue
-			}
-			f.Close()
-			if fs[2] == want {
-				return false, nil
-			}
-			old, _ := hex.DecodeString(fs[2])
-			return false, fmt.Errorf("%w: peer %q now has fingerprint %s, but %s:%d pins %s. "+
-				"Someone may be impersonating it. If its key really changed (new install), "+
-				"check the new fingerprint with its owner and delete line %d of %s",
-				ErrKeyChanged, name, Fingerprint(pub), k.path, line, Fingerprint(old), line, k.path)
-		}
-		f.Close()
+	switch {
+	case named.line > 0 && bytes.Equal(named.pub, pub):
+		return false, "", nil
+	case byKey && keyed.line > 0:
+		return false, keyed.name, nil
+	case named.line > 0:
+		return false, "", k.nameTaken(name, named, pub, keyed)
 	}
 	if err := os.MkdirAll(filepath.Dir(k.path), 0o700); err != nil {
-		return false, err
+		return false, "", err
 	}
 	w, err := os.OpenFile(k.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
-	_, err = fmt.Fprintf(w, "%s %s %s\n", name, Fingerprint(pub), want)
+	_, err = fmt.Fprintf(w, "%s %s %s\n", name, Fingerprint(pub), hex.EncodeToString(pub))
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
-	return err == nil, err
+	return err == nil, "", err
+}
+
+// pin is one line of known_peers: a name, the key pinned for it, and the
+// line's number (from 1; 0: no such pin).
+type pin struct {
+	name string
+	pub  []byte
+	line int
+}
+
+// lookup returns the pin of name and the pin of pub (the first line of
+// each).
+func (k *KnownPeers) lookup(name string, pub []byte) (named, keyed pin, err error) {
+	if k == nil || k.path == "" {
+		return pin{}, pin{}, nil
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.lookupLocked(name, pub)
+}
+
+func (k *KnownPeers) lookupLocked(name string, pub []byte) (named, keyed pin, err error) {
+	f, err := os.Open(k.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return pin{}, pin{}, nil
+	}
+	if err != nil {
+		return pin{}, pin{}, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	line := 0
+	for sc.Scan() && (named.line == 0 || (pub != nil && keyed.line == 0)) {
+		line++
+		fs := strings.Fields(sc.Text())
+		if len(fs) < 3 || strings.HasPrefix(fs[0], "#") {
+			continue
+		}
+		key, err := hex.DecodeString(fs[2])
+		if err != nil || len(key) != 32 {
+			key = nil // a damaged pin still holds its name: it matches no key
+		}
+		if named.line == 0 && fs[0] == name {
+			named = pin{fs[0], key, line}
+		}
+		if keyed.line == 0 && key != nil && bytes.Equal(key, pub) {
+			keyed = pin{fs[0], key, line}
+		}
+	}
+	return named, keyed, sc.Err()
+}
+
+// nameTaken is the refusal of a peer that uses name, pinned (named) to
+// another key than its own, pub. It advises deleting the name's pin only
+// when pub is pinned under no other name: a known peer that took another's
+// name is that peer, not the named one with a new identity.
+func (k *KnownPeers) nameTaken(name string, named pin, pub []byte, keyed pin) error {
+	if keyed.line > 0 {
+		return fmt.Errorf("%w: %q is pinned to key %s (%s line %d), but the peer now using that name has key %s, "+
+			"which line %d pins as %q: %q is using another peer's name. Refused; to talk to %q, connect to it by its fingerprint, %s",
+			ErrKeyChanged, name, Fingerprint(named.pub), k.path, named.line, Fingerprint(pub),
+			keyed.line, keyed.name, keyed.name, keyed.name, Fingerprint(pub))
+	}
+	return fmt.Errorf("%w: %q is pinned to key %s (%s line %d); the peer now using that name has key %s: "+
+		"an impostor, or %q got a new identity. If you trust it (check the new fingerprint with its owner), delete line %d of %s",
+		ErrKeyChanged, name, Fingerprint(named.pub), k.path, named.line, Fingerprint(pub), name, named.line, k.path)
 }

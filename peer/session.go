@@ -53,6 +53,10 @@ type PeerInfo struct {
 	// Pinned is true when this session pinned the peer's key for the first
 	// time.
 	Pinned bool
+	// KnownAs is the name the peer's key is pinned under, when the peer,
+	// chosen by its fingerprint, now uses another name (see
+	// Endpoint.ConnectNeighbor and Config.RequireFingerprint); "" otherwise.
+	KnownAs string
 }
 
 type helloPayload struct {
@@ -98,6 +102,12 @@ type Session struct {
 	key     string
 	cfg     *Config
 	claimed bool // guarded by e.mu
+
+	// wantKey, if set, is the only key the peer may prove; byKey: the
+	// user chose the peer by that key, so its pin, not its name's, is
+	// checked. Both are set before the session is shared.
+	wantKey []byte
+	byKey   bool
 
 	ready chan struct{} // closed when established
 	done  chan struct{} // closed when the session ended
@@ -690,14 +700,21 @@ func (s *Session) verifyPeer(payload []byte) error {
 	}
 	pub := s.hs.PeerStatic()
 	s.info = PeerInfo{Name: cleanName(hp.Name), Fingerprint: Fingerprint(pub), PublicKey: append([]byte(nil), pub...), Addr: s.addr}
-	if want := s.cfg.RequireFingerprint; want != "" && NormalizeFingerprint(want) != NormalizeFingerprint(s.info.Fingerprint) {
-		return fmt.Errorf("%w: peer %q has fingerprint %s, required %s", ErrFingerprintMismatch, s.info.Name, s.info.Fingerprint, want)
+	if s.wantKey != nil && !bytes.Equal(pub, s.wantKey) {
+		return fmt.Errorf("%w: the peer at %s announced %s but proved %s", ErrRefused, s.addr, Fingerprint(s.wantKey), s.info.Fingerprint)
 	}
-	pinned, err := s.cfg.KnownPeers.Check(s.info.Name, pub)
+	byKey := s.byKey
+	if want := s.cfg.RequireFingerprint; want != "" {
+		if NormalizeFingerprint(want) != NormalizeFingerprint(s.info.Fingerprint) {
+			return fmt.Errorf("%w: peer %q has fingerprint %s, required %s", ErrFingerprintMismatch, s.info.Name, s.info.Fingerprint, want)
+		}
+		byKey = true // the user named this key
+	}
+	pinned, knownAs, err := s.cfg.KnownPeers.check(s.info.Name, pub, byKey)
 	if err != nil {
 		return err
 	}
-	s.info.Pinned = pinned
+	s.info.Pinned, s.info.KnownAs = pinned, knownAs
 	return nil
 }
 

@@ -75,17 +75,57 @@ func (e *env) connectWithin(ctx context.Context, o *options, ep *peer.Endpoint, 
 		if err == nil {
 			s, err = ep.ConnectNeighbor(ctx, nb)
 		}
+		err = explainFind(err)
 	}
 	if err != nil {
 		return nil, err
 	}
 	pi := s.Peer()
 	note := ""
-	if pi.Pinned {
+	switch {
+	case pi.Pinned:
 		note = " (new peer: key pinned)"
+	case pi.KnownAs != "":
+		note = fmt.Sprintf(" (the key pinned as %s: %s renamed itself %s)", pi.KnownAs, pi.KnownAs, pi.Name)
 	}
 	fmt.Fprintf(e.stderr, "connected to %s, fingerprint %s%s\n", pi.Name, pi.Fingerprint, note)
 	return s, nil
+}
+
+// findError is FindNeighbor's refusal said in the command's terms (--to);
+// it unwraps to the refusal.
+type findError struct {
+	msg string
+	err error
+}
+
+func (e *findError) Error() string { return e.msg }
+func (e *findError) Unwrap() error { return e.err }
+
+// explainFind says which --to picks a peer when several are there (or
+// several match), suggesting fingerprints only where names repeat.
+func explainFind(err error) error {
+	var amb *peer.AmbiguousError
+	if !errors.As(err, &amb) {
+		return err
+	}
+	list := make([]string, len(amb.Peers))
+	for i, nb := range amb.Peers {
+		list[i] = nb.Name + " " + nb.Fingerprint
+	}
+	peers := strings.Join(list, ", ")
+	if amb.Query != "" {
+		return &findError{fmt.Sprintf("--to %s matches %d peers (%s): name one with --to FINGERPRINT",
+			amb.Query, len(amb.Peers), peers), err}
+	}
+	how := "name one with --to NAME"
+	switch rep := amb.RepeatedNames(); {
+	case len(rep) == 1 && amb.Peers[0].Name == amb.Peers[len(amb.Peers)-1].Name:
+		how = fmt.Sprintf("they all call themselves %s: name one with --to FINGERPRINT", rep[0])
+	case len(rep) > 0:
+		how = fmt.Sprintf("name one with --to NAME, or --to FINGERPRINT for %s (names more than one of them use)", strings.Join(rep, ", "))
+	}
+	return &findError{fmt.Sprintf("%d peers are here (%s): %s", len(amb.Peers), peers, how), err}
 }
 
 // findHint is how long a search for a peer by name goes before the command
