@@ -62,7 +62,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.overwrite, "overwrite", false, "replace existing files")
 	fs.BoolVar(&o.noCompress, "no-compress", false, "do not compress file data")
 	fs.BoolVar(&o.hashFirst, "hash-first", false, "send, put: hash every file before sending it")
-	fs.BoolVar(&o.json, "json", false, "progress as JSON lines")
+	fs.BoolVar(&o.json, "json", false, "everything on stderr as JSON lines")
 	fs.BoolVar(&o.verbose, "v", false, "verbose log")
 	fs.IntVar(&o.baud, "baud", 115200, "serial line rate")
 	fs.IntVar(&o.dataBits, "data-bits", 8, "serial data bits")
@@ -180,6 +180,11 @@ func (e *env) linkCommand(ctx context.Context, kind string, args []string) error
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
+	}
+	if jl, ok := e.stderr.(*jsonLines); ok && o.json {
+		jl.mu.Lock()
+		jl.on = true
+		jl.mu.Unlock()
 	}
 	if o.mtu != 0 && (o.mtu < 512 || o.mtu > 65535) {
 		return usageError("--mtu %d: give 512 to 65535 bytes (default 4096); both ends then use the smaller of theirs", o.mtu)

@@ -54,7 +54,9 @@ func usageError(format string, args ...any) error {
 // run is the whole program, testable: it reads only args and the given
 // streams, and returns the exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	err := dispatch(ctx, args, stdin, stdout, stderr)
+	jl := &jsonLines{w: stderr}
+	defer jl.flush()
+	err := dispatch(ctx, args, stdin, stdout, jl)
 	if err == nil {
 		return 0
 	}
@@ -63,7 +65,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		// report; 130 is what shells give an interrupted command.
 		return 130
 	}
-	fmt.Fprintf(stderr, "p2plink: %v\n", err)
+	if jl.json() {
+		jl.event(map[string]any{"event": "error", "text": err.Error()})
+	} else {
+		fmt.Fprintf(stderr, "p2plink: %v\n", err)
+	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
@@ -137,7 +143,7 @@ Flags for every link:
                        is hashed as it is sent, its root checked at its end: the first
                        byte goes at once and each byte is read once; --hash-first also
                        fails a file changed during the send with its time put back)
-  --json               progress as JSON lines on stderr
+  --json               everything on stderr as JSON lines: progress, each file's outcome, notes, errors
   --config DIR         identity and known peers (default: $XDG_CONFIG_HOME/p2plink)
   -v                   log what the link and the session do
 Serial flags:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -468,5 +469,48 @@ func TestDirCheckedAtStart(t *testing.T) {
 	r := runCmd(ctx, "", l.args("a", "--dir", filepath.Join(t.TempDir(), "new"), "--wait", "100ms", "receive")...)
 	if strings.Contains(r.stderr, "--dir") {
 		t.Errorf("a --dir that does not exist yet was refused: %q", r.stderr)
+	}
+}
+
+// TestJSONOnly: under --json every line on stderr is one JSON object (a
+// field test's `2>&1 | jq` broke on the human lines beside the progress):
+// progress, a "file" event per file, a "summary", notes, and the error.
+func TestJSONOnly(t *testing.T) {
+	l := newLine(t)
+	src := filepath.Join(t.TempDir(), "f.bin")
+	data := make([]byte, 300_000)
+	rand.Read(data)
+	os.WriteFile(src, data, 0o644)
+	inbox := filepath.Join(t.TempDir(), "in")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rs, rr := l.both(ctx, "", []string{"--json", "--name", "alice", "send", src}, "", []string{"--json", "--name", "bob", "--dir", inbox, "receive"})
+	if rs.code != 0 || rr.code != 0 {
+		t.Fatalf("send exit %d: %s\nreceive exit %d: %s", rs.code, rs.stderr, rr.code, rr.stderr)
+	}
+	for who, r := range map[string]result{"send": rs, "receive": rr} {
+		events := map[string]int{}
+		for _, line := range strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n") {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("%s: stderr line %q is not a JSON object: %v", who, line, err)
+			}
+			ev, _ := m["event"].(string)
+			if ev == "" {
+				ev = "progress"
+			}
+			events[ev]++
+			if ev == "file" && (m["name"] != "f.bin" || m["status"] != "done" || m["size"] != float64(len(data))) {
+				t.Errorf("%s: file event %v, want f.bin done with its size", who, m)
+			}
+		}
+		if events["file"] != 1 || events["summary"] != 1 || events["note"] == 0 || events["progress"] == 0 {
+			t.Errorf("%s: events %v; want progress, notes, one file and one summary", who, events)
+		}
+	}
+	r := runCmd(ctx, "", l.args("a", "--json", "send", filepath.Join(t.TempDir(), "missing"))...)
+	var m map[string]any
+	if err := json.Unmarshal([]byte(strings.TrimSpace(r.stderr)), &m); r.code == 0 || err != nil || m["event"] != "error" || !strings.Contains(m["text"].(string), "missing") {
+		t.Errorf("a failed --json command: exit %d, stderr %q; want one error event naming the file", r.code, r.stderr)
 	}
 }

@@ -424,6 +424,10 @@ func (e *env) receive(ctx context.Context, o *options, st *peer.Stream) error {
 // not sent (skipped: links, special files, names a receiver refuses),
 // which a receiver learns from a sender that tells them.
 func (e *env) summary(what string, res xfer.Result, d time.Duration) {
+	if jl, ok := e.stderr.(*jsonLines); ok && jl.json() {
+		e.jsonSummary(jl, what, res, d)
+		return
+	}
 	skipped := 0
 	for _, f := range res.Files {
 		if f.Status == xfer.StatusSkipped {
@@ -448,6 +452,33 @@ func (e *env) summary(what string, res xfer.Result, d time.Duration) {
 	}
 	fmt.Fprintf(e.stderr, "%s %s in %.1fs (%s/s), %s on the wire, %s resumed%s\n",
 		what, human(res.Bytes), d.Seconds(), human(int64(rate)), human(res.WireBytes), human(res.Resumed), not)
+}
+
+// jsonSummary is summary under --json: one "file" event per file or
+// folder, then one "summary" event.
+func (e *env) jsonSummary(jl *jsonLines, what string, res xfer.Result, d time.Duration) {
+	skipped, failed := 0, 0
+	for _, f := range res.Files {
+		ev := map[string]any{"event": "file", "name": f.Name, "dir": f.Dir, "status": f.Status.String(), "size": f.Size}
+		if f.Resumed > 0 {
+			ev["resumed"] = f.Resumed
+		}
+		if f.Stored != "" && f.Stored != f.Name {
+			ev["stored"] = f.Stored
+		}
+		if f.Err != nil {
+			ev["error"] = f.Err.Error()
+		}
+		switch f.Status {
+		case xfer.StatusSkipped:
+			skipped++
+		case xfer.StatusFailed:
+			failed++
+		}
+		jl.event(ev)
+	}
+	jl.event(map[string]any{"event": "summary", "what": what, "bytes": res.Bytes, "seconds": d.Seconds(),
+		"wire_bytes": res.WireBytes, "resumed": res.Resumed, "files": len(res.Files), "skipped": skipped, "failed": failed})
 }
 
 // serve answers whatever the peer asks for until the session ends.
