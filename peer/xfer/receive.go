@@ -1399,6 +1399,10 @@ func (rc *receiver) sumsStill(off int64) bool {
 	return rh.root() == rc.leaves.root()
 }
 
+// freeHook, set by tests, stands in for the file system's answer to
+// freeBytes.
+var freeHook func(dir string) (int64, bool)
+
 // sizeText writes n bytes for people: "300 MiB", "1.5 GiB", "512 bytes".
 func sizeText(n int64) string {
 	const unit = 1024

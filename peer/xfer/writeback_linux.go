@@ -112,6 +112,3 @@ func freeBytes(dir string) (n int64, ok bool) {
 	}
 	return int64(st.Bavail) * bs, true
 }
-
-// freeHook, set by tests, stands in for the file system's answer.
-var freeHook func(dir string) (int64, bool)

@@ -12,4 +12,9 @@ func reserveSpace(f partFile, off, n int64) error { return nil }
 
 // freeBytes cannot tell the free space here: the writes find the disk
 // full, if it is.
-func freeBytes(dir string) (n int64, ok bool) { return 0, false }
+func freeBytes(dir string) (n int64, ok bool) {
+	if freeHook != nil {
+		return freeHook(dir)
+	}
+	return 0, false
+}
