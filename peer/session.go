@@ -88,6 +88,19 @@ type sendSlot struct {
 	acked       bool
 }
 
+// hsAttempt is a handshake with one incarnation of the peer (one peer
+// nonce), set aside while the session follows another.
+type hsAttempt struct {
+	peerNonce uint64
+	initiator bool
+	state     sessState
+	hs        *noise.HandshakeState
+	hsOut     []byte
+}
+
+// maxAttempts bounds the handshakes a session sets aside.
+const maxAttempts = 4
+
 type recvSlot struct {
 	buf     []byte
 	n       int
@@ -131,6 +144,10 @@ type Session struct {
 	peerCiphers      []string // what the peer offered in the handshake
 	cipher           string   // the transport cipher in use
 	initiator        bool
+	// Handshakes with other incarnations of the peer (other peer
+	// nonces), set aside for the current one: a message of one of them
+	// takes it up again (see switchAttempt).
+	attempts []hsAttempt
 
 	// reliable sending
 	slots         []sendSlot
@@ -417,7 +434,10 @@ func (s *Session) handle(pkt []byte) (restarted bool) {
 	case kindData, kindCtrl:
 		if s.state != stEstablished {
 			if s.state == stResponder && s.hs != nil && s.hs.MessageIndex() == 2 {
-				s.hsDue = true // the initiator is ahead of us: resend message 2
+				// The initiator is ahead of us (it sent message 3, which
+				// was lost): it is there; resend message 2.
+				s.lastRecv = time.Now()
+				s.hsDue = true
 				s.kick()
 			}
 			return false
@@ -457,7 +477,7 @@ func (s *Session) onHello(pkt []byte) bool {
 		return false
 	}
 	switch {
-	case s.state == stEstablished || (s.peerNonce != 0 && s.hs != nil):
+	case s.state == stEstablished:
 		if nonce != s.peerNonce {
 			s.failLocked(ErrPeerRestarted)
 			return true
@@ -465,8 +485,31 @@ func (s *Session) onHello(pkt []byte) bool {
 		return false
 	case nonce == s.nonce:
 		return false // our own hello echoed back
+	case nonce == s.peerNonce:
+		if s.hs == nil {
+			// The peer, which leads, has not heard us yet: say hello
+			// again now.
+			s.hsDue = true
+			s.hsBackoff = 200 * time.Millisecond
+			s.kick()
+		}
+		return false
+	case s.hsLive():
+		// The peer we shake hands with answered us a moment ago: this
+		// hello is stale or forged.
+		return false
 	}
-	s.peerNonce = nonce
+	// Nothing was established: a hello from another incarnation of the
+	// peer (the first may have given up, its hellos left in a buffer on
+	// the line) replaces the handshake, which is set aside in case its
+	// peer is the live one after all.
+	resumed := s.switchAttempt(nonce)
+	s.hsDue = true
+	s.hsBackoff = 200 * time.Millisecond
+	s.kick()
+	if resumed {
+		return false
+	}
 	if s.nonce < nonce {
 		s.initiator = true
 		s.state = stInitiator
@@ -485,10 +528,48 @@ func (s *Session) onHello(pkt []byte) bool {
 	} else {
 		s.state = stResponder
 	}
-	s.hsDue = true
-	s.hsBackoff = 200 * time.Millisecond
-	s.kick()
 	return false
+}
+
+// hsLive reports whether the current handshake shows a live peer: the peer
+// answered our hello (its message 1 named our nonce) and spoke within
+// 2 × keepalive + 1 s, as a live peer does (it resends its messages, and
+// an initiator that sent message 3 pings). Such a handshake is not set
+// aside for a hello or message 1 with another nonce, which an old
+// initiation replayed on the line could be; a peer that restarted in the
+// middle of it is heard once it has been quiet that long.
+func (s *Session) hsLive() bool {
+	return s.state == stResponder && s.hs != nil && time.Since(s.lastRecv) < 2*s.cfg.KeepAlive+time.Second
+}
+
+// switchAttempt sets the current handshake aside and takes up the one
+// with the peer's incarnation of nonce n: one set aside before (it reports
+// true), or a new one, which the caller starts. The newest maxAttempts are
+// kept, so that an old initiation replayed on the line, which takes the
+// current handshake's place, cannot lose it: the live peer's next message
+// takes it up again.
+func (s *Session) switchAttempt(n uint64) (resumed bool) {
+	var next hsAttempt
+	for i, a := range s.attempts {
+		if a.peerNonce == n {
+			next, resumed = a, true
+			s.attempts = append(s.attempts[:i], s.attempts[i+1:]...)
+			break
+		}
+	}
+	if s.peerNonce != 0 {
+		if len(s.attempts) == maxAttempts {
+			s.attempts = append(s.attempts[:0], s.attempts[1:]...)
+		}
+		s.attempts = append(s.attempts, hsAttempt{s.peerNonce, s.initiator, s.state, s.hs, s.hsOut})
+	}
+	if !resumed {
+		next = hsAttempt{peerNonce: n, state: stHello}
+	}
+	s.peerNonce, s.initiator, s.state, s.hs, s.hsOut = next.peerNonce, next.initiator, next.state, next.hs, next.hsOut
+	// The handshake's clock (the dead-peer timeout) starts now.
+	s.lastRecv = time.Now()
+	return resumed
 }
 
 func (s *Session) prologue() []byte {
@@ -575,6 +656,9 @@ func (s *Session) onHandshake(pkt []byte) {
 	}
 	in, rn := binary.BigEndian.Uint64(pkt[2:10]), binary.BigEndian.Uint64(pkt[10:18])
 	msg := pkt[hsHdrLen:]
+	if s.state != stEstablished {
+		s.followHandshake(pkt[0], in, rn)
+	}
 	payload := s.myPayload()
 	switch pkt[0] {
 	case kindHS1:
@@ -583,6 +667,7 @@ func (s *Session) onHandshake(pkt []byte) {
 		}
 		if s.hs != nil {
 			if in == s.peerNonce && s.hsOut != nil {
+				s.lastRecv = time.Now()
 				s.hsDue = true // our message 2 was lost: resend it
 				s.kick()
 			}
@@ -606,6 +691,7 @@ func (s *Session) onHandshake(pkt []byte) {
 		}
 		s.hs = hs
 		s.hsOut = s.hsPacket(kindHS2, out)
+		s.lastRecv = time.Now()
 		s.hsDue = true
 		s.hsBackoff = 200 * time.Millisecond
 		s.kick()
@@ -642,6 +728,30 @@ func (s *Session) onHandshake(pkt []byte) {
 		}
 		s.hsOut = nil
 		s.establish(cs2, cs1)
+	}
+}
+
+// followHandshake takes up, before anything was established, the
+// handshake that a message of kind with nonces in and rn belongs to. A
+// message that names our nonce comes from a peer that heard this session's
+// hello, so it is no replay of an older initiation; one from another
+// incarnation of the peer than the current handshake's takes up that
+// incarnation's handshake, set aside before (or, message 1, starts it),
+// unless the current one is live.
+func (s *Session) followHandshake(kind byte, in, rn uint64) {
+	pn, ours := in, rn // the peer's nonce, and the one it names as ours
+	if kind == kindHS2 {
+		pn, ours = rn, in
+	}
+	if ours != s.nonce || pn == s.peerNonce || pn == s.nonce || s.hsLive() {
+		return
+	}
+	known := kind == kindHS1
+	for _, a := range s.attempts {
+		known = known || a.peerNonce == pn
+	}
+	if known {
+		s.switchAttempt(pn)
 	}
 }
 
@@ -723,6 +833,7 @@ func (s *Session) establish(send, recv *noise.CipherState) {
 	s.sendCipher, s.recvCipher = newTransportCipher(send, s.cipher), newTransportCipher(recv, s.cipher)
 	s.state = stEstablished
 	s.hs = nil
+	s.attempts = nil
 	if s.initiator {
 		s.nextStream = 1
 	} else {
