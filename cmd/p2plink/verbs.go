@@ -65,7 +65,14 @@ func (e *env) connectWithin(ctx context.Context, o *options, ep *peer.Endpoint, 
 	switch {
 	case !multiPeer(ep):
 		s, err = ep.Connect(ctx, nil)
-	case o.to == "" && (verb == "receive" || verb == "serve"):
+		for answering(verb) && err != nil && ctx.Err() == nil && lostBeforeSession(err) {
+			// A client that gave up (or restarted) before the session
+			// was set up is no reason for the end that waits for one to
+			// stop: wait for the next.
+			fmt.Fprintf(e.stderr, "no session (%v); waiting on\n", err)
+			s, err = ep.Connect(ctx, nil)
+		}
+	case o.to == "" && answering(verb):
 		s, err = ep.Accept(ctx)
 	default:
 		stop := e.hintWhileFinding(ctx, ep, o.to)
@@ -212,6 +219,16 @@ func (e *env) turnAway(ctx context.Context, ep *peer.Endpoint, busy *peer.Sessio
 		cancel()
 		wg.Wait()
 	}
+}
+
+// answering reports whether verb waits for a client rather than starting
+// something of its own.
+func answering(verb string) bool { return verb == "receive" || verb == "serve" }
+
+// lostBeforeSession reports whether Connect failed because the peer went
+// away or restarted while the session was set up.
+func lostBeforeSession(err error) bool {
+	return errors.Is(err, peer.ErrPeerRestarted) || errors.Is(err, peer.ErrPeerGone)
 }
 
 // retryable reports whether a failed session is worth connecting again: the
