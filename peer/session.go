@@ -98,8 +98,11 @@ type hsAttempt struct {
 	hsOut     []byte
 }
 
-// maxAttempts bounds the handshakes a session sets aside.
-const maxAttempts = 4
+// maxAttempts bounds the handshakes a session sets aside: a forger must
+// put more distinct initiations than this on the line between two of the
+// real peer's messages to lose its handshake (then taken up again from
+// its next message 1, or its hello).
+const maxAttempts = 16
 
 type recvSlot struct {
 	buf     []byte
@@ -434,9 +437,10 @@ func (s *Session) handle(pkt []byte) (restarted bool) {
 	case kindData, kindCtrl:
 		if s.state != stEstablished {
 			if s.state == stResponder && s.hs != nil && s.hs.MessageIndex() == 2 {
-				// The initiator is ahead of us (it sent message 3, which
-				// was lost): it is there; resend message 2.
-				s.lastRecv = time.Now()
+				// The initiator may be ahead of us (it sent message 3,
+				// which was lost): resend message 2. The packet proves
+				// nothing (it is not decrypted), so the handshake's clock
+				// is left alone.
 				s.hsDue = true
 				s.kick()
 			}
@@ -494,10 +498,6 @@ func (s *Session) onHello(pkt []byte) bool {
 			s.kick()
 		}
 		return false
-	case s.hsLive():
-		// The peer we shake hands with answered us a moment ago: this
-		// hello is stale or forged.
-		return false
 	}
 	// Nothing was established: a hello from another incarnation of the
 	// peer (the first may have given up, its hellos left in a buffer on
@@ -529,17 +529,6 @@ func (s *Session) onHello(pkt []byte) bool {
 		s.state = stResponder
 	}
 	return false
-}
-
-// hsLive reports whether the current handshake shows a live peer: the peer
-// answered our hello (its message 1 named our nonce) and spoke within
-// 2 × keepalive + 1 s, as a live peer does (it resends its messages, and
-// an initiator that sent message 3 pings). Such a handshake is not set
-// aside for a hello or message 1 with another nonce, which an old
-// initiation replayed on the line could be; a peer that restarted in the
-// middle of it is heard once it has been quiet that long.
-func (s *Session) hsLive() bool {
-	return s.state == stResponder && s.hs != nil && time.Since(s.lastRecv) < 2*s.cfg.KeepAlive+time.Second
 }
 
 // switchAttempt sets the current handshake aside and takes up the one
@@ -667,7 +656,6 @@ func (s *Session) onHandshake(pkt []byte) {
 		}
 		if s.hs != nil {
 			if in == s.peerNonce && s.hsOut != nil {
-				s.lastRecv = time.Now()
 				s.hsDue = true // our message 2 was lost: resend it
 				s.kick()
 			}
@@ -691,7 +679,6 @@ func (s *Session) onHandshake(pkt []byte) {
 		}
 		s.hs = hs
 		s.hsOut = s.hsPacket(kindHS2, out)
-		s.lastRecv = time.Now()
 		s.hsDue = true
 		s.hsBackoff = 200 * time.Millisecond
 		s.kick()
@@ -743,7 +730,7 @@ func (s *Session) followHandshake(kind byte, in, rn uint64) {
 	if kind == kindHS2 {
 		pn, ours = rn, in
 	}
-	if ours != s.nonce || pn == s.peerNonce || pn == s.nonce || s.hsLive() {
+	if ours != s.nonce || pn == s.peerNonce || pn == s.nonce {
 		return
 	}
 	known := kind == kindHS1
