@@ -253,7 +253,16 @@ func (e *Endpoint) FindNeighbor(ctx context.Context, query string) (Neighbor, er
 		var match, others []Neighbor // others: using the pinned name with another key
 		var pinned *Neighbor
 		all := e.Neighbors()
+		// A query that is a name (pinned, or used by a neighbor) is taken
+		// as that name only: a stranger could grind a key whose
+		// fingerprint begins with it (found by review: --to alice, alice
+		// away, reached "mallory", whose fingerprint began ALICE).
+		isName := named.line > 0
 		for _, nb := range all {
+			isName = isName || (query != "" && nb.Name == query)
+		}
+		for _, nb := range all {
+			fp := NormalizeFingerprint(nb.Fingerprint)
 			switch {
 			case query == "":
 				match = append(match, nb)
@@ -263,8 +272,11 @@ func (e *Endpoint) FindNeighbor(ctx context.Context, query string) (Neighbor, er
 				others = append(others, nb)
 			case nb.Name == query:
 				match = append(match, nb)
-			case len(q) >= 4 && strings.HasPrefix(NormalizeFingerprint(nb.Fingerprint), q):
-				nb.byKey = true
+			case !isName && len(q) >= 4 && strings.HasPrefix(fp, q):
+				// Only the whole fingerprint names a key: a prefix finds
+				// the peer, whose name is then checked against its pin as
+				// any other's.
+				nb.byKey = q == fp
 				match = append(match, nb)
 			}
 		}

@@ -292,3 +292,42 @@ func TestAmbiguousNeighbors(t *testing.T) {
 		}
 	})
 }
+
+// TestNameNotTakenForFingerprint: a query that is a name (pinned, or used
+// by a neighbor) does not match a stranger whose fingerprint begins with
+// it, and only a whole fingerprint names a key (found by review: --to
+// alice, with alice away, reached "mallory", whose ground key's
+// fingerprint began ALICE, and pinned it).
+func TestNameNotTakenForFingerprint(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mal, _ := NewIdentity()
+		fp := NormalizeFingerprint(mal.Fingerprint())
+		name := strings.ToLower(fp[:5]) // a 25-bit grind in real life
+		alice, _ := NewIdentity()
+		sg := &segment{hub: linktest.NewHub(linktest.PipeConfig{})}
+		cfg := testConfig(t, "p1")
+		cfg.KnownPeers = OpenKnownPeers(pinFile(t, name, alice))
+		sg.p1 = sg.attach(t, "st1", cfg)
+		defer sg.close()
+		sg.peer(t, "st9", "mallory", mal)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if nb, err := sg.p1.FindNeighbor(ctx, name); err == nil {
+			t.Fatalf("--to %s, pinned to %s and away, found %q %s", name, alice.Fingerprint(), nb.Name, nb.Fingerprint)
+		} else if !errors.Is(err, ErrNoSuchPeer) {
+			t.Fatalf("--to %s: %v, want ErrNoSuchPeer", name, err)
+		}
+		// A prefix that is no name still finds mallory, without naming
+		// its key; the whole fingerprint does.
+		ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel2()
+		nb, err := sg.p1.FindNeighbor(ctx2, fp[:8])
+		if err != nil || nb.Name != "mallory" || nb.byKey {
+			t.Fatalf("prefix %s: %q byKey %v, %v; want mallory, not by key", fp[:8], nb.Name, nb.byKey, err)
+		}
+		nb, err = sg.p1.FindNeighbor(ctx2, mal.Fingerprint())
+		if err != nil || nb.Name != "mallory" || !nb.byKey {
+			t.Fatalf("whole fingerprint: %q byKey %v, %v; want mallory by key", nb.Name, nb.byKey, err)
+		}
+	})
+}
