@@ -315,8 +315,8 @@ func TestBusyReceiverTurnsAway(t *testing.T) {
 	start := time.Now()
 	carol := <-runInNamespace(ctx, ns, "eth", "eth2", "--config", filepath.Join(dir, "c"), "--name", "carol", "--to", "bob", "--timeout", "20s", "send", fc)
 	took := time.Since(start)
-	if carol.code != 1 || !strings.Contains(carol.stderr, "bob is receiving from alice now; send again when that is done") {
-		t.Errorf("carol: exit %d after %v, stderr %q; want exit 1 saying bob is busy with alice", carol.code, took, carol.stderr)
+	if carol.code != 1 || !strings.Contains(carol.stderr, "bob is busy receiving from another peer; send again when that is done") {
+		t.Errorf("carol: exit %d after %v, stderr %q; want exit 1 saying bob is busy", carol.code, took, carol.stderr)
 	}
 	if a := <-sent; a.code != 0 {
 		t.Fatalf("alice: exit %d: %s", a.code, a.stderr)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -179,12 +180,16 @@ func (e *env) hintWhileFinding(ctx context.Context, ep *peer.Endpoint, to string
 }
 
 // turnAway answers, while a one-shot receive runs with its peer busy,
-// every other peer that sends to it on the segment: that we are busy and
-// with whom, so that it fails at once instead of waiting for a hello until
-// its timeout. The returned function stops it and waits for its goroutines.
-func (e *env) turnAway(ctx context.Context, ep *peer.Endpoint, busy *peer.Session, me string) (stop func()) {
+// every other peer that sends to it on the segment: that we are busy, so
+// that it fails at once instead of waiting for a hello until its timeout.
+// A new session of the busy peer itself (it restarted, and comes back to
+// resume) is not turned away but kept, and returned by stop, which ends
+// the rest and waits for its goroutines.
+func (e *env) turnAway(ctx context.Context, ep *peer.Endpoint, busy *peer.Session, me string) (stop func() *peer.Session) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var held *peer.Session
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -194,6 +199,15 @@ func (e *env) turnAway(ctx context.Context, ep *peer.Endpoint, busy *peer.Sessio
 				return
 			}
 			if s == busy {
+				continue
+			}
+			if bytes.Equal(s.Peer().PublicKey, busy.Peer().PublicKey) {
+				mu.Lock()
+				if held != nil {
+					held.Close() // an older return of it
+				}
+				held = s
+				mu.Unlock()
 				continue
 			}
 			wg.Add(1)
@@ -210,14 +224,17 @@ func (e *env) turnAway(ctx context.Context, ep *peer.Endpoint, busy *peer.Sessio
 						st.Close()
 						continue
 					}
-					xfer.Refuse(st, fmt.Sprintf("%s is receiving from %s now; send again when that is done", me, busy.Peer().Name))
+					xfer.Refuse(st, fmt.Sprintf("%s is busy receiving from another peer; send again when that is done", me))
 				}
 			}()
 		}
 	}()
-	return func() {
+	return func() *peer.Session {
 		cancel()
 		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		return held
 	}
 }
 
@@ -303,18 +320,23 @@ func (e *env) runVerb(ctx context.Context, o *options, ep *peer.Endpoint, verb s
 		// from the store on disk while the files have not changed.
 		o.hashes = xfer.PrepareIn(ctx, args, hashStoreDir())
 	}
+	var held *peer.Session // the busy peer's new session, taken while turning others away
 	for attempt := 0; ; attempt++ {
-		s, err := e.connect(ctx, o, ep, verb)
-		if err != nil {
+		var s *peer.Session
+		var err error
+		if held != nil {
+			s, held = held, nil
+			fmt.Fprintf(e.stderr, "connected to %s, fingerprint %s\n", s.Peer().Name, s.Peer().Fingerprint)
+		} else if s, err = e.connect(ctx, o, ep, verb); err != nil {
 			return err
 		}
-		var stopTurning func()
+		var stopTurning func() *peer.Session
 		if verb == "receive" && multiPeer(ep) {
 			stopTurning = e.turnAway(ctx, ep, s, o.displayName())
 		}
 		err = e.runOnce(ctx, o, s, verb, args)
 		if stopTurning != nil {
-			stopTurning()
+			held = stopTurning()
 		}
 		if verb == "serve" && ctx.Err() == nil && !fatal(err) {
 			// A server outlives its clients: wait for the next session,
@@ -331,6 +353,9 @@ func (e *env) runVerb(ctx context.Context, o *options, ep *peer.Endpoint, verb s
 		// Tell the peer we are done, even after a refusal, so that it
 		// need not wait for a dead-peer timeout.
 		s.Close()
+		if held != nil {
+			held.Close()
+		}
 		return err
 	}
 }
