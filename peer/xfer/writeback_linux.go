@@ -103,7 +103,9 @@ func freeBytes(dir string) (n int64, ok bool) {
 		return freeHook(dir)
 	}
 	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil || st.Bsize <= 0 {
+	if err := unix.Statfs(dir, &st); err != nil || st.Bsize <= 0 || st.Blocks == 0 {
+		// Some FUSE and network file systems answer zeros: unknown, and
+		// the writes find the disk full, if it is.
 		return 0, false
 	}
 	bs := int64(st.Bsize)
