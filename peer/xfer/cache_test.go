@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -263,5 +264,29 @@ func TestProgressKept(t *testing.T) {
 		if p.Kept != o.sres.Resumed || p.Done != int64(len(data)) {
 			t.Errorf("%s's last progress: done %d, kept %d; want %d and the %d bytes resumed", side, p.Done, p.Kept, len(data), o.sres.Resumed)
 		}
+	}
+}
+
+// TestPassStopsOnOneThread: on one thread (the command's send on a machine
+// of two CPUs or fewer) a file is hashed one chunk at a time, and that
+// loop too stops when the pass is stopped (found by the bench: it ran to
+// the end of the file, and the send waited for it, the file then hashed a
+// second time as it was sent).
+func TestPassStopsOnOneThread(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	if hashWorkers() != 1 {
+		t.Fatalf("hashWorkers %d on one thread", hashWorkers())
+	}
+	path := filepath.Join(t.TempDir(), "f")
+	writeFile(t, path, randBytes(26, 8*ChunkSize), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var e entry
+	err := hashFile(ctx, hashBLAKE3, path, &e, make([]byte, ChunkSize), nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("hashFile with its pass stopped: %v, root %x; want it stopped", err, e.Root[:4])
+	}
+	if err := hashFile(context.Background(), hashBLAKE3, path, &e, make([]byte, ChunkSize), nil); err != nil || e.Size != 8*ChunkSize {
+		t.Fatalf("hashFile: %v, size %d", err, e.Size)
 	}
 }

@@ -967,7 +967,11 @@ func hashFile(ctx context.Context, alg hashAlg, path string, e *entry, buf []byt
 	if w := hashWorkers(); w > 1 && fi.Size() >= 2*ChunkSize {
 		root, n, err = fileRootParallelKeep(ctx, alg, f, fi.Size(), w, sums)
 	} else {
-		root, n, err = fileRootKeep(alg, f, buf, sums)
+		// One chunk at a time, stopping when ctx ends: on one thread this
+		// is Prepare's pass, which a receiver that takes late roots stops
+		// (it ran on to the end of the file, and the send waited for it:
+		// the whole file hashed twice).
+		root, n, err = fileRootKeep(alg, ctxReader{ctx, f}, buf, sums)
 	}
 	if err != nil {
 		return fmt.Errorf("xfer: hashing %s: %w", path, err)
@@ -977,6 +981,23 @@ func hashFile(ctx context.Context, alg hashAlg, path string, e *entry, buf []byt
 	}
 	e.Size, e.Mtime, e.Root = fi.Size(), fi.ModTime().UnixNano(), root
 	return nil
+}
+
+// ctxReader is r that fails with ctx's error once ctx ends, and lets the
+// other goroutines run between reads: on one thread, a pass that hashes
+// while the session is set up would otherwise hold it for a whole time
+// slice (10 ms) at every step of the handshake.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	runtime.Gosched()
+	return c.r.Read(p)
 }
 
 // prefixReads counts the kept prefixes read again to check a resume (the
