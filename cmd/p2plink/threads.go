@@ -26,7 +26,9 @@ var numCPU = runtime.NumCPU
 // receiver took 0.80 × the receiver's CPU and 0.86–0.96 × the time, in
 // three sets of 8 to 12 alternated transfers; then one thread at the
 // sender too took 0.90–1.00 × the sender's CPU (median 0.94) and
-// 0.95–1.01 × the time (median 0.97), in six sets of 8 to 16. A sender's
+// 0.95–1.01 × the time (median 0.97), in six sets of 8 to 16 (with a
+// defect, since fixed, that let Prepare's pass run to the file's end on
+// one thread; the fixed build took 1.01 × the time of that one). A sender's
 // hashing pass before the transfer (--hash-first, or a receiver without
 // late roots) runs on that one thread too: about 0.3 s per GiB here.
 //
