@@ -99,3 +99,39 @@ func staleHello(t *testing.T, port string, n uint64) {
 		}
 	}
 }
+
+// TestServeOutlivesRefusedClient: a server on a point-to-point link that
+// refuses a client (here one that --peer does not name) says so and
+// serves the next one, rather than exit with the refusal: one client with
+// the wrong key could stop it, and a later right one would find nobody.
+func TestServeOutlivesRefusedClient(t *testing.T) {
+	l := newLine(t)
+	good := runCmd(context.Background(), "", "id", "--config", filepath.Join(l.dir, "cfga"))
+	i := strings.Index(good.stdout, "fingerprint: ")
+	if good.code != 0 || i < 0 {
+		t.Fatalf("id: exit %d, %q", good.code, good.stdout)
+	}
+	fp := strings.TrimSpace(good.stdout[i+len("fingerprint: "):])
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	served := make(chan result, 1)
+	go func() {
+		served <- runCmd(sctx, "", l.args("b", "--peer", fp, "--timeout", "3s", "--share", "docs="+t.TempDir(), "serve")...)
+	}()
+	// A stranger, with its own identity on the same end of the line.
+	stranger := runCmd(ctx, "", "serial", l.nm.PortA(), "--baud", "2000000", "--config", filepath.Join(l.dir, "cfgx"), "--timeout", "3s", "ls")
+	if stranger.code == 0 {
+		t.Fatalf("a client --peer does not name was served: %s", stranger.stderr)
+	}
+	r := runCmd(ctx, "", l.args("a", "--timeout", "5s", "ls")...)
+	if r.code != 0 || !strings.Contains(r.stdout, "docs") {
+		t.Errorf("the right client after a refused one: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	stop()
+	s := <-served
+	if s.code != 0 || !strings.Contains(s.stderr, "refused a client") {
+		t.Errorf("serve: exit %d, stderr %q; want it to have said it refused a client and served on", s.code, s.stderr)
+	}
+}

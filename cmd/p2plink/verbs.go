@@ -66,11 +66,17 @@ func (e *env) connectWithin(ctx context.Context, o *options, ep *peer.Endpoint, 
 	switch {
 	case !multiPeer(ep):
 		s, err = ep.Connect(ctx, nil)
-		for answering(verb) && err != nil && ctx.Err() == nil && lostBeforeSession(err) {
+		for answering(verb) && err != nil && ctx.Err() == nil && (lostBeforeSession(err) || verb == "serve" && fatal(err)) {
 			// A client that gave up (or restarted) before the session
 			// was set up is no reason for the end that waits for one to
-			// stop: wait for the next.
-			fmt.Fprintf(e.stderr, "no session (%v); waiting on\n", err)
+			// stop: wait for the next. Nor, for a server, is a client it
+			// refused (a changed key, another than --peer names, another
+			// protocol version): said loudly, and the next one served.
+			if fatal(err) {
+				fmt.Fprintf(e.stderr, "refused a client: %v; serving on\n", err)
+			} else {
+				fmt.Fprintf(e.stderr, "no session (%v); waiting on\n", err)
+			}
 			s, err = ep.Connect(ctx, nil)
 		}
 	case o.to == "" && answering(verb):
